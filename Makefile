@@ -1,0 +1,51 @@
+# HairTryOn — the commands a developer needs. `make run` and `make test` work on a machine
+# that has only Python 3.11+, pip and make: uv is installed on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(PYTHON) -m uv
+endif
+# Use the machine's Python; never download one.
+export UV_PYTHON_DOWNLOADS := never
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: help uv install run dev test test-sqlite test-postgres lint format migrate clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+uv: ## install uv if it is missing
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+
+install: uv ## create .venv with the locked dependencies
+	@$(UV) sync --frozen --python $(PYTHON) --quiet
+
+run: install ## apply migrations and serve the API on HOST:PORT (default 127.0.0.1:8000)
+	$(RUN) python run.py
+
+dev: install ## like run, restarting on code changes
+	$(RUN) python run.py --reload
+
+test: install ## the whole suite on SQLite, then on PostgreSQL when TEST_DATABASE_URL is set
+	$(RUN) pytest
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "--- again on PostgreSQL ($$TEST_DATABASE_URL)"; \
+		HAIRTRYON_TEST_DB=postgresql $(RUN) pytest; \
+	fi
+
+lint: install ## ruff (lint + format check) and mypy strict
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+format: install ## apply ruff's formatting and safe fixes
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+migrate: install ## apply migrations without starting the server
+	$(RUN) alembic upgrade head
+
+clean: ## remove the virtualenv and local state (database, media, mail)
+	rm -rf .venv var

@@ -1,0 +1,1 @@
+"""HairTryOn backend."""

@@ -1,0 +1,48 @@
+"""Liveness and readiness probes, outside /api/v1."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.api.deps import ResourcesDep
+
+logger = logging.getLogger(__name__)
+router = APIRouter(tags=["health"])
+
+
+class HealthRead(BaseModel):
+    status: str
+
+
+class ReadinessRead(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@router.get("/health", summary="The process is up")
+async def health() -> HealthRead:
+    return HealthRead(status="ok")
+
+
+@router.get(
+    "/ready",
+    summary="The process can serve traffic",
+    response_model=ReadinessRead,
+    responses={503: {"model": ReadinessRead, "description": "A dependency is unreachable"}},
+)
+async def ready(resources: ResourcesDep) -> JSONResponse:
+    """Checks each dependency the API needs to answer requests."""
+    checks: dict[str, str] = {}
+    try:
+        await resources.database.ping()
+        checks["database"] = "ok"
+    except Exception:
+        logger.exception("readiness: database unreachable")
+        checks["database"] = "unreachable"
+    healthy = all(value == "ok" for value in checks.values())
+    body = ReadinessRead(status="ok" if healthy else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)

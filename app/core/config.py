@@ -1,0 +1,104 @@
+"""Settings read once from the environment (and an optional `.env`).
+
+Environment names stay flat (SPEC §9): operators of the seed service keep their `.env` files.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+VAR_DIR = PROJECT_ROOT / "var"
+
+# Placeholders that ship in sample.env and as defaults; production refuses them.
+DEFAULT_SECRET_KEY = "dev-secret-key-change-me"
+DEFAULT_REFRESH_SECRET_KEY = "dev-refresh-secret-key-change-me"
+DEFAULT_ADMIN_PASSWORD = "admin"
+MIN_SECRET_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True
+    )
+
+    # --- process ---
+    ENV: Literal["dev", "prod"] = "dev"
+    HOST: str = "127.0.0.1"
+    PORT: int = 8000
+    PUBLIC_BASE_URL: str | None = None
+    LOG_LEVEL: str = "INFO"
+    DOCS_ENABLED: bool = True
+    LOGFIRE_TOKEN: SecretStr | None = None
+
+    # --- database ---
+    DATABASE_URL: str = f"sqlite:///{VAR_DIR / 'hairtryon.db'}"
+
+    # --- tokens ---
+    SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    REFRESH_SECRET_KEY: SecretStr = SecretStr(DEFAULT_REFRESH_SECRET_KEY)
+    ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+
+    # --- web app ---
+    FRONTEND_URL: str = "http://localhost:5173"
+
+    # --- admin ---
+    ADMIN_USERNAME: str = "admin"
+    ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
+
+    @property
+    def is_production(self) -> bool:
+        return self.ENV == "prod"
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.PUBLIC_BASE_URL or f"http://{self.HOST}:{self.PORT}").rstrip("/")
+
+    @property
+    def frontend_origin(self) -> str:
+        return self.FRONTEND_URL.rstrip("/")
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production_config(self) -> Settings:
+        if not self.is_production:
+            return self
+        problems = production_problems(self)
+        if problems:
+            raise ValueError("refusing to start with ENV=prod: " + "; ".join(problems))
+        return self
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Every setting that is unsafe in production, each named, so one run shows them all."""
+    problems: list[str] = []
+    secrets = {
+        "SECRET_KEY": (settings.SECRET_KEY, DEFAULT_SECRET_KEY),
+        "REFRESH_SECRET_KEY": (settings.REFRESH_SECRET_KEY, DEFAULT_REFRESH_SECRET_KEY),
+    }
+    for name, (value, default) in secrets.items():
+        raw = value.get_secret_value()
+        if raw == default:
+            problems.append(f"{name} is the development default")
+        elif len(raw) < MIN_SECRET_LENGTH:
+            problems.append(f"{name} is shorter than {MIN_SECRET_LENGTH} characters")
+    if settings.SECRET_KEY.get_secret_value() == settings.REFRESH_SECRET_KEY.get_secret_value():
+        problems.append("SECRET_KEY and REFRESH_SECRET_KEY must differ")
+    if settings.ADMIN_PASSWORD.get_secret_value() == DEFAULT_ADMIN_PASSWORD:
+        problems.append("ADMIN_PASSWORD is the default")
+    elif len(settings.ADMIN_PASSWORD.get_secret_value()) < 12:
+        problems.append("ADMIN_PASSWORD is shorter than 12 characters")
+    if settings.DATABASE_URL.startswith("sqlite"):
+        problems.append("DATABASE_URL points at SQLite, which cannot serve several processes")
+    if settings.FRONTEND_URL.strip() in {"", "*"}:
+        problems.append("FRONTEND_URL must be the web app's origin, not a wildcard")
+    return problems
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

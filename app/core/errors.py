@@ -1,0 +1,120 @@
+"""The error hierarchy and the one error shape of SPEC §0.
+
+Services raise `AppError` subclasses (never `HTTPException`); one handler renders them as
+`{"detail": {"code": ..., "message": ...}}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.request_id import current_request_id
+
+logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """A failure the client can act on. Subclasses fix `status_code`, `code` and a message."""
+
+    status_code: ClassVar[int] = 400
+    code: ClassVar[str] = "BAD_REQUEST"
+    message: ClassVar[str] = "The request could not be processed."
+
+    def __init__(
+        self, message: str | None = None, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.detail_message = message or self.message
+        self.headers = dict(headers or {})
+        super().__init__(self.detail_message)
+
+
+class NotFound(AppError):
+    status_code = 404
+    code = "NOT_FOUND"
+    message = "The resource was not found."
+
+
+class NotAuthenticated(AppError):
+    status_code = 401
+    code = "NOT_AUTHENTICATED"
+    message = "Your session has expired or is invalid."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(AppError):
+    status_code = 403
+    code = "FORBIDDEN"
+    message = "You are not allowed to do this."
+
+
+class RateLimited(AppError):
+    status_code = 429
+    code = "RATE_LIMITED"
+    message = "Too many requests; try again later."
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "PAYLOAD_TOO_LARGE"
+    message = "The request body is too large."
+
+
+# Status codes Starlette raises itself (unknown route, wrong method, ...) mapped to codes.
+_HTTP_CODES: dict[int, str] = {
+    400: "BAD_REQUEST",
+    401: "NOT_AUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    429: "RATE_LIMITED",
+}
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"detail": {"code": code, "message": message, **extra}}
+
+
+def error_response(
+    status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status_code, headers=headers)
+
+
+async def _handle_app_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return error_response(exc.status_code, exc.code, exc.detail_message, exc.headers)
+
+
+async def _handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    message = exc.detail if isinstance(exc.detail, str) else "The request failed."
+    return error_response(exc.status_code, code, message, exc.headers)
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Runs in Starlette's outermost middleware, outside ours (whose context is gone by now):
+    # read the id from the request state and set the header here.
+    request_id = str(getattr(request.state, "request_id", None) or current_request_id())
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    body = error_body(
+        "INTERNAL_ERROR",
+        "Something went wrong on our side. Quote the request id if you contact support.",
+        request_id=request_id,
+    )
+    return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _handle_app_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(Exception, _handle_unexpected)

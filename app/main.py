@@ -1,0 +1,95 @@
+"""Application factory: `create_app()` wires settings, resources, middleware and routers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from app.api.health import router as health_router
+from app.api.v1 import api_router
+from app.core.access_log import AccessLogMiddleware
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.openapi import operation_id
+from app.core.request_id import RequestIdMiddleware
+from app.core.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+# Any port on the loopback names, so a dev server of the SPA on another port works.
+_DEV_ORIGIN_REGEX = r"^http://(localhost|127\.0\.0\.1)(:\d+)?$"
+
+
+def create_app(settings: Settings | None = None, *, resources: Resources | None = None) -> FastAPI:
+    """Build the app. Tests pass `resources` to share a database connection; the app then
+    leaves closing them to the caller."""
+    settings = settings or (resources.settings if resources else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = resources is None
+        app.state.resources = resources or Resources.build(settings)
+        logger.info("HairTryOn API starting (ENV=%s)", settings.ENV)
+        try:
+            yield
+        finally:
+            if owned:
+                await app.state.resources.close()
+
+    docs = settings.DOCS_ENABLED
+    app = FastAPI(
+        title="HairTryOn API",
+        version="1.0.0",
+        summary="Upload a selfie, pick a hairstyle, get a photo of yourself wearing it.",
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        # A redirect from /x/ to /x loses webhook deliveries (providers do not follow them).
+        redirect_slashes=False,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[settings.frontend_origin],
+        allow_origin_regex=None if settings.is_production else _DEV_ORIGIN_REGEX,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization", "Idempotency-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+    )
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    _enable_logfire(app, settings)
+    return app
+
+
+def _enable_logfire(app: FastAPI, settings: Settings) -> None:
+    # Compose passes unset variables as empty strings.
+    if settings.LOGFIRE_TOKEN is None or not settings.LOGFIRE_TOKEN.get_secret_value():
+        return
+    import logfire
+
+    logfire.configure(
+        token=settings.LOGFIRE_TOKEN.get_secret_value(),
+        service_name="hairtryon-api",
+        environment=settings.ENV,
+        console=False,
+    )
+    # Headers carry cookies and bearer tokens: only the path and status are recorded.
+    logfire.instrument_fastapi(app, capture_headers=False, record_send_receive=False)
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory app.main:app_factory` (used by run.py)."""
+    settings = get_settings()
+    configure_logging(json_logs=settings.is_production, level=settings.LOG_LEVEL)
+    return create_app(settings)

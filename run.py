@@ -1,0 +1,63 @@
+"""Start the API: validate settings, apply migrations, then serve with uvicorn.
+
+python run.py [--reload] [--host HOST] [--port PORT] [--workers N] [--skip-migrations]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+from alembic import command
+from alembic.config import Config
+from pydantic import ValidationError
+
+from app.core.config import PROJECT_ROOT, Settings, get_settings
+
+
+def _load_settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "settings"
+            print(f"configuration error: {where}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _apply_migrations(database_url: str) -> None:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    command.upgrade(config, "head")
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = _load_settings()
+    parser = argparse.ArgumentParser(description="Run the HairTryOn API.")
+    parser.add_argument("--host", default=settings.HOST)
+    parser.add_argument("--port", type=int, default=settings.PORT)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
+    parser.add_argument("--skip-migrations", action="store_true")
+    args = parser.parse_args(argv)
+
+    if not args.skip_migrations:
+        _apply_migrations(settings.DATABASE_URL)
+    uvicorn.run(
+        "app.main:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=None if args.reload else args.workers,
+        reload=args.reload,
+        reload_dirs=[str(Path(PROJECT_ROOT) / "app")] if args.reload else None,
+        access_log=False,
+        proxy_headers=False,
+        log_config=None,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Test infrastructure: one migrated database per run, each test in a rolled-back transaction,
+the real ASGI app over httpx, and the real server process for end-to-end tests.
+
+`HAIRTRYON_TEST_DB=postgresql` (set by `make test` when `TEST_DATABASE_URL` is given) runs the
+suite against PostgreSQL; otherwise against a SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from app.core.config import PROJECT_ROOT, Settings
+from app.core.db import Database, create_engine
+from app.core.resources import Resources
+from app.main import create_app
+from tests.live_server import LiveServer, start_live_server
+
+BACKEND = os.environ.get("HAIRTRYON_TEST_DB", "sqlite")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if BACKEND == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL-only promise; runs in the PostgreSQL pass")
+    for item in items:
+        if "pg_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"hairtryon test database: {BACKEND}"
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+async def run_alembic(database_url: str, *revisions: str) -> None:
+    """Alembic's env runs its own event loop; keep it off ours."""
+    config = alembic_config(database_url)
+
+    def _run() -> None:
+        for revision in revisions:
+            if revision == "base":
+                command.downgrade(config, "base")
+            else:
+                command.upgrade(config, revision)
+
+    await asyncio.to_thread(_run)
+
+
+async def reset_postgres_schema(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await connection.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    if BACKEND == "postgresql":
+        url = os.environ.get("TEST_DATABASE_URL")
+        if not url:
+            raise pytest.UsageError("HAIRTRYON_TEST_DB=postgresql needs TEST_DATABASE_URL")
+        await reset_postgres_schema(url)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    await run_alembic(url, "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """Everything a test writes happens inside this transaction and is rolled back."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            if transaction.is_active:
+                await transaction.rollback()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(_env_file=None, ENV="dev", DATABASE_URL=database_url)
+
+
+@pytest.fixture
+def resources(settings: Settings, connection: AsyncConnection) -> Resources:
+    return Resources(settings=settings, database=Database(connection))
+
+
+@pytest.fixture
+def resources_database(resources: Resources) -> Database:
+    return resources.database
+
+
+@pytest.fixture
+async def session(resources: Resources) -> AsyncIterator[AsyncSession]:
+    """A session on the test's transaction, for factories and assertions."""
+    async with resources.database.sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+async def app(settings: Settings, resources: Resources) -> AsyncIterator[FastAPI]:
+    """The real app, its lifespan running, on the test's transaction."""
+    app = create_app(settings, resources=resources)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+async def live_server(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    """The real server process (run.py) on a free loopback port, sharing the test database."""
+    workdir = tmp_path_factory.mktemp("live")
+    server = await start_live_server({"DATABASE_URL": database_url}, workdir)
+    try:
+        yield server
+    finally:
+        await server.stop()

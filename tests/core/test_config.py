@@ -1,0 +1,101 @@
+"""Settings: flat names, URL normalisation, and production refusing unsafe configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import PROJECT_ROOT, Settings
+from app.core.db import normalise_database_url
+
+SAFE_PROD = {
+    "ENV": "prod",
+    "SECRET_KEY": "s" * 48,
+    "REFRESH_SECRET_KEY": "r" * 48,
+    "ADMIN_PASSWORD": "a-long-admin-password",
+    "DATABASE_URL": "postgresql://app@db:5432/hairtryon",
+    "FRONTEND_URL": "https://hairtryon.example",
+}
+
+
+def _settings(**values: str) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_development_starts_on_embedded_defaults() -> None:
+    settings = _settings()
+    assert settings.ENV == "dev"
+    assert settings.DATABASE_URL.startswith("sqlite:///")
+    assert settings.public_base_url == "http://127.0.0.1:8000"
+
+
+def test_production_accepts_a_safe_configuration() -> None:
+    assert _settings(**SAFE_PROD).is_production
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"SECRET_KEY": "dev-secret-key-change-me"}, "SECRET_KEY"),
+        ({"REFRESH_SECRET_KEY": "short"}, "REFRESH_SECRET_KEY"),
+        ({"ADMIN_PASSWORD": "admin"}, "ADMIN_PASSWORD"),
+        ({"DATABASE_URL": "sqlite:///var/x.db"}, "DATABASE_URL"),
+        ({"FRONTEND_URL": "*"}, "FRONTEND_URL"),
+        ({"REFRESH_SECRET_KEY": "s" * 48}, "must differ"),
+    ],
+)
+def test_production_refuses_unsafe_setting_and_names_it(
+    override: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ValidationError, match=named):
+        _settings(**{**SAFE_PROD, **override})
+
+
+def test_production_names_every_offending_setting_at_once() -> None:
+    with pytest.raises(ValidationError) as info:
+        _settings(ENV="prod")
+    message = str(info.value)
+    for name in ("SECRET_KEY", "REFRESH_SECRET_KEY", "ADMIN_PASSWORD", "DATABASE_URL"):
+        assert name in message
+
+
+def test_secrets_do_not_leak_through_repr() -> None:
+    settings = _settings(**SAFE_PROD)
+    assert "s" * 48 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("raw", "driver"),
+    [
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgres://u@h/db", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg"),
+        ("sqlite:///var/x.db", "sqlite+aiosqlite"),
+    ],
+)
+def test_database_urls_are_converted_to_async_drivers(raw: str, driver: str) -> None:
+    assert normalise_database_url(raw).drivername == driver
+
+
+def test_run_py_in_production_with_default_secrets_exits_non_zero_naming_settings(
+    tmp_path: object,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in SAFE_PROD}
+    env["ENV"] = "prod"
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), "--skip-migrations"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    for name in ("SECRET_KEY", "REFRESH_SECRET_KEY", "ADMIN_PASSWORD", "DATABASE_URL"):
+        assert name in result.stderr
+    assert "Traceback" not in result.stderr

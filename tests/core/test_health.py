@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import httpx
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.resources import Resources
+from app.main import create_app
+
+
+async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_checks_the_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["database"] == "ok"
+
+
+async def test_ready_is_503_when_the_database_is_unreachable() -> None:
+    # Port 1 on loopback refuses connections at once.
+    settings = Settings(_env_file=None, DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    database = Database.from_url(settings.DATABASE_URL, connect_args={"timeout": 2})
+    app = create_app(settings, resources=Resources(settings=settings, database=database))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            response = await client.get("/ready")
+    finally:
+        await database.dispose()
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "checks": {"database": "unreachable"}}
+
+
+async def test_docs_are_served_in_development(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/docs")).status_code == 200
+    schema = (await client.get("/openapi.json")).json()
+    assert schema["info"]["title"] == "HairTryOn API"
+
+
+async def test_docs_can_be_switched_off(settings: Settings, resources: Resources) -> None:
+    quiet = settings.model_copy(update={"DOCS_ENABLED": False})
+    app = create_app(quiet, resources=Resources(settings=quiet, database=resources.database))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert (await client.get(path)).status_code == 404

@@ -1,0 +1,58 @@
+"""Alembic is the only schema source: migrations match the models and run both ways."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.db import create_engine
+from app.models import Base
+from tests.conftest import BACKEND, reset_postgres_schema, run_alembic
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_migrations_match_the_models(engine: AsyncEngine, database_url: str) -> None:
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(_diff)
+    assert differences == []
+
+
+async def test_migrations_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
+    if BACKEND == "postgresql":
+        url = os.environ["TEST_DATABASE_URL"].rsplit("/", 1)[0] + "/hairtryon_migrations"
+        await _ensure_postgres_database(url)
+        await reset_postgres_schema(url)
+    else:
+        url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
+    await run_alembic(url, "head", "base", "head")
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def _ensure_postgres_database(url: str) -> None:
+    from sqlalchemy import text
+
+    admin_url, name = url.rsplit("/", 1)
+    engine = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+            if not exists:
+                await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()

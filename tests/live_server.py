@@ -1,0 +1,87 @@
+"""Start and stop the real server process for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from app.core.config import PROJECT_ROOT
+
+STARTUP_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    process: asyncio.subprocess.Process
+    base_url: str
+    log_path: Path
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=10)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+async def start_live_server(
+    env_overrides: dict[str, str], workdir: Path, *, extra_args: tuple[str, ...] = ()
+) -> LiveServer:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ENV": "dev",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "LOG_LEVEL": "INFO",
+        **env_overrides,
+    }
+    log_path = workdir / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(PROJECT_ROOT / "run.py"),
+            "--skip-migrations",
+            *extra_args,
+            cwd=str(workdir),
+            env=env,
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    server = LiveServer(process, f"http://127.0.0.1:{port}", log_path)
+    await _wait_until_healthy(server)
+    return server
+
+
+async def _wait_until_healthy(server: LiveServer) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if server.process.returncode is not None:
+                raise RuntimeError(f"server exited early:\n{server.log()}")
+            try:
+                if (await client.get("/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    await server.stop()
+    raise RuntimeError(f"server did not become healthy:\n{server.log()}")
