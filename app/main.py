@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = resources is None
         app.state.resources = resources or Resources.build(settings)
+        await app.state.resources.start()
         logger.info("HairTryOn API starting (ENV=%s)", settings.ENV)
         try:
             yield

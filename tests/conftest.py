@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,9 +24,11 @@ from app.core.config import PROJECT_ROOT, Settings
 from app.core.db import Database, create_engine
 from app.core.resources import Resources
 from app.main import create_app
+from tests.auth.flows import Mail
 from tests.live_server import LiveServer, start_live_server
 
 BACKEND = os.environ.get("HAIRTRYON_TEST_DB", "sqlite")
+FRONTEND_ORIGIN = "http://localhost:5173"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -103,13 +106,19 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(_env_file=None, ENV="dev", DATABASE_URL=database_url)
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        ENV="dev",
+        DATABASE_URL=database_url,
+        MAIL_DIR=tmp_path / "mail",
+        RATE_LIMIT_ENABLED=False,
+    )
 
 
 @pytest.fixture
 def resources(settings: Settings, connection: AsyncConnection) -> Resources:
-    return Resources(settings=settings, database=Database(connection))
+    return Resources.build(settings, database=Database(connection))
 
 
 @pytest.fixture
@@ -134,9 +143,18 @@ async def app(settings: Settings, resources: Resources) -> AsyncIterator[FastAPI
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client like the web app: same-site Origin header, cookies kept between requests."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"Origin": FRONTEND_ORIGIN}
+    ) as client:
         yield client
+
+
+@pytest.fixture
+def mail(settings: Settings, resources: Resources) -> Mail:
+    """The local mailbox the app writes to, waiting for after-commit sends first."""
+    return Mail(settings.MAIL_DIR, resources.database.background)
 
 
 @pytest.fixture(scope="session")

@@ -9,15 +9,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
 
 # Placeholders that ship in sample.env and as defaults; production refuses them.
-DEFAULT_SECRET_KEY = "dev-secret-key-change-me"
-DEFAULT_REFRESH_SECRET_KEY = "dev-refresh-secret-key-change-me"
+DEFAULT_SECRET_KEY = "dev-secret-key-change-me-0123456789abcdef"
+DEFAULT_REFRESH_SECRET_KEY = "dev-refresh-secret-key-change-me-0123456789"
 DEFAULT_ADMIN_PASSWORD = "admin"
 MIN_SECRET_LENGTH = 32
 
@@ -43,6 +43,23 @@ class Settings(BaseSettings):
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     REFRESH_SECRET_KEY: SecretStr = SecretStr(DEFAULT_REFRESH_SECRET_KEY)
     ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
+    ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=10, ge=1)
+    REFRESH_TOKEN_EXPIRE_MINUTES: int = Field(default=10080, ge=5)
+    REFRESH_REUSE_GRACE_S: int = Field(default=10, ge=0, le=300)
+
+    # --- accounts ---
+    REQUIRE_LOGIN_CODE: bool = False
+    FREE_USER_CREDITS: int = Field(default=3, ge=0)
+    # Domain attribute of the auth cookies; unset = host-only cookies (the safe default).
+    COOKIE_DOMAIN: str | None = None
+
+    # --- email ---
+    EMAIL_BACKEND: Literal["local", "brevo"] = "local"
+    BREVO_API_KEY: SecretStr | None = None
+    BREVO_BASE_URL: str = "https://api.brevo.com"
+    MAIL_FROM: str = "no-reply@hairtryon.local"
+    MAIL_FROM_NAME: str = "HairTryOn"
+    MAIL_DIR: Path = VAR_DIR / "mail"
 
     # --- web app ---
     FRONTEND_URL: str = "http://localhost:5173"
@@ -50,6 +67,18 @@ class Settings(BaseSettings):
     # --- admin ---
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
+
+    @field_validator(
+        "PUBLIC_BASE_URL",
+        "COOKIE_DOMAIN",
+        "BREVO_API_KEY",
+        "LOGFIRE_TOKEN",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # sample.env and compose pass unset values as empty strings.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def is_production(self) -> bool:
@@ -62,6 +91,7 @@ class Settings(BaseSettings):
     @property
     def frontend_origin(self) -> str:
         return self.FRONTEND_URL.rstrip("/")
+
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_config(self) -> Settings:
@@ -96,6 +126,8 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("DATABASE_URL points at SQLite, which cannot serve several processes")
     if settings.FRONTEND_URL.strip() in {"", "*"}:
         problems.append("FRONTEND_URL must be the web app's origin, not a wildcard")
+    if settings.EMAIL_BACKEND == "brevo" and settings.BREVO_API_KEY is None:
+        problems.append("BREVO_API_KEY is required with EMAIL_BACKEND=brevo")
     return problems
 
 

@@ -17,7 +17,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
+from app.core.background import AfterCommit, BackgroundTasks
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+_AFTER_COMMIT_KEY = "hairtryon_after_commit"
 # Execution option the unit of work sets on a connection about to write; on SQLite it turns
 # the transaction's BEGIN into BEGIN IMMEDIATE so concurrent writers queue on the busy
 # timeout instead of failing with "database is locked" when they upgrade a read lock.
@@ -83,12 +86,22 @@ def make_sessionmaker(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker
     return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **extra)
 
 
+def after_commit(session: AsyncSession, job: AfterCommit) -> None:
+    """Run `job` in the background once this session's unit of work has committed; dropped if
+    it rolls back. Emails and queued jobs go through here so nothing is announced that did not
+    happen."""
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(job)
+
+
 class Database:
     """Owns the engine and hands out units of work."""
 
-    def __init__(self, bind: AsyncEngine | AsyncConnection) -> None:
+    def __init__(
+        self, bind: AsyncEngine | AsyncConnection, background: BackgroundTasks | None = None
+    ) -> None:
         self.bind = bind
         self.sessionmaker = make_sessionmaker(bind)
+        self.background = background or BackgroundTasks()
 
     @classmethod
     def from_url(cls, raw_url: str, **engine_kwargs: Any) -> Database:
@@ -107,9 +120,16 @@ class Database:
             try:
                 yield session
                 await session.commit()
-            except BaseException:
-                await session.rollback()
+            except BaseException as exc:
+                if getattr(exc, "persist_changes", False):
+                    # A domain error that must keep its writes (a failed code attempt counts).
+                    await session.commit()
+                else:
+                    await session.rollback()
+                    session.info.pop(_AFTER_COMMIT_KEY, None)
                 raise
+            for job in session.info.pop(_AFTER_COMMIT_KEY, []):
+                self.background.spawn(job, name="after-commit")
 
     async def ping(self) -> None:
         async with self.sessionmaker() as session:

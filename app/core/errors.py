@@ -25,6 +25,9 @@ class AppError(Exception):
     status_code: ClassVar[int] = 400
     code: ClassVar[str] = "BAD_REQUEST"
     message: ClassVar[str] = "The request could not be processed."
+    # True when the unit of work must commit what was written before the error was raised
+    # (a failed code attempt must count even though the request fails).
+    persist_changes: ClassVar[bool] = False
 
     def __init__(
         self, message: str | None = None, *, headers: Mapping[str, str] | None = None

@@ -1,6 +1,18 @@
 """Every ORM model, imported here so Alembic and the admin see the whole schema."""
 
+from app.models.auth_challenge import AuthChallenge, ChallengePurpose
+from app.models.auth_session import AuthSession
 from app.models.base import Base
+from app.models.credit_ledger import CreditLedgerEntry, CreditReason
 from app.models.user import User, UserRole
 
-__all__ = ["Base", "User", "UserRole"]
+__all__ = [
+    "AuthChallenge",
+    "AuthSession",
+    "Base",
+    "ChallengePurpose",
+    "CreditLedgerEntry",
+    "CreditReason",
+    "User",
+    "UserRole",
+]

@@ -43,7 +43,7 @@ async def test_production_allows_only_the_frontend_url(
     prod = Settings.model_construct(
         **{**settings.model_dump(), "ENV": "prod", "FRONTEND_URL": "https://app.example"}
     )
-    app = create_app(prod, resources=Resources(settings=prod, database=resources.database))
+    app = create_app(prod, resources=Resources.build(prod, database=resources.database))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         ok = await _preflight(client, "https://app.example")

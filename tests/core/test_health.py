@@ -24,7 +24,7 @@ async def test_ready_is_503_when_the_database_is_unreachable() -> None:
     # Port 1 on loopback refuses connections at once.
     settings = Settings(_env_file=None, DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     database = Database.from_url(settings.DATABASE_URL, connect_args={"timeout": 2})
-    app = create_app(settings, resources=Resources(settings=settings, database=database))
+    app = create_app(settings, resources=Resources.build(settings, database=database))
     transport = httpx.ASGITransport(app=app)
     try:
         async with (
@@ -46,7 +46,7 @@ async def test_docs_are_served_in_development(client: httpx.AsyncClient) -> None
 
 async def test_docs_can_be_switched_off(settings: Settings, resources: Resources) -> None:
     quiet = settings.model_copy(update={"DOCS_ENABLED": False})
-    app = create_app(quiet, resources=Resources(settings=quiet, database=resources.database))
+    app = create_app(quiet, resources=Resources.build(quiet, database=resources.database))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for path in ("/docs", "/redoc", "/openapi.json"):

@@ -1,0 +1,142 @@
+"""Auth dependencies: the services per request, and `CurrentUser` for protected routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from app.api.deps import ResourcesDep, SessionDep, SettingsDep
+from app.auth.challenges import ChallengeService
+from app.auth.cookies import ACCESS_COOKIE, CookiePolicy
+from app.auth.csrf import enforce_same_origin
+from app.auth.exceptions import EmailNotVerified, NoCookiesFound
+from app.auth.mailer import AccountMailer
+from app.auth.password_reset import PasswordResetService
+from app.auth.repository import ChallengeRepository, SessionRepository
+from app.auth.service import AccountService
+from app.auth.sessions import SessionService, utcnow
+from app.core.db import after_commit
+from app.credits.repository import CreditLedgerRepository
+from app.credits.service import CreditsService
+from app.models import User
+from app.users.repository import UserRepository
+
+# Lets Swagger UI's Authorize button log in; errors are ours, so auto_error is off.
+bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+
+
+def get_session_service(session: SessionDep, resources: ResourcesDep) -> SessionService:
+    return SessionService(
+        SessionRepository(session),
+        resources.tokens,
+        reuse_grace=timedelta(seconds=resources.settings.REFRESH_REUSE_GRACE_S),
+    )
+
+
+SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
+
+
+def get_account_mailer(session: SessionDep, resources: ResourcesDep) -> AccountMailer:
+    return AccountMailer(
+        resources.email_sender,
+        resources.email_templates,
+        resources.settings,
+        partial(after_commit, session),
+    )
+
+
+AccountMailerDep = Annotated[AccountMailer, Depends(get_account_mailer)]
+
+
+def get_challenge_service(session: SessionDep, resources: ResourcesDep) -> ChallengeService:
+    return ChallengeService(ChallengeRepository(session), resources.codes, utcnow)
+
+
+ChallengeServiceDep = Annotated[ChallengeService, Depends(get_challenge_service)]
+
+
+def get_account_service(
+    session: SessionDep,
+    resources: ResourcesDep,
+    sessions: SessionServiceDep,
+    challenges: ChallengeServiceDep,
+    mailer: AccountMailerDep,
+) -> AccountService:
+    return AccountService(
+        UserRepository(session),
+        challenges,
+        sessions,
+        CreditsService(CreditLedgerRepository(session)),
+        resources.passwords,
+        mailer,
+        resources.settings,
+    )
+
+
+AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
+
+
+def get_password_reset_service(
+    session: SessionDep,
+    resources: ResourcesDep,
+    sessions: SessionServiceDep,
+    challenges: ChallengeServiceDep,
+    mailer: AccountMailerDep,
+) -> PasswordResetService:
+    return PasswordResetService(
+        UserRepository(session), challenges, sessions, resources.passwords, mailer
+    )
+
+
+PasswordResetServiceDep = Annotated[PasswordResetService, Depends(get_password_reset_service)]
+
+
+def get_cookie_policy(settings: SettingsDep) -> CookiePolicy:
+    return CookiePolicy(settings)
+
+
+CookiePolicyDep = Annotated[CookiePolicy, Depends(get_cookie_policy)]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessCredentials:
+    token: str
+    via_cookie: bool
+
+
+def read_access_credentials(
+    request: Request, bearer: Annotated[str | None, Depends(bearer_scheme)]
+) -> AccessCredentials | None:
+    if bearer:
+        return AccessCredentials(bearer, via_cookie=False)
+    cookie = request.cookies.get(ACCESS_COOKIE)
+    return AccessCredentials(cookie, via_cookie=True) if cookie else None
+
+
+AccessCredentialsDep = Annotated[AccessCredentials | None, Depends(read_access_credentials)]
+
+
+async def get_current_user(
+    request: Request,
+    credentials: AccessCredentialsDep,
+    sessions: SessionServiceDep,
+    settings: SettingsDep,
+) -> User:
+    if credentials is None:
+        raise NoCookiesFound()
+    if credentials.via_cookie:
+        enforce_same_origin(request, settings)
+    user = await sessions.authenticate(credentials.token)
+    if not user.verified:
+        raise EmailNotVerified()
+    # Rate limits key authenticated requests by user.
+    request.state.user_id = user.id
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

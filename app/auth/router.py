@@ -1,0 +1,283 @@
+"""/api/v1/auth: the web app's sign-up and sign-in flows (SPEC §1)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from app.api.deps import SettingsDep
+from app.auth.cookies import REFRESH_COOKIE
+from app.auth.csrf import enforce_same_origin
+from app.auth.dependencies import (
+    AccessCredentialsDep,
+    AccountServiceDep,
+    CookiePolicyDep,
+    PasswordResetServiceDep,
+    SessionServiceDep,
+)
+from app.auth.exceptions import NoCookiesFound
+from app.auth.login_form import LOGIN_OPENAPI, read_login_credentials
+from app.auth.schemas import (
+    CodeRequest,
+    CredentialsRequest,
+    DetailResponse,
+    EmailRequest,
+    HandleRequest,
+    LoginResponse,
+    MessageResponse,
+    RefreshRequest,
+    RefreshResponse,
+    ResetPasswordRequest,
+    SignupRequest,
+    SignupResponse,
+    TokenResponse,
+    ValidResponse,
+    VerifiedResponse,
+)
+from app.auth.sessions import SessionTokens
+from app.core.errors import AppError
+from app.core.openapi import error_responses
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+RESET_ANSWER = "If an account uses this email, a reset link is on its way."
+
+
+def _login_body(tokens: SessionTokens) -> LoginResponse:
+    return LoginResponse(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.access_expires_in,
+    )
+
+
+@router.post(
+    "/signup",
+    summary="Create an account and email a verification code",
+    responses=error_responses("EMAIL_TAKEN"),
+)
+async def signup(body: SignupRequest, accounts: AccountServiceDep) -> SignupResponse:
+    """Creates an unverified user and emails a 6-digit code and a verification link.
+    `verify_token` is the handle to send back with the code to `/verify-signup`."""
+    pending = await accounts.sign_up(body.name, body.email, body.password)
+    user = pending.user
+    return SignupResponse(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        verified=user.verified,
+        verify_token=pending.handle,
+    )
+
+
+router.add_api_route(
+    "/register",
+    signup,
+    methods=["POST"],
+    summary="Alias of /signup",
+    name="register",
+    responses=error_responses("EMAIL_TAKEN"),
+    response_model=SignupResponse,
+)
+
+
+@router.post(
+    "/request-signup-token",
+    summary="Send a new verification code",
+    responses=error_responses("ALREADY_VERIFIED", "USER_NOT_FOUND"),
+)
+async def request_signup_token(body: EmailRequest, accounts: AccountServiceDep) -> TokenResponse:
+    return TokenResponse(token=await accounts.resend_signup_code(body.email))
+
+
+@router.post(
+    "/verify-signup",
+    summary="Verify the email with the emailed code; signs in",
+    responses=error_responses("INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"),
+)
+async def verify_signup(
+    body: CodeRequest, accounts: AccountServiceDep, cookies: CookiePolicyDep, response: Response
+) -> VerifiedResponse:
+    signed_in = await accounts.verify_signup(body.token, body.code)
+    cookies.set_session(response, signed_in.tokens)
+    return VerifiedResponse(verified=True)
+
+
+@router.get(
+    "/verify",
+    summary="The verification link from the email",
+    response_model=VerifiedResponse,
+    responses={
+        307: {"description": "Redirect to the web app, signed in"},
+        **error_responses("INVALID_TOKEN"),
+    },
+)
+async def verify_link(
+    request: Request,
+    token: Annotated[str, Query(min_length=1, max_length=200)],
+    accounts: AccountServiceDep,
+    cookies: CookiePolicyDep,
+    settings: SettingsDep,
+) -> Response:
+    """Redirects to `{FRONTEND_URL}/try` with the session cookies, or to
+    `{FRONTEND_URL}/try?error=...` when the link is invalid; answers JSON instead when the
+    client asks for `application/json`."""
+    wants_json = "application/json" in request.headers.get("accept", "")
+    try:
+        signed_in = await accounts.verify_signup_link(token)
+    except AppError as exc:
+        if wants_json:
+            raise
+        return RedirectResponse(
+            f"{settings.frontend_origin}/try?error={quote(exc.detail_message)}", status_code=307
+        )
+    response: Response = (
+        JSONResponse({"verified": True})
+        if wants_json
+        else RedirectResponse(f"{settings.frontend_origin}/try", status_code=307)
+    )
+    cookies.set_session(response, signed_in.tokens)
+    return response
+
+
+@router.post(
+    "/request-login-token",
+    summary="Check the password and email a login code",
+    responses=error_responses("INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED"),
+)
+async def request_login_token(
+    body: CredentialsRequest, accounts: AccountServiceDep
+) -> TokenResponse:
+    return TokenResponse(token=await accounts.request_login_code(body.email, body.password))
+
+
+@router.post(
+    "/verify-login",
+    summary="Sign in with the emailed login code",
+    responses=error_responses("INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"),
+)
+async def verify_login(
+    body: CodeRequest, accounts: AccountServiceDep, cookies: CookiePolicyDep, response: Response
+) -> VerifiedResponse:
+    signed_in = await accounts.verify_login(body.token, body.code)
+    cookies.set_session(response, signed_in.tokens)
+    return VerifiedResponse(verified=True)
+
+
+@router.post("/verify-code-token", summary="Is a code handle still usable?")
+async def verify_code_token(body: HandleRequest, accounts: AccountServiceDep) -> ValidResponse:
+    return ValidResponse(valid=await accounts.is_code_handle_valid(body.token))
+
+
+@router.post(
+    "/check-email-status",
+    summary="Is this email's account verified?",
+    responses=error_responses("USER_NOT_FOUND"),
+)
+async def check_email_status(body: EmailRequest, accounts: AccountServiceDep) -> VerifiedResponse:
+    return VerifiedResponse(verified=await accounts.is_email_verified(body.email))
+
+
+@router.post(
+    "/login",
+    summary="Direct login (JSON or OAuth2 password form)",
+    openapi_extra=LOGIN_OPENAPI,
+    responses=error_responses("INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED", "EMAIL_CODE_REQUIRED"),
+)
+async def login(
+    credentials: Annotated[CredentialsRequest, Depends(read_login_credentials)],
+    accounts: AccountServiceDep,
+    cookies: CookiePolicyDep,
+    response: Response,
+) -> LoginResponse:
+    """For API clients and Swagger UI. Refused with `EMAIL_CODE_REQUIRED` when
+    `REQUIRE_LOGIN_CODE=true`; the web app signs in with a code instead."""
+    signed_in = await accounts.log_in(credentials.email, credentials.password)
+    cookies.set_session(response, signed_in.tokens)
+    return _login_body(signed_in.tokens)
+
+
+@router.post(
+    "/refresh",
+    summary="Rotate the refresh token and get a new access token",
+    responses=error_responses("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "CSRF_FAILED"),
+)
+async def refresh(
+    request: Request,
+    accounts: AccountServiceDep,
+    cookies: CookiePolicyDep,
+    settings: SettingsDep,
+    response: Response,
+    body: Annotated[RefreshRequest | None, Body()] = None,
+) -> RefreshResponse:
+    """Takes the `refresh_token` cookie or body field. A token presented again within
+    `REFRESH_REUSE_GRACE_S` of its rotation still gets a session (tabs refreshing together);
+    later, it ends the whole session."""
+    token = body.refresh_token if body else None
+    if not token:
+        token = request.cookies.get(REFRESH_COOKIE)
+        if not token:
+            raise NoCookiesFound()
+        enforce_same_origin(request, settings)
+    tokens = await accounts.refresh(token)
+    cookies.set_session(response, tokens)
+    return RefreshResponse(**_login_body(tokens).model_dump(), verified=True)
+
+
+@router.post(
+    "/logout",
+    summary="End the session and clear the cookies",
+    responses=error_responses("CSRF_FAILED"),
+)
+async def logout(
+    request: Request,
+    credentials: AccessCredentialsDep,
+    accounts: AccountServiceDep,
+    sessions: SessionServiceDep,
+    cookies: CookiePolicyDep,
+    settings: SettingsDep,
+    response: Response,
+) -> MessageResponse:
+    """Revokes the session (its refresh family and every access token issued from it)."""
+    refresh_cookie = request.cookies.get(REFRESH_COOKIE)
+    if (credentials is None and refresh_cookie) or (credentials and credentials.via_cookie):
+        enforce_same_origin(request, settings)
+    session_id = sessions.session_of(credentials.token) if credentials else None
+    if session_id is None and refresh_cookie:
+        session_id = sessions.session_of_refresh(refresh_cookie)
+    await accounts.log_out(session_id)
+    cookies.clear(response)
+    return MessageResponse(message="Logged out.")
+
+
+@router.post("/forgot-password", summary="Email a password reset link")
+async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -> DetailResponse:
+    """Answers the same whether or not an account uses the email."""
+    await resets.request(body.email)
+    return DetailResponse(detail=RESET_ANSWER)
+
+
+@router.post(
+    "/verify-reset-token",
+    summary="Is a reset token still usable?",
+    responses=error_responses("INVALID_TOKEN"),
+)
+async def verify_reset_token(body: HandleRequest, resets: PasswordResetServiceDep) -> ValidResponse:
+    await resets.check(body.token)
+    return ValidResponse(valid=True)
+
+
+@router.post(
+    "/reset-password",
+    summary="Set a new password with a reset token",
+    responses=error_responses("INVALID_TOKEN"),
+)
+async def reset_password(
+    body: ResetPasswordRequest, resets: PasswordResetServiceDep
+) -> DetailResponse:
+    """Single use; ends every session of the account."""
+    await resets.reset(body.token, body.new_password)
+    return DetailResponse(detail="Your password has been reset. Sign in with the new one.")

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+
+from app.core.schemas import InputModel, NormalizedEmail
+
+Password = Annotated[str, Field(min_length=8, max_length=128)]
+# Login accepts whatever length was allowed at signup time, but never an unbounded body.
+AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=50)]
+Handle = Annotated[str, Field(min_length=1, max_length=200)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+
+
+class SignupRequest(InputModel):
+    name: Name
+    email: NormalizedEmail
+    password: Password
+
+
+class SignupResponse(BaseModel):
+    id: int
+    email: str
+    name: str
+    verified: bool
+    verify_token: str
+
+
+class EmailRequest(InputModel):
+    email: NormalizedEmail
+
+
+class CredentialsRequest(InputModel):
+    email: NormalizedEmail
+    password: AnyPassword
+
+
+class TokenResponse(BaseModel):
+    token: str
+
+
+class CodeRequest(InputModel):
+    token: Handle
+    code: Code
+
+
+class HandleRequest(InputModel):
+    token: Handle
+
+
+class VerifiedResponse(BaseModel):
+    verified: bool
+
+
+class ValidResponse(BaseModel):
+    valid: bool
+
+
+class LoginResponse(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class RefreshRequest(InputModel):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+
+class RefreshResponse(LoginResponse):
+    verified: bool = True
+
+
+class MessageResponse(BaseModel):
+    message: str
+
+
+class DetailResponse(BaseModel):
+    detail: str
+
+
+class ResetPasswordRequest(InputModel):
+    token: Handle
+    new_password: Password
+    confirm_password: Password
+
+    @model_validator(mode="after")
+    def _passwords_match(self) -> ResetPasswordRequest:
+        if self.new_password != self.confirm_password:
+            raise ValueError("new_password and confirm_password differ")
+        return self

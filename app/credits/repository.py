@@ -1,0 +1,95 @@
+"""Credit movements as single atomic statements: the ledger row claims the business key first,
+then the balance changes with a conditional UPDATE ... RETURNING."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from app.core.repository import Repository
+from app.models import CreditLedgerEntry, User
+
+
+class CreditLedgerRepository(Repository[CreditLedgerEntry]):
+    model = CreditLedgerEntry
+
+    async def claim(
+        self,
+        *,
+        user_id: int,
+        delta: int,
+        reason: str,
+        business_key: str,
+        reference_type: str | None,
+        reference_id: str | None,
+        note: str | None = None,
+    ) -> int | None:
+        """Insert the ledger row unless its business key exists; its id, or None if it did."""
+        values = {
+            "user_id": user_id,
+            "delta": delta,
+            "reason": reason,
+            "business_key": business_key,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            "note": note,
+            # Set for real once the balance has moved, in the same transaction.
+            "balance_after": 0,
+        }
+        dialect = self.session.get_bind().dialect.name
+        builder = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = (
+            builder(CreditLedgerEntry)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["business_key"])
+            .returning(CreditLedgerEntry.id)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def set_balance_after(self, entry_id: int, balance: int) -> None:
+        await self.session.execute(
+            update(CreditLedgerEntry)
+            .where(CreditLedgerEntry.id == entry_id)
+            .values(balance_after=balance)
+        )
+
+    async def change_balance(self, user_id: int, delta: int) -> int | None:
+        """Add `delta` unless the balance would go below zero; the new balance, or None."""
+        result = await self.session.execute(
+            update(User)
+            .where(User.id == user_id, User.credits + delta >= 0)
+            .values(credits=User.credits + delta)
+            .returning(User.credits)
+        )
+        return result.scalar_one_or_none()
+
+    async def list_for_user(
+        self, user_id: int, *, offset: int, limit: int
+    ) -> list[CreditLedgerEntry]:
+        rows = await self.session.scalars(
+            select(CreditLedgerEntry)
+            .where(CreditLedgerEntry.user_id == user_id)
+            .order_by(CreditLedgerEntry.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def count_for_user(self, user_id: int) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(CreditLedgerEntry)
+                .where(CreditLedgerEntry.user_id == user_id)
+            )
+            or 0
+        )
+
+    async def sum_for_user(self, user_id: int) -> int:
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(CreditLedgerEntry.delta), 0)).where(
+                CreditLedgerEntry.user_id == user_id
+            )
+        )
+        return int(total or 0)

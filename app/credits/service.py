@@ -1,0 +1,80 @@
+"""The one way credits move: every change is a ledger row and a balance update in the
+caller's transaction, at most once per business key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.credits.exceptions import InsufficientCredits
+from app.credits.repository import CreditLedgerRepository
+from app.models import CreditLedgerEntry, CreditReason
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    type: str
+    id: str | int
+
+
+@dataclass(frozen=True, slots=True)
+class CreditChange:
+    applied: bool
+    balance: int | None
+
+
+class CreditsService:
+    def __init__(self, ledger: CreditLedgerRepository) -> None:
+        self.ledger = ledger
+
+    async def grant(
+        self,
+        user_id: int,
+        amount: int,
+        reason: CreditReason,
+        reference: Reference,
+        *,
+        note: str | None = None,
+    ) -> CreditChange:
+        if amount <= 0:
+            raise ValueError("grant a positive amount")
+        return await self._move(user_id, amount, reason, reference, note)
+
+    async def debit(
+        self, user_id: int, amount: int, reason: CreditReason, reference: Reference
+    ) -> CreditChange:
+        """Take `amount` or raise InsufficientCredits; the caller's transaction then rolls
+        back the ledger row with everything else."""
+        if amount <= 0:
+            raise ValueError("debit a positive amount")
+        return await self._move(user_id, -amount, reason, reference, None)
+
+    async def _move(
+        self,
+        user_id: int,
+        delta: int,
+        reason: CreditReason,
+        reference: Reference,
+        note: str | None,
+    ) -> CreditChange:
+        entry_id = await self.ledger.claim(
+            user_id=user_id,
+            delta=delta,
+            reason=reason.value,
+            business_key=f"{reason.value}:{reference.type}:{reference.id}",
+            reference_type=reference.type,
+            reference_id=str(reference.id),
+            note=note,
+        )
+        if entry_id is None:
+            return CreditChange(applied=False, balance=None)
+        balance = await self.ledger.change_balance(user_id, delta)
+        if balance is None:
+            raise InsufficientCredits()
+        await self.ledger.set_balance_after(entry_id, balance)
+        return CreditChange(applied=True, balance=balance)
+
+    async def history(
+        self, user_id: int, *, page: int, limit: int
+    ) -> tuple[list[CreditLedgerEntry], int]:
+        entries = await self.ledger.list_for_user(user_id, offset=(page - 1) * limit, limit=limit)
+        return entries, await self.ledger.count_for_user(user_id)

@@ -1,0 +1,70 @@
+"""/api/v1/user: the signed-in user's account (SPEC §2)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from app.auth.dependencies import CurrentUser
+from app.core.openapi import error_responses
+from app.models import User
+from app.users.dependencies import UserServiceDep
+from app.users.schemas import CreditEntryRead, CreditHistoryRead, ProfileUpdate, UserRead
+
+AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
+
+router = APIRouter(prefix="/user", tags=["user"], responses=error_responses(*AUTH_ERRORS))
+
+
+def _read(user: User) -> UserRead:
+    return UserRead.model_validate(user, from_attributes=True)
+
+
+@router.get("/me", summary="The signed-in user")
+async def me(user: CurrentUser) -> UserRead:
+    return _read(user)
+
+
+@router.put("/profile", summary="Update the profile")
+async def update_profile(body: ProfileUpdate, user: CurrentUser, users: UserServiceDep) -> UserRead:
+    """Only `name` can change here; credits, email, role and verification cannot."""
+    return _read(await users.update_profile(user, name=body.name))
+
+
+router.add_api_route(
+    "/profile",
+    update_profile,
+    methods=["PATCH"],
+    summary="Update the profile (partial)",
+    name="patch_profile",
+    response_model=UserRead,
+)
+
+
+@router.get("/credits", summary="The credit balance, as a bare integer")
+async def credits(user: CurrentUser) -> int:
+    return user.credits
+
+
+@router.get("/credits/history", summary="Every change of the balance, newest first")
+async def credit_history(
+    user: CurrentUser,
+    users: UserServiceDep,
+    page: Annotated[int, Query(ge=1)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> CreditHistoryRead:
+    entries, total = await users.credit_history(user, page=page, limit=limit)
+    return CreditHistoryRead(
+        entries=[CreditEntryRead.model_validate(e, from_attributes=True) for e in entries],
+        page=page,
+        limit=limit,
+        total=total,
+        next_page=page + 1 if page * limit < total else None,
+    )
+
+
+@router.delete("/me", status_code=204, summary="Delete the account and its data")
+async def delete_me(user: CurrentUser, users: UserServiceDep) -> Response:
+    await users.delete_account(user)
+    return Response(status_code=204)

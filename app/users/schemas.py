@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, StringConstraints
+
+from app.core.schemas import InputModel
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=50)]
+
+
+class UserRead(BaseModel):
+    id: int
+    name: str
+    email: str
+    userpic: str | None
+    credits: int
+    verified: bool
+    created_at: datetime
+
+
+class ProfileUpdate(InputModel):
+    """Only these fields can change through the profile (PROP-02)."""
+
+    name: Name | None = None
+
+
+class CreditEntryRead(BaseModel):
+    id: int
+    delta: int
+    reason: str
+    reference_type: str | None
+    reference_id: str | None
+    balance_after: int
+    created_at: datetime
+
+
+class CreditHistoryRead(BaseModel):
+    entries: list[CreditEntryRead]
+    page: int
+    limit: int
+    next_page: int | None
+    total: int
