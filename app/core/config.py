@@ -92,7 +92,6 @@ class Settings(BaseSettings):
     def frontend_origin(self) -> str:
         return self.FRONTEND_URL.rstrip("/")
 
-
     @model_validator(mode="after")
     def _refuse_unsafe_production_config(self) -> Settings:
         if not self.is_production:
