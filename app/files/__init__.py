@@ -1,0 +1,1 @@
+"""Files: every image that enters HairTryOn is checked and cleaned here (`intake`)."""
