@@ -163,7 +163,14 @@ async def live_server(
 ) -> AsyncIterator[LiveServer]:
     """The real server process (run.py) on a free loopback port, sharing the test database."""
     workdir = tmp_path_factory.mktemp("live")
-    server = await start_live_server({"DATABASE_URL": database_url}, workdir)
+    server = await start_live_server(
+        {
+            "DATABASE_URL": database_url,
+            "MAIL_DIR": str(workdir / "mail"),
+            "RATE_LIMIT_ENABLED": "false",
+        },
+        workdir,
+    )
     try:
         yield server
     finally:

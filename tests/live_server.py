@@ -28,6 +28,11 @@ class LiveServer:
     process: asyncio.subprocess.Process
     base_url: str
     log_path: Path
+    env: dict[str, str]
+
+    @property
+    def mail_dir(self) -> Path:
+        return Path(self.env["MAIL_DIR"])
 
     async def stop(self) -> None:
         if self.process.returncode is None:
@@ -66,7 +71,7 @@ async def start_live_server(
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )
-    server = LiveServer(process, f"http://127.0.0.1:{port}", log_path)
+    server = LiveServer(process, f"http://127.0.0.1:{port}", log_path, env)
     await _wait_until_healthy(server)
     return server
 

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.tokens import InvalidToken, TokenType
 from app.core.config import Settings
+from app.core.rate_limit import client_ip
 from app.core.resources import Resources
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -41,3 +43,38 @@ async def get_session(request: Request, resources: ResourcesDep) -> AsyncIterato
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_client_ip(request: Request, resources: ResourcesDep) -> str:
+    return client_ip(request, resources.trusted_proxies)
+
+
+ClientIpDep = Annotated[str, Depends(get_client_ip)]
+
+
+def _user_key(request: Request, resources: Resources) -> str | None:
+    """The user id of a well-signed access token, checked without the database: rate limits
+    only need to know whose bucket to count in."""
+    header = request.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else None
+    token = token or request.cookies.get("access_token")
+    if not token:
+        return None
+    try:
+        return f"user:{resources.tokens.decode(token, TokenType.ACCESS).sub}"
+    except InvalidToken:
+        return None
+
+
+async def default_rate_limit(request: Request, resources: ResourcesDep, ip: ClientIpDep) -> None:
+    """SPEC §8: every /api/v1 call counts, per user when signed in, else per client IP."""
+    key = _user_key(request, resources) or f"ip:{ip}"
+    await resources.limiter.hit(resources.settings.RATE_LIMIT_DEFAULT, "default", key)
+
+
+async def auth_ip_rate_limit(resources: ResourcesDep, ip: ClientIpDep) -> None:
+    """Login, code and reset endpoints: per client IP (the services add per-account limits)."""
+    await resources.limiter.hit(resources.settings.RATE_LIMIT_AUTH, "auth-ip", ip)
+
+
+AuthIpRateLimit = Depends(auth_ip_rate_limit)

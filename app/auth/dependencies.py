@@ -75,6 +75,7 @@ def get_account_service(
         resources.passwords,
         mailer,
         resources.settings,
+        resources.limiter,
     )
 
 
@@ -89,7 +90,13 @@ def get_password_reset_service(
     mailer: AccountMailerDep,
 ) -> PasswordResetService:
     return PasswordResetService(
-        UserRepository(session), challenges, sessions, resources.passwords, mailer
+        UserRepository(session),
+        challenges,
+        sessions,
+        resources.passwords,
+        mailer,
+        resources.limiter,
+        resources.settings.RATE_LIMIT_AUTH,
     )
 
 

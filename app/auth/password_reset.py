@@ -7,6 +7,7 @@ from app.auth.exceptions import InvalidToken
 from app.auth.mailer import AccountMailer
 from app.auth.passwords import PasswordHasher
 from app.auth.sessions import SessionService
+from app.core.rate_limit import RateLimiter
 from app.models import ChallengePurpose
 from app.users.repository import UserRepository
 
@@ -19,15 +20,20 @@ class PasswordResetService:
         sessions: SessionService,
         passwords: PasswordHasher,
         mailer: AccountMailer,
+        limiter: RateLimiter,
+        rule: str,
     ) -> None:
         self.users = users
         self.challenges = challenges
         self.sessions = sessions
         self.passwords = passwords
         self.mailer = mailer
+        self.limiter = limiter
+        self.rule = rule
 
     async def request(self, email: str) -> None:
         """Email a reset link when the account exists; callers answer the same either way."""
+        await self.limiter.hit(self.rule, "account", email)
         user = await self.users.get_by_email(email)
         if user is None:
             return

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from app.api.deps import SettingsDep
+from app.api.deps import AuthIpRateLimit, SettingsDep
 from app.auth.cookies import REFRESH_COOKIE
 from app.auth.csrf import enforce_same_origin
 from app.auth.dependencies import (
@@ -41,7 +41,10 @@ from app.auth.sessions import SessionTokens
 from app.core.errors import AppError
 from app.core.openapi import error_responses
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses("RATE_LIMITED"))
+# Per client IP on every endpoint that checks a password or a code; the services add
+# per-account limits. Refresh and logout are left out: tabs refresh together.
+LIMITED = [AuthIpRateLimit]
 
 RESET_ANSWER = "If an account uses this email, a reset link is on its way."
 
@@ -56,6 +59,7 @@ def _login_body(tokens: SessionTokens) -> LoginResponse:
 
 @router.post(
     "/signup",
+    dependencies=LIMITED,
     summary="Create an account and email a verification code",
     responses=error_responses("EMAIL_TAKEN"),
 )
@@ -76,6 +80,7 @@ async def signup(body: SignupRequest, accounts: AccountServiceDep) -> SignupResp
 router.add_api_route(
     "/register",
     signup,
+    dependencies=LIMITED,
     methods=["POST"],
     summary="Alias of /signup",
     name="register",
@@ -86,6 +91,7 @@ router.add_api_route(
 
 @router.post(
     "/request-signup-token",
+    dependencies=LIMITED,
     summary="Send a new verification code",
     responses=error_responses("ALREADY_VERIFIED", "USER_NOT_FOUND"),
 )
@@ -95,6 +101,7 @@ async def request_signup_token(body: EmailRequest, accounts: AccountServiceDep) 
 
 @router.post(
     "/verify-signup",
+    dependencies=LIMITED,
     summary="Verify the email with the emailed code; signs in",
     responses=error_responses("INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"),
 )
@@ -108,6 +115,7 @@ async def verify_signup(
 
 @router.get(
     "/verify",
+    dependencies=LIMITED,
     summary="The verification link from the email",
     response_model=VerifiedResponse,
     responses={
@@ -145,6 +153,7 @@ async def verify_link(
 
 @router.post(
     "/request-login-token",
+    dependencies=LIMITED,
     summary="Check the password and email a login code",
     responses=error_responses("INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED"),
 )
@@ -156,6 +165,7 @@ async def request_login_token(
 
 @router.post(
     "/verify-login",
+    dependencies=LIMITED,
     summary="Sign in with the emailed login code",
     responses=error_responses("INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"),
 )
@@ -167,13 +177,14 @@ async def verify_login(
     return VerifiedResponse(verified=True)
 
 
-@router.post("/verify-code-token", summary="Is a code handle still usable?")
+@router.post("/verify-code-token", dependencies=LIMITED, summary="Is a code handle still usable?")
 async def verify_code_token(body: HandleRequest, accounts: AccountServiceDep) -> ValidResponse:
     return ValidResponse(valid=await accounts.is_code_handle_valid(body.token))
 
 
 @router.post(
     "/check-email-status",
+    dependencies=LIMITED,
     summary="Is this email's account verified?",
     responses=error_responses("USER_NOT_FOUND"),
 )
@@ -183,6 +194,7 @@ async def check_email_status(body: EmailRequest, accounts: AccountServiceDep) ->
 
 @router.post(
     "/login",
+    dependencies=LIMITED,
     summary="Direct login (JSON or OAuth2 password form)",
     openapi_extra=LOGIN_OPENAPI,
     responses=error_responses("INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED", "EMAIL_CODE_REQUIRED"),
@@ -253,7 +265,7 @@ async def logout(
     return MessageResponse(message="Logged out.")
 
 
-@router.post("/forgot-password", summary="Email a password reset link")
+@router.post("/forgot-password", dependencies=LIMITED, summary="Email a password reset link")
 async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -> DetailResponse:
     """Answers the same whether or not an account uses the email."""
     await resets.request(body.email)
@@ -262,6 +274,7 @@ async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -
 
 @router.post(
     "/verify-reset-token",
+    dependencies=LIMITED,
     summary="Is a reset token still usable?",
     responses=error_responses("INVALID_TOKEN"),
 )
@@ -272,6 +285,7 @@ async def verify_reset_token(body: HandleRequest, resets: PasswordResetServiceDe
 
 @router.post(
     "/reset-password",
+    dependencies=LIMITED,
     summary="Set a new password with a reset token",
     responses=error_responses("INVALID_TOKEN"),
 )

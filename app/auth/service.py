@@ -18,6 +18,7 @@ from app.auth.mailer import AccountMailer
 from app.auth.passwords import PasswordHasher
 from app.auth.sessions import SessionService, SessionTokens
 from app.core.config import Settings
+from app.core.rate_limit import RateLimiter
 from app.credits.service import CreditsService, Reference
 from app.models import ChallengePurpose, CreditReason, User
 from app.users.repository import UserRepository
@@ -45,6 +46,7 @@ class AccountService:
         passwords: PasswordHasher,
         mailer: AccountMailer,
         settings: Settings,
+        limiter: RateLimiter,
     ) -> None:
         self.users = users
         self.challenges = challenges
@@ -53,8 +55,10 @@ class AccountService:
         self.passwords = passwords
         self.mailer = mailer
         self.settings = settings
+        self.limiter = limiter
 
     async def sign_up(self, name: str, email: str, password: str) -> PendingSignup:
+        await self._count_account_attempt(email)
         hashed = await self.passwords.hash(password)
         user = await self.users.get_by_email(email)
         if user is not None and user.verified:
@@ -74,6 +78,7 @@ class AccountService:
         return PendingSignup(user=user, handle=handle)
 
     async def resend_signup_code(self, email: str) -> str:
+        await self._count_account_attempt(email)
         user = await self.users.get_by_email(email)
         if user is None:
             raise UserNotFound()
@@ -90,6 +95,7 @@ class AccountService:
         return await self._complete_verification(user_id)
 
     async def request_login_code(self, email: str, password: str) -> str:
+        await self._count_account_attempt(email)
         user = await self._check_password(email, password)
         if user is None:
             raise InvalidCredentials()
@@ -119,6 +125,7 @@ class AccountService:
     async def log_in(self, email: str, password: str) -> SignedIn:
         if self.settings.REQUIRE_LOGIN_CODE:
             raise EmailCodeRequired()
+        await self._count_account_attempt(email)
         user = await self._check_password(email, password)
         if user is None:
             raise InvalidLogin()
@@ -132,6 +139,11 @@ class AccountService:
     async def log_out(self, session_id: str | None) -> None:
         if session_id is not None:
             await self.sessions.end(session_id)
+
+    async def _count_account_attempt(self, email: str) -> None:
+        """Per-account limit: rotating IPs (or forged X-Forwarded-For) does not buy more
+        guesses at one account's password, nor more mail to one inbox."""
+        await self.limiter.hit(self.settings.RATE_LIMIT_AUTH, "account", email)
 
     async def _check_password(self, email: str, password: str) -> User | None:
         """The user when the password matches. Unknown emails cost the same hash time."""

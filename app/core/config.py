@@ -64,6 +64,16 @@ class Settings(BaseSettings):
     # --- web app ---
     FRONTEND_URL: str = "http://localhost:5173"
 
+    # --- rate limits ---
+    RATE_LIMIT_ENABLED: bool = True
+    # Empty = in-process memory (one process only); redis://host:6379/0 shares limits.
+    RATE_LIMIT_STORAGE_URL: str | None = None
+    RATE_LIMIT_DEFAULT: str = "60/minute"
+    RATE_LIMIT_AUTH: str = "10/minute"
+    RATE_LIMIT_GENERATION: str = "5/minute"
+    # Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs).
+    TRUSTED_PROXIES: str = ""
+
     # --- admin ---
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
@@ -72,6 +82,7 @@ class Settings(BaseSettings):
         "PUBLIC_BASE_URL",
         "COOKIE_DOMAIN",
         "BREVO_API_KEY",
+        "RATE_LIMIT_STORAGE_URL",
         "LOGFIRE_TOKEN",
         mode="before",
     )
@@ -104,6 +115,10 @@ class Settings(BaseSettings):
 
 def production_problems(settings: Settings) -> list[str]:
     """Every setting that is unsafe in production, each named, so one run shows them all."""
+    return _secret_problems(settings) + _embedded_part_problems(settings)
+
+
+def _secret_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     secrets = {
         "SECRET_KEY": (settings.SECRET_KEY, DEFAULT_SECRET_KEY),
@@ -121,12 +136,22 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("ADMIN_PASSWORD is the default")
     elif len(settings.ADMIN_PASSWORD.get_secret_value()) < 12:
         problems.append("ADMIN_PASSWORD is shorter than 12 characters")
+    if settings.EMAIL_BACKEND == "brevo" and settings.BREVO_API_KEY is None:
+        problems.append("BREVO_API_KEY is required with EMAIL_BACKEND=brevo")
+    return problems
+
+
+def _embedded_part_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
     if settings.DATABASE_URL.startswith("sqlite"):
         problems.append("DATABASE_URL points at SQLite, which cannot serve several processes")
     if settings.FRONTEND_URL.strip() in {"", "*"}:
         problems.append("FRONTEND_URL must be the web app's origin, not a wildcard")
-    if settings.EMAIL_BACKEND == "brevo" and settings.BREVO_API_KEY is None:
-        problems.append("BREVO_API_KEY is required with EMAIL_BACKEND=brevo")
+    if settings.RATE_LIMIT_ENABLED and not settings.RATE_LIMIT_STORAGE_URL:
+        problems.append(
+            "RATE_LIMIT_STORAGE_URL must point at Redis: in-memory limits do not hold across "
+            "processes"
+        )
     return problems
 
 

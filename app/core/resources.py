@@ -10,6 +10,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.tokens import TokenService
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.rate_limit import IpNetwork, RateLimiter, parse_networks
 from app.integrations.email import (
     BrevoSender,
     EmailSender,
@@ -47,6 +48,8 @@ class Resources:
     email_sender: EmailSender
     tokens: TokenService
     codes: CodeHasher
+    limiter: RateLimiter
+    trusted_proxies: tuple[IpNetwork, ...] = ()
     passwords: PasswordHasher = field(default_factory=PasswordHasher)
     email_templates: EmailTemplates = field(default_factory=EmailTemplates)
 
@@ -58,6 +61,10 @@ class Resources:
             email_sender=build_email_sender(settings),
             tokens=build_token_service(settings),
             codes=CodeHasher(settings.SECRET_KEY.get_secret_value()),
+            limiter=RateLimiter(
+                settings.RATE_LIMIT_STORAGE_URL, enabled=settings.RATE_LIMIT_ENABLED
+            ),
+            trusted_proxies=parse_networks(settings.TRUSTED_PROXIES.split(",")),
         )
 
     async def start(self) -> None:

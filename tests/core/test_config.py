@@ -19,6 +19,7 @@ SAFE_PROD = {
     "ADMIN_PASSWORD": "a-long-admin-password",
     "DATABASE_URL": "postgresql://app@db:5432/hairtryon",
     "FRONTEND_URL": "https://hairtryon.example",
+    "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0",
 }
 
 
@@ -46,6 +47,8 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"DATABASE_URL": "sqlite:///var/x.db"}, "DATABASE_URL"),
         ({"FRONTEND_URL": "*"}, "FRONTEND_URL"),
         ({"REFRESH_SECRET_KEY": "s" * 48}, "must differ"),
+        ({"RATE_LIMIT_STORAGE_URL": ""}, "RATE_LIMIT_STORAGE_URL"),
+        ({"EMAIL_BACKEND": "brevo"}, "BREVO_API_KEY"),
     ],
 )
 def test_production_refuses_unsafe_setting_and_names_it(

@@ -1,0 +1,211 @@
+"""The web app's account flows against the real server process (uvicorn, real sockets),
+including the promises that need real concurrency or several processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from redis import asyncio as redis
+
+from app.core.config import PROJECT_ROOT
+from tests.auth.flows import FRONTEND, PASSWORD, new_email
+from tests.live_server import LiveServer, start_live_server
+from tests.mailbox import latest_code
+
+pytestmark = pytest.mark.e2e
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+async def _code(mail_dir: Path, email: str, attempts: int = 100) -> str:
+    """The server sends mail after its response: wait for the file to appear."""
+    for _ in range(attempts):
+        try:
+            return latest_code(mail_dir, email)
+        except AssertionError:
+            await asyncio.sleep(0.05)
+    return latest_code(mail_dir, email)
+
+
+async def _signed_up(client: httpx.AsyncClient, mail_dir: Path) -> str:
+    email = new_email()
+    signup = await client.post(
+        "/api/v1/auth/signup", json={"name": "E2E User", "email": email, "password": PASSWORD}
+    )
+    assert signup.status_code == 200, signup.text
+    code = await _code(mail_dir, email)
+    verify = await client.post(
+        "/api/v1/auth/verify-signup", json={"token": signup.json()["verify_token"], "code": code}
+    )
+    assert verify.status_code == 200, verify.text
+    return email
+
+
+def _spa(server: LiveServer) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=server.base_url, headers={"Origin": FRONTEND}, timeout=30)
+
+
+async def test_spa_signup_login_refresh_logout_against_the_real_server(
+    live_server: LiveServer,
+) -> None:
+    async with _spa(live_server) as client:
+        email = await _signed_up(client, live_server.mail_dir)
+        me = await client.get("/api/v1/user/me")
+        assert me.json()["email"] == email
+        assert me.json()["credits"] == 3
+
+        client.cookies.clear()
+        token = await client.post(
+            "/api/v1/auth/request-login-token", json={"email": email, "password": PASSWORD}
+        )
+        code = await _code(live_server.mail_dir, email)
+        login = await client.post(
+            "/api/v1/auth/verify-login", json={"token": token.json()["token"], "code": code}
+        )
+        assert login.status_code == 200
+        assert (await client.post("/api/v1/auth/refresh")).status_code == 200
+        assert (await client.get("/api/v1/user/me")).status_code == 200
+        assert (await client.post("/api/v1/auth/logout")).status_code == 200
+        assert (await client.get("/api/v1/user/me")).json()["detail"]["code"] == (
+            "NO_COOKIES_FOUND"
+        )
+
+
+async def test_auth09_ten_concurrent_refreshes_leave_every_tab_signed_in(
+    live_server: LiveServer,
+) -> None:
+    async with _spa(live_server) as client:
+        await _signed_up(client, live_server.mail_dir)
+        refresh = client.cookies.get("refresh_token", path="/api/v1/auth")
+    tabs = [_spa(live_server) for _ in range(10)]
+    try:
+        answers = await asyncio.gather(
+            *(tab.post("/api/v1/auth/refresh", json={"refresh_token": refresh}) for tab in tabs)
+        )
+        assert [a.status_code for a in answers] == [200] * 10
+        checks = await asyncio.gather(
+            *(
+                tab.get(
+                    "/api/v1/user/me",
+                    headers={"Authorization": f"Bearer {answer.json()['access_token']}"},
+                )
+                for tab, answer in zip(tabs, answers, strict=True)
+            )
+        )
+        assert [c.status_code for c in checks] == [200] * 10
+        # Each tab can keep refreshing with what it was given.
+        again = await asyncio.gather(
+            *(
+                tab.post("/api/v1/auth/refresh", json={"refresh_token": a.json()["refresh_token"]})
+                for tab, a in zip(tabs, answers, strict=True)
+            )
+        )
+        assert all(a.status_code == 200 for a in again)
+    finally:
+        await asyncio.gather(*(tab.aclose() for tab in tabs))
+
+
+@pytest.fixture
+async def two_servers(
+    database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
+    env = {
+        "DATABASE_URL": database_url,
+        "MAIL_DIR": str(tmp_path / "mail"),
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMIT_STORAGE_URL": REDIS_URL,
+        # Generous general limit; the auth limit is what RL-01 checks.
+        "RATE_LIMIT_DEFAULT": "1000/minute",
+        "RATE_LIMIT_AUTH": "10/minute",
+    }
+    # Database 14 of the machine's Redis is this suite's own: start every test with empty buckets.
+    client = redis.from_url(REDIS_URL)
+    await client.flushdb()
+    await client.aclose()
+    first = await start_live_server(env, tmp_path)
+    try:
+        second = await start_live_server(env, tmp_path)
+        try:
+            yield first, second
+        finally:
+            await second.stop()
+    finally:
+        await first.stop()
+
+
+async def test_auth07_logout_holds_across_two_server_processes(
+    two_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    first, second = two_servers
+    async with _spa(first) as client:
+        await _signed_up(client, first.mail_dir)
+        access = client.cookies.get("access_token")
+        assert (await client.post("/api/v1/auth/logout")).status_code == 200
+    bearer = {"Authorization": f"Bearer {access}"}
+    async with httpx.AsyncClient(timeout=10) as plain:
+        for server in (first, second, first, second):
+            response = await plain.get(f"{server.base_url}/api/v1/user/me", headers=bearer)
+            assert response.status_code == 401
+
+
+async def test_rl01_account_login_limit_holds_whichever_process_answers(
+    two_servers: tuple[LiveServer, LiveServer],
+) -> None:
+    first, second = two_servers
+    email = new_email()
+    statuses: list[int] = []
+    async with httpx.AsyncClient(timeout=10) as client:
+        for i in range(12):
+            server = (first, second)[i % 2]
+            response = await client.post(
+                f"{server.base_url}/api/v1/auth/login",
+                json={"email": email, "password": "wrong password"},
+            )
+            statuses.append(response.status_code)
+    assert statuses[:10] == [401] * 10
+    assert statuses[10:] == [429, 429]
+
+
+async def test_auth12_logins_do_not_block_the_event_loop(live_server: LiveServer) -> None:
+    """4 clients loop on login while /health is probed every 10 ms: no probe over 100 ms."""
+    async with _spa(live_server) as client:
+        email = await _signed_up(client, live_server.mail_dir)
+    stop = asyncio.Event()
+    logins = 0
+
+    async def log_in_forever() -> None:
+        nonlocal logins
+        async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as c:
+            while not stop.is_set():
+                response = await c.post(
+                    "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+                )
+                assert response.status_code == 200
+                logins += 1
+
+    workers = [asyncio.create_task(log_in_forever()) for _ in range(4)]
+    try:
+        await asyncio.sleep(0.3)  # the load is running before the first probe
+        probe = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.e2e.probe",
+            live_server.base_url,
+            "3",
+            cwd=str(PROJECT_ROOT),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        output, _ = await probe.communicate()
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
+    latencies = json.loads(output)
+    assert len(latencies) >= 100
+    assert logins >= 20, f"only {logins} logins ran: the load did not happen"
+    assert max(latencies) < 0.100, f"slowest /health probe {max(latencies) * 1000:.0f} ms"
