@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gc
+import hashlib
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware.sessions import SessionMiddleware
 
 from app.api.health import router as health_router
 from app.api.v1 import api_router
@@ -70,12 +73,31 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         allow_headers=["Content-Type", "Authorization", "Idempotency-Key", "X-Request-ID"],
         expose_headers=["X-Request-ID", "Retry-After"],
     )
+    _add_oauth_state_cookie(app, settings)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(api_router)
     _enable_logfire(app, settings)
     return app
+
+
+def _add_oauth_state_cookie(app: FastAPI, settings: Settings) -> None:
+    """Google sign-in keeps its state and nonce in a signed cookie scoped to the Google routes
+    (so parallel API calls cannot overwrite it), living 10 minutes: authlib does not age the
+    state itself."""
+    key = hmac.new(
+        settings.SECRET_KEY.get_secret_value().encode(), b"oauth-state-cookie", hashlib.sha256
+    ).hexdigest()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=key,
+        session_cookie="hairtryon_oauth",
+        max_age=600,
+        path="/api/v1/auth/google",
+        same_site="lax",
+        https_only=settings.public_base_url.startswith("https://"),
+    )
 
 
 def _enable_logfire(app: FastAPI, settings: Settings) -> None:

@@ -15,6 +15,7 @@ from app.auth.challenges import ChallengeService
 from app.auth.cookies import ACCESS_COOKIE, CookiePolicy
 from app.auth.csrf import enforce_same_origin
 from app.auth.exceptions import EmailNotVerified, NoCookiesFound
+from app.auth.google_accounts import GoogleAccountService
 from app.auth.mailer import AccountMailer
 from app.auth.password_reset import PasswordResetService
 from app.auth.repository import ChallengeRepository, SessionRepository
@@ -101,6 +102,20 @@ def get_password_reset_service(
 
 
 PasswordResetServiceDep = Annotated[PasswordResetService, Depends(get_password_reset_service)]
+
+
+def get_google_account_service(
+    session: SessionDep, resources: ResourcesDep, sessions: SessionServiceDep
+) -> GoogleAccountService:
+    return GoogleAccountService(
+        UserRepository(session),
+        sessions,
+        CreditsService(CreditLedgerRepository(session)),
+        resources.settings,
+    )
+
+
+GoogleAccountServiceDep = Annotated[GoogleAccountService, Depends(get_google_account_service)]
 
 
 def get_cookie_policy(settings: SettingsDep) -> CookiePolicy:

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     # Domain attribute of the auth cookies; unset = host-only cookies (the safe default).
     COOKIE_DOMAIN: str | None = None
 
+    # --- Google sign-in (on when both client settings are set) ---
+    GOOGLE_CLIENT_ID: str | None = None
+    GOOGLE_CLIENT_SECRET: SecretStr | None = None
+    # Our callback as registered with Google. Default: {PUBLIC_BASE_URL}/api/v1/auth/google/callback
+    REDIRECT_URL: str | None = None
+    OIDC_METADATA_URL: str = "https://accounts.google.com/.well-known/openid-configuration"
+
     # --- email ---
     EMAIL_BACKEND: Literal["local", "brevo"] = "local"
     BREVO_API_KEY: SecretStr | None = None
@@ -82,6 +89,9 @@ class Settings(BaseSettings):
         "PUBLIC_BASE_URL",
         "COOKIE_DOMAIN",
         "BREVO_API_KEY",
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "REDIRECT_URL",
         "RATE_LIMIT_STORAGE_URL",
         "LOGFIRE_TOKEN",
         mode="before",
@@ -102,6 +112,10 @@ class Settings(BaseSettings):
     @property
     def frontend_origin(self) -> str:
         return self.FRONTEND_URL.rstrip("/")
+
+    @property
+    def google_redirect_url(self) -> str:
+        return self.REDIRECT_URL or f"{self.public_base_url}/api/v1/auth/google/callback"
 
     @model_validator(mode="after")
     def _refuse_unsafe_production_config(self) -> Settings:

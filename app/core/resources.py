@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from app.auth.codes import CodeHasher
+from app.auth.google import GoogleOAuth
 from app.auth.passwords import PasswordHasher
 from app.auth.tokens import TokenService
 from app.core.config import Settings
@@ -41,6 +42,17 @@ def build_token_service(settings: Settings) -> TokenService:
     )
 
 
+def build_google(settings: Settings) -> GoogleOAuth | None:
+    if not (settings.GOOGLE_CLIENT_ID and settings.GOOGLE_CLIENT_SECRET):
+        return None
+    return GoogleOAuth(
+        client_id=settings.GOOGLE_CLIENT_ID,
+        client_secret=settings.GOOGLE_CLIENT_SECRET.get_secret_value(),
+        metadata_url=settings.OIDC_METADATA_URL,
+        redirect_url=settings.google_redirect_url,
+    )
+
+
 @dataclass(slots=True)
 class Resources:
     settings: Settings
@@ -50,6 +62,7 @@ class Resources:
     codes: CodeHasher
     limiter: RateLimiter
     trusted_proxies: tuple[IpNetwork, ...] = ()
+    google: GoogleOAuth | None = None
     passwords: PasswordHasher = field(default_factory=PasswordHasher)
     email_templates: EmailTemplates = field(default_factory=EmailTemplates)
 
@@ -65,6 +78,7 @@ class Resources:
                 settings.RATE_LIMIT_STORAGE_URL, enabled=settings.RATE_LIMIT_ENABLED
             ),
             trusted_proxies=parse_networks(settings.TRUSTED_PROXIES.split(",")),
+            google=build_google(settings),
         )
 
     async def start(self) -> None:
