@@ -22,6 +22,7 @@ from app.core.logging import configure_logging
 from app.core.openapi import operation_id
 from app.core.request_id import RequestIdMiddleware
 from app.core.resources import Resources
+from app.files.router import media_router
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(api_router)
+    app.include_router(media_router)
     _enable_logfire(app, settings)
     return app
 

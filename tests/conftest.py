@@ -112,6 +112,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         ENV="dev",
         DATABASE_URL=database_url,
         MAIL_DIR=tmp_path / "mail",
+        MEDIA_DIR=tmp_path / "media",
         RATE_LIMIT_ENABLED=False,
     )
 
@@ -167,6 +168,7 @@ async def live_server(
         {
             "DATABASE_URL": database_url,
             "MAIL_DIR": str(workdir / "mail"),
+            "MEDIA_DIR": str(workdir / "media"),
             "RATE_LIMIT_ENABLED": "false",
         },
         workdir,

@@ -43,6 +43,12 @@ async def ready(resources: ResourcesDep) -> JSONResponse:
     except Exception:
         logger.exception("readiness: database unreachable")
         checks["database"] = "unreachable"
+    try:
+        await resources.storage.ping()
+        checks["storage"] = "ok"
+    except Exception:
+        logger.exception("readiness: storage unreachable")
+        checks["storage"] = "unreachable"
     healthy = all(value == "ok" for value in checks.values())
     body = ReadinessRead(status="ok" if healthy else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)

@@ -71,6 +71,32 @@ class Settings(BaseSettings):
     # --- web app ---
     FRONTEND_URL: str = "http://localhost:5173"
 
+    # --- storage ---
+    STORAGE_BACKEND: Literal["local", "s3"] = "local"
+    # Local storage: files under this folder, served by the app through signed, expiring URLs.
+    MEDIA_DIR: Path = VAR_DIR / "media"
+    AWS_ACCESS_KEY_ID: str | None = None
+    AWS_SECRET_ACCESS_KEY: SecretStr | None = None
+    AWS_REGION: str = "ap-south-1"
+    BUCKET_NAME: str = "hairtry"
+    # An S3-compatible endpoint (MinIO, SeaweedFS, R2...); unset = AWS.
+    S3_ENDPOINT_URL: str | None = None
+    # The endpoint browsers and the image model reach, when it differs from S3_ENDPOINT_URL.
+    S3_PUBLIC_ENDPOINT_URL: str | None = None
+    # Serve objects as https://{CDN_DOMAIN}/{key} instead of presigned URLs.
+    CDN_DOMAIN: str | None = None
+    UPLOADS_FOLDER: str = "uploads/"
+    GENERATED_IMAGES_FOLDER: str = "generated/"
+    PROFILE_PICS_FOLDER: str = "profilepic/"
+    MAX_IMAGE_SIZE_MB: int = Field(default=10, ge=1, le=50)
+    # Comma-separated; only JPEG, PNG and WebP are ever accepted.
+    ALLOWED_IMAGE_TYPES: str = "image/jpeg,image/png,image/webp"
+    MAX_IMAGE_PIXELS: int = Field(default=40_000_000, ge=1_000_000, le=89_478_485)
+    # Lifetime of the signed URLs handed to clients.
+    SIGNED_URL_EXPIRE_S: int = Field(default=3600, ge=60, le=604_800)
+    # Delete uploads older than this many days with `make purge-uploads`; unset = keep.
+    UPLOAD_RETENTION_DAYS: int | None = Field(default=None, ge=1)
+
     # --- rate limits ---
     RATE_LIMIT_ENABLED: bool = True
     # Empty = in-process memory (one process only); redis://host:6379/0 shares limits.
@@ -93,6 +119,12 @@ class Settings(BaseSettings):
         "GOOGLE_CLIENT_SECRET",
         "REDIRECT_URL",
         "RATE_LIMIT_STORAGE_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "S3_ENDPOINT_URL",
+        "S3_PUBLIC_ENDPOINT_URL",
+        "CDN_DOMAIN",
+        "UPLOAD_RETENTION_DAYS",
         "LOGFIRE_TOKEN",
         mode="before",
     )
@@ -112,6 +144,23 @@ class Settings(BaseSettings):
     @property
     def frontend_origin(self) -> str:
         return self.FRONTEND_URL.rstrip("/")
+
+    @property
+    def allowed_image_types(self) -> tuple[str, ...]:
+        return tuple(t.strip().lower() for t in self.ALLOWED_IMAGE_TYPES.split(",") if t.strip())
+
+    @property
+    def max_image_bytes(self) -> int:
+        return self.MAX_IMAGE_SIZE_MB * 1024 * 1024
+
+    @field_validator("ALLOWED_IMAGE_TYPES")
+    @classmethod
+    def _only_raster_types(cls, value: str) -> str:
+        known = {"image/jpeg", "image/png", "image/webp"}
+        types = {t.strip().lower() for t in value.split(",") if t.strip()}
+        if not types or not types <= known:
+            raise ValueError(f"ALLOWED_IMAGE_TYPES must be a non-empty subset of {sorted(known)}")
+        return value
 
     @property
     def google_redirect_url(self) -> str:
@@ -152,6 +201,10 @@ def _secret_problems(settings: Settings) -> list[str]:
         problems.append("ADMIN_PASSWORD is shorter than 12 characters")
     if settings.EMAIL_BACKEND == "brevo" and settings.BREVO_API_KEY is None:
         problems.append("BREVO_API_KEY is required with EMAIL_BACKEND=brevo")
+    if settings.STORAGE_BACKEND == "s3" and not (
+        settings.AWS_ACCESS_KEY_ID and settings.AWS_SECRET_ACCESS_KEY
+    ):
+        problems.append("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required for S3")
     return problems
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -12,12 +14,16 @@ from app.auth.tokens import TokenService
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.rate_limit import IpNetwork, RateLimiter, parse_networks
+from app.files.intake import ImagePolicy
 from app.integrations.email import (
     BrevoSender,
     EmailSender,
     EmailTemplates,
     LocalMailbox,
 )
+from app.integrations.storage import Storage
+from app.integrations.storage.local import LocalStorage
+from app.integrations.storage.s3 import S3Storage
 
 
 def build_email_sender(settings: Settings) -> EmailSender:
@@ -53,6 +59,40 @@ def build_google(settings: Settings) -> GoogleOAuth | None:
     )
 
 
+def build_storage(settings: Settings) -> Storage:
+    if settings.STORAGE_BACKEND == "s3":
+        if not (settings.AWS_ACCESS_KEY_ID and settings.AWS_SECRET_ACCESS_KEY):
+            raise ValueError("STORAGE_BACKEND=s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        return S3Storage(
+            bucket=settings.BUCKET_NAME,
+            region=settings.AWS_REGION,
+            access_key_id=settings.AWS_ACCESS_KEY_ID,
+            secret_access_key=settings.AWS_SECRET_ACCESS_KEY.get_secret_value(),
+            endpoint_url=settings.S3_ENDPOINT_URL,
+            public_endpoint_url=settings.S3_PUBLIC_ENDPOINT_URL,
+            cdn_domain=settings.CDN_DOMAIN,
+            url_expiry_s=settings.SIGNED_URL_EXPIRE_S,
+        )
+    # Its own key, derived from SECRET_KEY: a leaked media URL signs nothing else.
+    signing_key = hmac.new(
+        settings.SECRET_KEY.get_secret_value().encode(), b"local-media", hashlib.sha256
+    ).digest()
+    return LocalStorage(
+        settings.MEDIA_DIR,
+        settings.public_base_url,
+        signing_key,
+        url_expiry_s=settings.SIGNED_URL_EXPIRE_S,
+    )
+
+
+def build_image_policy(settings: Settings) -> ImagePolicy:
+    return ImagePolicy(
+        max_bytes=settings.max_image_bytes,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        allowed_types=settings.allowed_image_types,
+    )
+
+
 @dataclass(slots=True)
 class Resources:
     settings: Settings
@@ -61,6 +101,8 @@ class Resources:
     tokens: TokenService
     codes: CodeHasher
     limiter: RateLimiter
+    storage: Storage
+    image_policy: ImagePolicy
     trusted_proxies: tuple[IpNetwork, ...] = ()
     google: GoogleOAuth | None = None
     passwords: PasswordHasher = field(default_factory=PasswordHasher)
@@ -79,6 +121,8 @@ class Resources:
             ),
             trusted_proxies=parse_networks(settings.TRUSTED_PROXIES.split(",")),
             google=build_google(settings),
+            storage=build_storage(settings),
+            image_policy=build_image_policy(settings),
         )
 
     async def start(self) -> None:
@@ -89,4 +133,6 @@ class Resources:
         await self.database.background.drain()
         if isinstance(self.email_sender, BrevoSender):
             await self.email_sender.aclose()
+        if isinstance(self.storage, S3Storage):
+            self.storage.close()
         await self.database.dispose()

@@ -21,3 +21,15 @@ class ImageTooLarge(AppError):
     status_code = 413
     code = "IMAGE_TOO_LARGE"
     message = "The image is too large."
+
+
+class ImageNotFound(AppError):
+    status_code = 404
+    code = "IMAGE_NOT_FOUND"
+    message = "The image was not found."
+
+
+class ForeignImage(AppError):
+    status_code = 403
+    code = "FOREIGN_IMAGE"
+    message = "Only your own uploads can be used here."

@@ -4,6 +4,7 @@ from app.models.auth_challenge import AuthChallenge, ChallengePurpose
 from app.models.auth_session import AuthSession
 from app.models.base import Base
 from app.models.credit_ledger import CreditLedgerEntry, CreditReason
+from app.models.upload import Upload, UploadStatus
 from app.models.user import User, UserRole
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "ChallengePurpose",
     "CreditLedgerEntry",
     "CreditReason",
+    "Upload",
+    "UploadStatus",
     "User",
     "UserRole",
 ]

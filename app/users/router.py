@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import CurrentUser
 from app.core.openapi import error_responses
-from app.models import User
+from app.files.dependencies import FileServiceDep
+from app.files.forms import file_bytes, read_capped_form
 from app.users.dependencies import UserServiceDep
 from app.users.schemas import CreditEntryRead, CreditHistoryRead, ProfileUpdate, UserRead
 
@@ -17,19 +18,20 @@ AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "C
 router = APIRouter(prefix="/user", tags=["user"], responses=error_responses(*AUTH_ERRORS))
 
 
-def _read(user: User) -> UserRead:
-    return UserRead.model_validate(user, from_attributes=True)
-
-
 @router.get("/me", summary="The signed-in user")
-async def me(user: CurrentUser) -> UserRead:
-    return _read(user)
+async def me(user: CurrentUser, users: UserServiceDep) -> UserRead:
+    return await users.present(user)
 
 
-@router.put("/profile", summary="Update the profile")
+@router.put(
+    "/profile",
+    summary="Update the profile",
+    responses=error_responses("IMAGE_NOT_FOUND", "INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE"),
+)
 async def update_profile(body: ProfileUpdate, user: CurrentUser, users: UserServiceDep) -> UserRead:
-    """Only `name` can change here; credits, email, role and verification cannot."""
-    return _read(await users.update_profile(user, name=body.name))
+    """Only `name` and `userpic_key` (one of your uploads) can change here; credits, email,
+    role and verification cannot."""
+    return await users.update_profile(user, name=body.name, userpic_key=body.userpic_key)
 
 
 router.add_api_route(
@@ -40,6 +42,19 @@ router.add_api_route(
     name="patch_profile",
     response_model=UserRead,
 )
+
+
+@router.post(
+    "/profile/picture",
+    summary="Upload a profile picture (multipart `file`)",
+    responses=error_responses("INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE"),
+)
+async def upload_picture(
+    request: Request, user: CurrentUser, users: UserServiceDep, files: FileServiceDep
+) -> UserRead:
+    """Checked like every image: type by content, decode, pixel cap, metadata removed."""
+    form = await read_capped_form(request, files.policy.max_bytes)
+    return await users.set_picture(user, await file_bytes(form))
 
 
 @router.get("/credits", summary="The credit balance, as a bare integer")

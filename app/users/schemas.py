@@ -24,6 +24,8 @@ class ProfileUpdate(InputModel):
     """Only these fields can change through the profile (PROP-02)."""
 
     name: Name | None = None
+    # An upload of yours (from /files/presign or /files/upload) to use as the picture.
+    userpic_key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
 
 
 class CreditEntryRead(BaseModel):

@@ -1,0 +1,57 @@
+"""Upload retention: delete uploads older than UPLOAD_RETENTION_DAYS, objects and rows.
+
+python -m app.files.retention      (make purge-uploads)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from app.core.config import get_settings
+from app.core.db import Database
+from app.core.resources import build_storage
+from app.files.repository import UploadRepository
+from app.integrations.storage import Storage
+
+logger = logging.getLogger(__name__)
+BATCH = 200
+
+
+async def purge_uploads_older_than(
+    database: Database, storage: Storage, days: int, now: datetime | None = None
+) -> int:
+    """Objects first, then rows, batch by batch: a crash leaves rows whose objects are gone
+    (deleting a missing object is harmless), never objects nobody can find."""
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
+    purged = 0
+    while True:
+        async with database.unit_of_work() as session:
+            uploads = UploadRepository(session)
+            batch = await uploads.list_created_before(cutoff, BATCH)
+            for upload in batch:
+                await storage.delete(upload.key)
+            await uploads.delete_ids([upload.id for upload in batch])
+        purged += len(batch)
+        if len(batch) < BATCH:
+            return purged
+
+
+async def _main() -> None:
+    settings = get_settings()
+    if settings.UPLOAD_RETENTION_DAYS is None:
+        print("UPLOAD_RETENTION_DAYS is not set: nothing to purge.")
+        return
+    database = Database.from_url(settings.DATABASE_URL)
+    try:
+        purged = await purge_uploads_older_than(
+            database, build_storage(settings), settings.UPLOAD_RETENTION_DAYS
+        )
+    finally:
+        await database.dispose()
+    print(f"purged {purged} uploads older than {settings.UPLOAD_RETENTION_DAYS} days")
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

@@ -1,0 +1,103 @@
+"""/api/v1/files: presigned browser uploads and direct uploads (SPEC §3), plus the embedded
+storage's S3-style form endpoint and signed media URLs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from app.api.deps import ResourcesDep
+from app.auth.dependencies import CurrentUser
+from app.core.openapi import error_responses
+from app.files.dependencies import FileServiceDep
+from app.files.exceptions import ImageTooLarge
+from app.files.forms import file_bytes, read_capped_form
+from app.files.local_uploads import media_file, receive_form_upload, too_large_violation
+from app.files.schemas import PresignRead, StoredFileRead
+from app.integrations.storage.post_policy import PolicyViolation
+
+AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
+router = APIRouter(prefix="/files", tags=["files"])
+media_router = APIRouter(tags=["files"])
+
+
+@router.get(
+    "/presign",
+    summary="A presigned browser upload (POST policy)",
+    responses=error_responses("UNSUPPORTED_IMAGE_TYPE", *AUTH_ERRORS),
+)
+async def presign(
+    user: CurrentUser,
+    files: FileServiceDep,
+    file_type: Annotated[str, Query(max_length=100, description="the file's MIME type")],
+    file_name: Annotated[
+        str | None, Query(max_length=255, description="ignored: keys are made by the server")
+    ] = None,
+) -> PresignRead:
+    """POST every field of `fields`, then `file` last, to `upload_url` (S3, or this server with
+    local storage). The policy allows exactly this key and content type, 1 byte to
+    `MAX_IMAGE_SIZE_MB`, for one hour. The image is checked when it is first used."""
+    upload = await files.presign(user, file_type)
+    return PresignRead(
+        upload_url=upload.upload_url, fields=upload.fields, file_url=upload.file_url, key=upload.key
+    )
+
+
+@router.post(
+    "/upload",
+    summary="Upload an image through the API (multipart `file`)",
+    responses=error_responses(
+        "INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE", *AUTH_ERRORS
+    ),
+)
+async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> StoredFileRead:
+    """Checked on the way in: type by content, full decode, pixel cap, EXIF orientation
+    applied and all metadata removed."""
+    form = await read_capped_form(request, files.policy.max_bytes)
+    stored = await files.upload(user, await file_bytes(form))
+    return StoredFileRead(file_url=stored.url, key=stored.key)
+
+
+@router.post(
+    "/upload-form",
+    summary="Local storage: the S3-compatible POST upload target",
+    status_code=204,
+    responses={400: {"description": "S3 XML error"}, 403: {"description": "S3 XML error"}},
+)
+async def upload_form(request: Request, resources: ResourcesDep) -> Response:
+    """Accepts exactly the form a presigned S3 POST takes and answers errors in S3's XML, so
+    browser upload code works unchanged. Authorised by the signed policy, not a session."""
+    max_bytes = resources.image_policy.max_bytes
+    try:
+        form = await read_capped_form(request, max_bytes)
+        await receive_form_upload(resources.storage, form)
+    except ImageTooLarge:
+        declared = request.headers.get("content-length", "")
+        violation = too_large_violation(max_bytes, int(declared) if declared.isdigit() else None)
+        return _xml_error(violation)
+    except PolicyViolation as violation:
+        return _xml_error(violation)
+    return Response(status_code=204)
+
+
+def _xml_error(violation: PolicyViolation) -> Response:
+    return Response(
+        violation.to_xml(), status_code=violation.status_code, media_type="application/xml"
+    )
+
+
+@media_router.get("/media/{key:path}", summary="Local storage: a signed, expiring file URL")
+async def media(
+    key: str,
+    resources: ResourcesDep,
+    expires: Annotated[str, Query(max_length=20)],
+    sig: Annotated[str, Query(max_length=200)],
+) -> FileResponse:
+    found = await media_file(resources.storage, key, expires, sig)
+    return FileResponse(
+        found.path,
+        media_type=found.content_type,
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,126 @@
+"""Uploads: presigned browser uploads, direct uploads, profile pictures, and checking an
+upload before it is used. Every image goes through `app.files.intake` before we rely on it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.core.config import Settings
+from app.files.exceptions import ImageNotFound, UnsupportedImageType
+from app.files.intake import ImagePolicy, ProcessedImage, process_image_async
+from app.files.keys import EXTENSIONS, user_key
+from app.files.repository import UploadRepository
+from app.integrations.storage import ObjectNotFound, Storage
+from app.models import Upload, UploadStatus, User
+
+logger = logging.getLogger(__name__)
+
+PRESIGN_EXPIRES_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    key: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    upload_url: str
+    fields: dict[str, str]
+    key: str
+    file_url: str
+
+
+class FileService:
+    def __init__(
+        self,
+        uploads: UploadRepository,
+        storage: Storage,
+        policy: ImagePolicy,
+        settings: Settings,
+    ) -> None:
+        self.uploads = uploads
+        self.storage = storage
+        self.policy = policy
+        self.settings = settings
+
+    async def presign(self, user: User, file_type: str) -> PresignedUpload:
+        content_type = file_type.strip().lower()
+        if content_type not in self.policy.allowed_types or content_type not in EXTENSIONS:
+            raise UnsupportedImageType()
+        key = user_key(self.settings.UPLOADS_FOLDER, user.id, content_type)
+        post = await self.storage.presigned_post(
+            key, content_type, self.policy.max_bytes, expires_in=PRESIGN_EXPIRES_S
+        )
+        await self.uploads.add(
+            Upload(user_id=user.id, key=key, status=UploadStatus.PENDING, content_type=content_type)
+        )
+        return PresignedUpload(
+            upload_url=post.url,
+            fields=post.fields,
+            key=key,
+            file_url=await self.storage.url_for(key),
+        )
+
+    async def upload(self, user: User, data: bytes) -> StoredFile:
+        """A direct upload: checked, stripped of metadata, stored under a new key."""
+        image = await process_image_async(data, self.policy)
+        key = user_key(self.settings.UPLOADS_FOLDER, user.id, image.content_type)
+        await self.storage.put(key, image.data, image.content_type)
+        await self.uploads.add(_ready_upload(user.id, key, image))
+        return StoredFile(key=key, url=await self.storage.url_for(key))
+
+    async def store_profile_picture(self, user: User, data: bytes) -> str:
+        image = await process_image_async(data, self.policy)
+        key = user_key(self.settings.PROFILE_PICS_FOLDER, user.id, image.content_type)
+        await self.storage.put(key, image.data, image.content_type)
+        return key
+
+    async def ensure_checked(self, user_id: int, key: str) -> Upload:
+        """The caller's own upload at `key`, through image intake if it came in presigned.
+
+        Presigned uploads go straight from the browser to storage: the first use re-reads
+        them, runs the same checks as a direct upload and rewrites them without metadata.
+        """
+        upload = await self.uploads.get_by_key(key)
+        if upload is None or upload.user_id != user_id:
+            raise ImageNotFound()
+        if upload.status == UploadStatus.READY:
+            return upload
+        try:
+            raw = await self.storage.get(key)
+        except ObjectNotFound:
+            raise ImageNotFound("The upload has not arrived in storage yet.") from None
+        image = await process_image_async(raw, self.policy)
+        if image.content_type != upload.content_type:
+            # The key's extension promised another type: store under a key that tells the truth.
+            await self.storage.delete(key)
+            key = user_key(self.settings.UPLOADS_FOLDER, user_id, image.content_type)
+            upload.key = key
+        await self.storage.put(key, image.data, image.content_type)
+        await self.uploads.mark_ready(
+            upload.id,
+            content_type=image.content_type,
+            size=len(image.data),
+            width=image.width,
+            height=image.height,
+        )
+        await self.uploads.session.refresh(upload)
+        return upload
+
+    async def url_for(self, key: str) -> str:
+        return await self.storage.url_for(key)
+
+
+def _ready_upload(user_id: int, key: str, image: ProcessedImage) -> Upload:
+    return Upload(
+        user_id=user_id,
+        key=key,
+        status=UploadStatus.READY,
+        content_type=image.content_type,
+        size=len(image.data),
+        width=image.width,
+        height=image.height,
+    )
