@@ -8,9 +8,11 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.api.health import router as health_router
@@ -25,6 +27,7 @@ from app.core.resources import Resources
 from app.files.router import media_router
 
 logger = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
 
 # Any port on the loopback names, so a dev server of the SPA on another port works.
 _DEV_ORIGIN_REGEX = r"^http://(localhost|127\.0\.0\.1)(:\d+)?$"
@@ -80,6 +83,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(media_router)
+    # Thumbnails that ship with the catalogue.
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _enable_logfire(app, settings)
     return app
 

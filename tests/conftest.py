@@ -25,6 +25,7 @@ from app.core.db import Database, create_engine
 from app.core.resources import Resources
 from app.main import create_app
 from tests.auth.flows import Mail
+from tests.generation.queue import RecordingQueue
 from tests.live_server import LiveServer, start_live_server
 
 BACKEND = os.environ.get("HAIRTRYON_TEST_DB", "sqlite")
@@ -119,7 +120,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def resources(settings: Settings, connection: AsyncConnection) -> Resources:
-    return Resources.build(settings, database=Database(connection))
+    return build_test_resources(settings, Database(connection))
+
+
+def build_test_resources(settings: Settings, database: Database) -> Resources:
+    """Resources for a test app: jobs run when the test says so (RecordingQueue), on the
+    test's transaction, and no sweeper runs in the background."""
+    resources = Resources.build(settings, database=database)
+    resources.job_queue = RecordingQueue()
+    resources.background_jobs = False
+    return resources
 
 
 @pytest.fixture

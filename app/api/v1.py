@@ -7,9 +7,16 @@ from fastapi import APIRouter, Depends
 from app.api.deps import default_rate_limit
 from app.auth.router import router as auth_router
 from app.files.router import router as files_router
+from app.generation.router import router as generation_router
+from app.generation.router import user_images_router
+from app.styles.router import router as styles_router
 from app.users.router import router as users_router
 
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(default_rate_limit)])
 api_router.include_router(auth_router)
 api_router.include_router(users_router)
 api_router.include_router(files_router)
+# Styles first: /image/styles must not be taken for /image/{image_id}.
+api_router.include_router(styles_router)
+api_router.include_router(generation_router)
+api_router.include_router(user_images_router)

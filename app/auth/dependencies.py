@@ -162,3 +162,23 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionIdentity:
+    user_id: int
+    session_id: str
+
+
+def get_session_identity(
+    credentials: AccessCredentialsDep, sessions: SessionServiceDep
+) -> SessionIdentity:
+    """For read-only hot paths: who the token names, checked against the database by the
+    route's own query instead of a separate user load."""
+    if credentials is None:
+        raise NoCookiesFound()
+    user_id, session_id = sessions.identify(credentials.token)
+    return SessionIdentity(user_id, session_id)
+
+
+CurrentSession = Annotated[SessionIdentity, Depends(get_session_identity)]

@@ -107,6 +107,21 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs).
     TRUSTED_PROXIES: str = ""
 
+    # --- generation ---
+    GENERATOR: Literal["local"] = "local"
+    # A job not finished by then is failed and refunded by the sweeper.
+    GENERATION_TIMEOUT_S: int = Field(default=300, ge=10, le=3600)
+    # Refuse photos without a detectable face before charging (422 NO_FACE_DETECTED).
+    FACE_CHECK: bool = True
+    # Empty: jobs run inside the API process. redis://...: a Redis queue and `make worker`.
+    JOB_BROKER_URL: str | None = None
+    # A worker holds a running job this long between heartbeats; past it, the job is resumed.
+    JOB_LEASE_S: int = Field(default=60, ge=1, le=3600)
+    # How often overdue jobs are failed and refunded, and abandoned ones resumed.
+    SWEEP_INTERVAL_S: float = Field(default=10.0, gt=0, le=600)
+    # Test-only switch for RELIABILITY CR-06: debit credits by read-modify-write (a race).
+    CREDITS_UNSAFE_READ_MODIFY_WRITE: bool = False
+
     # --- admin ---
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
@@ -125,6 +140,7 @@ class Settings(BaseSettings):
         "S3_PUBLIC_ENDPOINT_URL",
         "CDN_DOMAIN",
         "UPLOAD_RETENTION_DAYS",
+        "JOB_BROKER_URL",
         "LOGFIRE_TOKEN",
         mode="before",
     )
@@ -214,6 +230,8 @@ def _embedded_part_problems(settings: Settings) -> list[str]:
         problems.append("DATABASE_URL points at SQLite, which cannot serve several processes")
     if settings.FRONTEND_URL.strip() in {"", "*"}:
         problems.append("FRONTEND_URL must be the web app's origin, not a wildcard")
+    if settings.CREDITS_UNSAFE_READ_MODIFY_WRITE:
+        problems.append("CREDITS_UNSAFE_READ_MODIFY_WRITE is a test-only switch")
     if settings.RATE_LIMIT_ENABLED and not settings.RATE_LIMIT_STORAGE_URL:
         problems.append(
             "RATE_LIMIT_STORAGE_URL must point at Redis: in-memory limits do not hold across "

@@ -7,6 +7,7 @@ their own `unit_of_work()`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -102,6 +103,9 @@ class Database:
         self.bind = bind
         self.sessionmaker = make_sessionmaker(bind)
         self.background = background or BackgroundTasks()
+        # One connection runs one transaction at a time: units of work on a connection-bound
+        # database (the tests') take turns instead of interleaving their savepoints.
+        self._turns = asyncio.Lock() if isinstance(bind, AsyncConnection) else None
 
     @classmethod
     def from_url(cls, raw_url: str, **engine_kwargs: Any) -> Database:
@@ -114,6 +118,15 @@ class Database:
     @asynccontextmanager
     async def unit_of_work(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         """A session committed on success and rolled back on any error."""
+        if self._turns is None:
+            async with self._session(write=write) as session:
+                yield session
+            return
+        async with self._turns, self._session(write=write) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
             if write:
                 await session.connection(execution_options={IMMEDIATE_OPTION: True})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -21,9 +23,11 @@ from app.integrations.email import (
     EmailTemplates,
     LocalMailbox,
 )
+from app.integrations.generator import Generator, LocalGenerator
 from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
 from app.integrations.storage.s3 import S3Storage
+from app.jobs.port import JobQueue
 
 
 def build_email_sender(settings: Settings) -> EmailSender:
@@ -103,6 +107,11 @@ class Resources:
     limiter: RateLimiter
     storage: Storage
     image_policy: ImagePolicy
+    generator: Generator
+    job_queue: JobQueue | None = None
+    # Resume unfinished jobs at start and sweep overdue ones (off in transactional tests).
+    background_jobs: bool = True
+    _sweeper: asyncio.Task[None] | None = None
     trusted_proxies: tuple[IpNetwork, ...] = ()
     google: GoogleOAuth | None = None
     passwords: PasswordHasher = field(default_factory=PasswordHasher)
@@ -123,13 +132,45 @@ class Resources:
             google=build_google(settings),
             storage=build_storage(settings),
             image_policy=build_image_policy(settings),
+            generator=LocalGenerator(),
         )
 
-    async def start(self) -> None:
+    @property
+    def queue(self) -> JobQueue:
+        if self.job_queue is None:
+            raise RuntimeError("the job queue is built by Resources.start()")
+        return self.job_queue
+
+    async def start(self, *, jobs: bool = True) -> None:
+        """`jobs=False` in a job worker process: it takes jobs from its own broker and
+        neither queues nor sweeps."""
         # The dummy hash for unknown emails is built now, not on the first login.
         await self.passwords.warm_up()
+        if not jobs:
+            return
+        if self.job_queue is None:
+            from app.generation.handlers import build_handlers
+            from app.jobs.broker import TaskiqJobQueue, build_broker
+
+            self.job_queue = TaskiqJobQueue(
+                build_broker(self.settings.JOB_BROKER_URL), build_handlers(self)
+            )
+        await self.job_queue.start()
+        if self.background_jobs:
+            from app.generation.handlers import build_worker
+            from app.generation.sweeper import Sweeper
+
+            sweeper = Sweeper(self.database, build_worker(self), self.job_queue, self.settings)
+            await sweeper.resume()
+            self._sweeper = asyncio.create_task(sweeper.run_forever(), name="sweeper")
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self.job_queue is not None:
+            await self.job_queue.stop()
         await self.database.background.drain()
         if isinstance(self.email_sender, BrevoSender):
             await self.email_sender.aclose()

@@ -3,9 +3,12 @@ then the balance changes with a conditional UPDATE ... RETURNING."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.repository import Repository
 from app.models import CreditLedgerEntry, User
@@ -13,6 +16,11 @@ from app.models import CreditLedgerEntry, User
 
 class CreditLedgerRepository(Repository[CreditLedgerEntry]):
     model = CreditLedgerEntry
+
+    def __init__(self, session: AsyncSession, *, unsafe_read_modify_write: bool = False) -> None:
+        super().__init__(session)
+        # Only for CR-06: the naive debit, to prove the double-spend test can fail.
+        self.unsafe_read_modify_write = unsafe_read_modify_write
 
     async def claim(
         self,
@@ -56,6 +64,8 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
 
     async def change_balance(self, user_id: int, delta: int) -> int | None:
         """Add `delta` unless the balance would go below zero; the new balance, or None."""
+        if self.unsafe_read_modify_write:
+            return await self._read_modify_write(user_id, delta)
         result = await self.session.execute(
             update(User)
             .where(User.id == user_id, User.credits + delta >= 0)
@@ -63,6 +73,17 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
             .returning(User.credits)
         )
         return result.scalar_one_or_none()
+
+    async def _read_modify_write(self, user_id: int, delta: int) -> int | None:
+        # Deliberately wrong (CR-06): two requests read the same balance and both write.
+        current = await self.session.scalar(select(User.credits).where(User.id == user_id))
+        if current is None or current + delta < 0:
+            return None
+        await asyncio.sleep(0.01)
+        await self.session.execute(
+            update(User).where(User.id == user_id).values(credits=current + delta)
+        )
+        return current + delta
 
     async def list_for_user(
         self, user_id: int, *, offset: int, limit: int

@@ -73,6 +73,10 @@ class CreditsService:
         await self.ledger.set_balance_after(entry_id, balance)
         return CreditChange(applied=True, balance=balance)
 
+    async def refund(self, user_id: int, amount: int, reference: Reference) -> CreditChange:
+        """Give back a failed job's charge, once per reference whoever reports the failure."""
+        return await self.grant(user_id, amount, CreditReason.REFUND, reference)
+
     async def history(
         self, user_id: int, *, page: int, limit: int
     ) -> tuple[list[CreditLedgerEntry], int]:

@@ -4,6 +4,9 @@ from app.models.auth_challenge import AuthChallenge, ChallengePurpose
 from app.models.auth_session import AuthSession
 from app.models.base import Base
 from app.models.credit_ledger import CreditLedgerEntry, CreditReason
+from app.models.idempotency_key import IdempotencyKey
+from app.models.image import Image, ImageStatus, ImageView, SideView, ViewsStatus
+from app.models.style import Style, StyleCategory
 from app.models.upload import Upload, UploadStatus
 from app.models.user import User, UserRole
 
@@ -14,8 +17,16 @@ __all__ = [
     "ChallengePurpose",
     "CreditLedgerEntry",
     "CreditReason",
+    "IdempotencyKey",
+    "Image",
+    "ImageStatus",
+    "ImageView",
+    "SideView",
+    "Style",
+    "StyleCategory",
     "Upload",
     "UploadStatus",
     "User",
     "UserRole",
+    "ViewsStatus",
 ]

@@ -20,6 +20,7 @@ from app.models import User
 from tests.auth.flows import FRONTEND, PASSWORD, new_email, sign_up
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, Behaviour, FakeGoogle
 from tests.auth.test_google_client import with_query
+from tests.conftest import build_test_resources
 
 API = "http://testserver"
 CALLBACK = f"{API}/api/v1/auth/google/callback"
@@ -43,7 +44,7 @@ async def google_client(
             "REDIRECT_URL": CALLBACK,
         }
     )
-    app = create_app(configured, resources=Resources.build(configured, database=resources.database))
+    app = create_app(configured, resources=build_test_resources(configured, resources.database))
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

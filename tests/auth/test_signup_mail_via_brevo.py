@@ -15,6 +15,7 @@ from app.core.config import Settings
 from app.core.resources import Resources
 from app.main import create_app
 from tests.auth.flows import FRONTEND, PASSWORD, new_email
+from tests.conftest import build_test_resources
 
 BREVO = "https://brevo.test"
 
@@ -30,7 +31,7 @@ async def brevo_app(
             "BREVO_BASE_URL": BREVO,
         }
     )
-    built = Resources.build(configured, database=resources.database)
+    built = build_test_resources(configured, resources.database)
     app = create_app(configured, resources=built)
     transport = httpx.ASGITransport(app=app)
     async with (

@@ -8,6 +8,7 @@ import pytest
 from app.core.config import Settings
 from app.core.resources import Resources
 from app.main import create_app
+from tests.conftest import build_test_resources
 
 
 async def _preflight(client: httpx.AsyncClient, origin: str) -> httpx.Response:
@@ -43,7 +44,7 @@ async def test_production_allows_only_the_frontend_url(
     prod = Settings.model_construct(
         **{**settings.model_dump(), "ENV": "prod", "FRONTEND_URL": "https://app.example"}
     )
-    app = create_app(prod, resources=Resources.build(prod, database=resources.database))
+    app = create_app(prod, resources=build_test_resources(prod, resources.database))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         ok = await _preflight(client, "https://app.example")

@@ -6,6 +6,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.resources import Resources
 from app.main import create_app
+from tests.conftest import build_test_resources
 
 
 async def test_health_answers_ok(client: httpx.AsyncClient) -> None:
@@ -24,7 +25,7 @@ async def test_ready_is_503_when_the_database_is_unreachable() -> None:
     # Port 1 on loopback refuses connections at once.
     settings = Settings(_env_file=None, DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     database = Database.from_url(settings.DATABASE_URL, connect_args={"timeout": 2})
-    app = create_app(settings, resources=Resources.build(settings, database=database))
+    app = create_app(settings, resources=build_test_resources(settings, database))
     transport = httpx.ASGITransport(app=app)
     try:
         async with (
@@ -47,7 +48,7 @@ async def test_docs_are_served_in_development(client: httpx.AsyncClient) -> None
 
 async def test_docs_can_be_switched_off(settings: Settings, resources: Resources) -> None:
     quiet = settings.model_copy(update={"DOCS_ENABLED": False})
-    app = create_app(quiet, resources=Resources.build(quiet, database=resources.database))
+    app = create_app(quiet, resources=build_test_resources(quiet, resources.database))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for path in ("/docs", "/redoc", "/openapi.json"):

@@ -16,6 +16,7 @@ from app.core.rate_limit import RateLimiter, client_ip, parse_networks
 from app.core.resources import Resources
 from app.main import create_app
 from tests.auth.flows import FRONTEND, PASSWORD, new_email
+from tests.conftest import build_test_resources
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -26,7 +27,7 @@ async def limited_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     overrides: dict[str, Any] = {"RATE_LIMIT_ENABLED": True, **getattr(request, "param", {})}
     limited = settings.model_copy(update=overrides)
-    app = create_app(limited, resources=Resources.build(limited, database=resources.database))
+    app = create_app(limited, resources=build_test_resources(limited, resources.database))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),

@@ -13,6 +13,7 @@ from app.core.resources import Resources
 from app.integrations.storage.s3 import S3Storage
 from app.main import create_app
 from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
+from tests.conftest import build_test_resources
 from tests.files.images import jpeg
 from tests.integrations.storage.servers import S3Server, run_moto
 
@@ -36,7 +37,7 @@ async def s3_app(
             "BUCKET_NAME": "hairtry-test",
         }
     )
-    built = Resources.build(configured, database=resources.database)
+    built = build_test_resources(configured, resources.database)
     assert isinstance(built.storage, S3Storage)
     await built.storage.ensure_bucket()
     app = create_app(configured, resources=built)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated
+
+from fastapi import Depends
+
+from app.api.deps import ResourcesDep, SessionDep
+from app.auth.dependencies import CurrentUser
+from app.auth.repository import SessionRepository
+from app.core.db import after_commit
+from app.credits.repository import CreditLedgerRepository
+from app.credits.service import CreditsService
+from app.files.dependencies import FileServiceDep
+from app.files.repository import UploadRepository
+from app.generation.gallery import GalleryService
+from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
+from app.generation.service import GenerationService
+from app.styles.repository import StyleRepository
+
+
+def get_generation_service(
+    session: SessionDep, resources: ResourcesDep, files: FileServiceDep
+) -> GenerationService:
+    settings = resources.settings
+    return GenerationService(
+        images=ImageRepository(session),
+        views=ImageViewRepository(session),
+        idempotency=IdempotencyRepository(session),
+        styles=StyleRepository(session),
+        uploads=UploadRepository(session),
+        files=files,
+        credits=CreditsService(
+            CreditLedgerRepository(
+                session, unsafe_read_modify_write=settings.CREDITS_UNSAFE_READ_MODIFY_WRITE
+            )
+        ),
+        generator=resources.generator,
+        queue=resources.queue,
+        settings=settings,
+        after_commit=partial(after_commit, session),
+    )
+
+
+GenerationServiceDep = Annotated[GenerationService, Depends(get_generation_service)]
+
+
+def get_gallery_service(session: SessionDep, resources: ResourcesDep) -> GalleryService:
+    return GalleryService(
+        ImageRepository(session),
+        ImageViewRepository(session),
+        SessionRepository(session),
+        resources.storage,
+        partial(after_commit, session),
+    )
+
+
+GalleryServiceDep = Annotated[GalleryService, Depends(get_gallery_service)]
+
+
+async def generation_rate_limit(user: CurrentUser, resources: ResourcesDep) -> None:
+    """SPEC §8: generation requests per user (5/min by default)."""
+    await resources.limiter.hit(
+        resources.settings.RATE_LIMIT_GENERATION, "generation", f"user:{user.id}"
+    )
+
+
+GenerationRateLimit = Depends(generation_rate_limit)

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from app.core.errors import AppError
+
+
+class StyleNotFound(AppError):
+    status_code = 404
+    code = "STYLE_NOT_FOUND"
+    message = "This style does not exist or is no longer offered."
+
+
+class ImageNotReady(AppError):
+    status_code = 409
+    code = "IMAGE_NOT_READY"
+    message = "The image is not finished yet."
+
+
+class ViewsExist(AppError):
+    status_code = 409
+    code = "VIEWS_EXIST"
+    message = "Views for this image were already requested."
+
+
+class NoFaceDetected(AppError):
+    status_code = 422
+    code = "NO_FACE_DETECTED"
+    message = "No face was found in the photo; use a clear, front-facing selfie."
+    # The check's result is remembered on the upload, so the next try is instant.
+    persist_changes = True
+
+
+class IdempotencyKeyReused(AppError):
+    status_code = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
+    message = "This Idempotency-Key was used with a different request."

@@ -1,0 +1,142 @@
+"""The user's generations as clients see them: status polls, history, likes, deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from app.auth.repository import SessionRepository
+from app.core.background import AfterCommit
+from app.core.errors import NotAuthenticated
+from app.files.exceptions import ImageNotFound
+from app.generation.repository import ImageRepository, ImageViewRepository
+from app.generation.schemas import (
+    ImageRead,
+    ImagesPage,
+    JobError,
+    SideViewsRead,
+    StatusRead,
+)
+from app.integrations.storage import Storage
+from app.models import Image, ViewsStatus
+
+RECENT_UPLOADS = 5
+
+
+class GalleryService:
+    def __init__(
+        self,
+        images: ImageRepository,
+        views: ImageViewRepository,
+        sessions: SessionRepository,
+        storage: Storage,
+        after_commit: Callable[[AfterCommit], None],
+    ) -> None:
+        self.images = images
+        self.views = views
+        self.sessions = sessions
+        self.storage = storage
+        self.after_commit = after_commit
+
+    async def status(self, image_id: int, user_id: int, session_id: str) -> StatusRead:
+        """The hot path: one indexed read that also proves the session is live."""
+        now = datetime.now(UTC)
+        image = await self.images.get_for_session(image_id, session_id, now)
+        if image is None:
+            if not await self.sessions.is_live(session_id, user_id, now):
+                raise NotAuthenticated()
+            raise ImageNotFound()
+        return StatusRead(
+            id=image.id,
+            status=image.status,
+            views_status=image.views_status,
+            description=image.description,
+            output_image_url=await self._url(image.output_key),
+            right_view_url=await self._url(image.right_view_key),
+            left_view_url=await self._url(image.left_view_key),
+            back_view_url=await self._url(image.back_view_key),
+            error=JobError(code=image.error_code, message=image.error_message or "")
+            if image.error_code
+            else None,
+        )
+
+    async def page(
+        self, user_id: int, *, page: int, limit: int, favourites: bool, newest_first: bool
+    ) -> ImagesPage:
+        images = await self.images.list_for_owner(
+            user_id,
+            favourites=favourites,
+            newest_first=newest_first,
+            offset=(page - 1) * limit,
+            limit=limit,
+        )
+        total = await self.images.count_for_owner(user_id, favourites=favourites)
+        return ImagesPage(
+            images=[await self._read(image) for image in images],
+            page=page,
+            limit=limit,
+            next_page=page + 1 if page * limit < total else None,
+            total_images=total,
+        )
+
+    async def recent_uploads(self, user_id: int) -> list[str]:
+        keys = await self.images.recent_input_keys(user_id, RECENT_UPLOADS)
+        return [await self.storage.url_for(key) for key in keys]
+
+    async def set_liked(self, image_id: int, user_id: int, liked: bool) -> None:
+        image = await self._owned(image_id, user_id)
+        image.liked = liked
+        await self.images.session.flush()
+
+    async def delete(self, image_id: int, user_id: int) -> None:
+        """Removes the record now and its files once that has committed (a job still
+        running finds no row and discards its result)."""
+        image = await self._owned(image_id, user_id)
+        keys = [
+            key
+            for key in (
+                image.output_key,
+                image.right_view_key,
+                image.left_view_key,
+                image.back_view_key,
+            )
+            if key
+        ]
+        await self.images.delete(image)
+
+        async def remove_files() -> None:
+            for key in keys:
+                await self.storage.delete(key)
+
+        self.after_commit(remove_files)
+
+    async def _owned(self, image_id: int, user_id: int) -> Image:
+        image = await self.images.get_owned(image_id, user_id)
+        if image is None:
+            raise ImageNotFound()
+        return image
+
+    async def _read(self, image: Image) -> ImageRead:
+        has_views = image.views_status != ViewsStatus.NONE
+        return ImageRead(
+            id=image.id,
+            input_image_url=await self.storage.url_for(image.input_key),
+            output_image_url=await self._url(image.output_key),
+            description=image.description,
+            style_name=image.style_name,
+            side_views=SideViewsRead(
+                right_view_url=await self._url(image.right_view_key),
+                left_view_url=await self._url(image.left_view_key),
+                back_view_url=await self._url(image.back_view_key),
+            )
+            if has_views
+            else None,
+            status=image.status,
+            views_status=image.views_status,
+            liked=image.liked,
+            created_at=image.created_at,
+            time_taken=image.time_taken,
+        )
+
+    async def _url(self, key: str | None) -> str | None:
+        return await self.storage.url_for(key) if key else None

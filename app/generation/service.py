@@ -1,0 +1,181 @@
+"""Starting generations: the credit is taken, the job row written and the idempotency answer
+stored in one transaction; the job is queued only once that transaction has committed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from app.core.background import AfterCommit
+from app.core.config import Settings
+from app.credits.service import CreditsService, Reference
+from app.files.exceptions import ForeignImage, ImageNotFound
+from app.files.repository import UploadRepository
+from app.files.service import FileService
+from app.generation.exceptions import (
+    IdempotencyKeyReused,
+    ImageNotReady,
+    NoFaceDetected,
+    StyleNotFound,
+    ViewsExist,
+)
+from app.generation.inputs import key_from_reference
+from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
+from app.generation.tasks import GENERATE_IMAGE, GENERATE_VIEWS
+from app.integrations.generator import Generator
+from app.jobs.port import JobQueue
+from app.models import (
+    CreditReason,
+    IdempotencyKey,
+    Image,
+    ImageStatus,
+    ImageView,
+    SideView,
+    Upload,
+    User,
+    ViewsStatus,
+)
+from app.styles.repository import StyleRepository
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+VIEW_COST = len(SideView)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedJob:
+    image_id: int
+    message: str
+
+
+class GenerationService:
+    def __init__(
+        self,
+        *,
+        images: ImageRepository,
+        views: ImageViewRepository,
+        idempotency: IdempotencyRepository,
+        styles: StyleRepository,
+        uploads: UploadRepository,
+        files: FileService,
+        credits: CreditsService,
+        generator: Generator,
+        queue: JobQueue,
+        settings: Settings,
+        after_commit: Callable[[AfterCommit], None],
+    ) -> None:
+        self.images = images
+        self.views = views
+        self.idempotency = idempotency
+        self.styles = styles
+        self.uploads = uploads
+        self.files = files
+        self.credits = credits
+        self.generator = generator
+        self.queue = queue
+        self.settings = settings
+        self.after_commit = after_commit
+
+    async def start_generation(
+        self, user: User, image_input_url: str, style_id: int, idempotency_key: str | None
+    ) -> StartedJob:
+        style = await self.styles.get_active(style_id)
+        if style is None:
+            raise StyleNotFound()
+        upload = await self._own_upload(user, image_input_url)
+        record: IdempotencyKey | None = None
+        if idempotency_key is not None:
+            request_hash = _digest({"image_input_url": image_input_url, "style_id": style_id})
+            replay, record = await self._claim_key(user.id, idempotency_key, request_hash)
+            if replay is not None:
+                return replay
+        await self._require_face(upload)
+        now = datetime.now(UTC)
+        image = await self.images.add(
+            Image(
+                user_id=user.id,
+                style_id=style.id,
+                style_name=style.name,
+                description=style.description,
+                input_key=upload.key,
+                status=ImageStatus.PENDING,
+                deadline_at=now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
+            )
+        )
+        await self.credits.debit(user.id, 1, CreditReason.GENERATION, Reference("image", image.id))
+        started = StartedJob(image.id, "Generation started; poll /image/status/{id}.")
+        if record is not None:
+            record.response_json = json.dumps(asdict(started))
+        self._queue_after_commit(GENERATE_IMAGE, image.id)
+        return started
+
+    async def start_views(self, user: User, image_id: int) -> StartedJob:
+        image = await self.images.get_owned(image_id, user.id)
+        if image is None:
+            raise ImageNotFound()
+        if not await self.images.begin_views(image_id):
+            await self.images.session.refresh(image)
+            if image.views_status != ViewsStatus.NONE:
+                raise ViewsExist()
+            raise ImageNotReady()
+        await self.credits.debit(
+            user.id, VIEW_COST, CreditReason.VIEW_GENERATION, Reference("image", image_id)
+        )
+        for view in SideView:
+            await self.views.add(
+                ImageView(image_id=image_id, view=view, status=ImageStatus.PENDING)
+            )
+        self._queue_after_commit(GENERATE_VIEWS, image_id)
+        return StartedJob(image_id, "Views started; poll /image/status/{id}.")
+
+    async def _own_upload(self, user: User, reference: str) -> Upload:
+        """The caller's own upload named by URL or key, checked by image intake. Anything else
+        (someone else's upload, an arbitrary URL, an internal address) is refused unfetched."""
+        key = key_from_reference(reference, self.settings)
+        upload = await self.uploads.get_by_key(key) if key else None
+        if upload is None or upload.user_id != user.id:
+            raise ForeignImage()
+        return await self.files.ensure_checked(user.id, upload.key)
+
+    async def _claim_key(
+        self, user_id: int, key: str, request_hash: str
+    ) -> tuple[StartedJob | None, IdempotencyKey | None]:
+        existing = await self.idempotency.get_for_user(user_id, key)
+        if existing is not None and existing.created_at <= datetime.now(UTC) - IDEMPOTENCY_WINDOW:
+            await self.idempotency.delete(existing)
+            existing = None
+        if existing is None:
+            record = IdempotencyKey(
+                user_id=user_id, key=key, request_hash=request_hash, response_json="{}"
+            )
+            if await self.idempotency.claim(record):
+                return None, record
+            # A concurrent request with this key committed first: answer as it did.
+            existing = await self.idempotency.get_for_user(user_id, key)
+            assert existing is not None
+        if existing.request_hash != request_hash:
+            raise IdempotencyKeyReused()
+        return StartedJob(**json.loads(existing.response_json)), None
+
+    async def _require_face(self, upload: Upload) -> None:
+        if not self.settings.FACE_CHECK:
+            return
+        if upload.has_face is None:
+            upload.has_face = await self.generator.detect_face(
+                await self.files.storage.get(upload.key)
+            )
+            await self.uploads.session.flush()
+        if not upload.has_face:
+            raise NoFaceDetected()
+
+    def _queue_after_commit(self, task: str, image_id: int) -> None:
+        async def enqueue() -> None:
+            await self.queue.enqueue(task, image_id)
+
+        self.after_commit(enqueue)
+
+
+def _digest(payload: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,27 @@
+"""Image generation: the `Generator` port and the embedded local generator (labelled previews)."""
+
+from app.integrations.generator.local import LocalGenerator
+from app.integrations.generator.port import (
+    FailureCode,
+    GenerationFailed,
+    GenerationRequest,
+    GenerationResult,
+    Generator,
+    Length,
+    StyleSpec,
+    Texture,
+    View,
+)
+
+__all__ = [
+    "FailureCode",
+    "GenerationFailed",
+    "GenerationRequest",
+    "GenerationResult",
+    "Generator",
+    "Length",
+    "LocalGenerator",
+    "StyleSpec",
+    "Texture",
+    "View",
+]

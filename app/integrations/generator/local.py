@@ -1,0 +1,82 @@
+"""The embedded generator (SPEC §9): offline, deterministic, labelled previews.
+
+It finds the face, masks the hair, recolours and retextures it in the style's palette and
+renders side and back views from the result (see `pipeline.py`). The prompt is for models;
+this generator reads the style's palette, length and texture instead.
+
+All image work runs in a worker thread, so the event loop keeps serving requests, and
+through a capacity limiter (one at a time by default) so parallel jobs queue instead of
+fighting over the CPU.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+import anyio
+import anyio.to_thread
+
+from app.integrations.generator.codec import JPEG_CONTENT_TYPE
+from app.integrations.generator.pipeline import Deadline, has_face, render_preview
+from app.integrations.generator.port import GenerationFailed, GenerationRequest, GenerationResult
+
+T = TypeVar("T")
+
+DEFAULT_MAX_SIDE = 768
+# Face checks happen before a credit is taken; they get no deadline from a job.
+_FACE_CHECK_BUDGET_S = 30.0
+
+
+class LocalGenerator:
+    def __init__(
+        self, max_side: int = DEFAULT_MAX_SIDE, limiter: anyio.CapacityLimiter | None = None
+    ) -> None:
+        self._max_side = max_side
+        self._limiter = limiter if limiter is not None else anyio.CapacityLimiter(1)
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        deadline = Deadline(request.deadline_s)
+        if request.image_bytes is None:
+            # Fetching is the service's job (it reads the caller's upload from our storage).
+            raise GenerationFailed(
+                "GENERATION_FAILED", "The local generator needs the image bytes, not a URL."
+            )
+        # Without a seed the style's name picks one: the same photo and style always give the
+        # same preview, and the front and its views share their hair texture.
+        seed = request.seed if request.seed is not None else zlib.crc32(request.style.name.encode())
+        work = partial(
+            render_preview,
+            request.image_bytes,
+            request.style,
+            request.view,
+            seed=seed,
+            max_side=self._max_side,
+            deadline=deadline,
+        )
+        data = await self._in_worker(work, deadline)
+        return GenerationResult(
+            data=data, content_type=JPEG_CONTENT_TYPE, provider_id=None, is_preview=True
+        )
+
+    async def detect_face(self, image_bytes: bytes) -> bool:
+        work = partial(has_face, image_bytes, self._max_side)
+        return await self._in_worker(work, Deadline(_FACE_CHECK_BUDGET_S))
+
+    async def _in_worker(self, work: Callable[[], T], deadline: Deadline) -> T:
+        deadline.check("queue")
+        # Waiting for a turn counts against the deadline: a job queued past it fails now,
+        # not after the jobs ahead of it.
+        try:
+            with anyio.fail_after(deadline.remaining()):
+                await self._limiter.acquire()
+        except TimeoutError as exc:
+            raise GenerationFailed(
+                "GENERATION_TIMEOUT", "The deadline passed while waiting for a free worker."
+            ) from exc
+        try:
+            return await anyio.to_thread.run_sync(work)
+        finally:
+            self._limiter.release()

@@ -1,0 +1,116 @@
+"""The local preview from bytes to bytes, in stages; synchronous, run in a worker thread.
+
+Stages check the deadline before they start, so a late job stops at the next stage boundary
+(each is well under a second) instead of finishing work nobody will wait for.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import numpy.typing as npt
+
+from app.integrations.generator.codec import UndecodableImage, decode_rgb, encode_jpeg
+from app.integrations.generator.faces import FaceBox, find_face
+from app.integrations.generator.masks import hair_mask
+from app.integrations.generator.port import GenerationFailed, StyleSpec, View
+from app.integrations.generator.render import Rendered, render_front
+from app.integrations.generator.views import back_view, side_view
+
+logger = logging.getLogger(__name__)
+
+_FRONT_LABEL = "Preview"
+
+
+class Deadline:
+    """A point on the monotonic clock, `budget_s` seconds after creation."""
+
+    def __init__(self, budget_s: float) -> None:
+        self._end = time.monotonic() + budget_s
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
+
+    def check(self, stage: str) -> None:
+        if self.remaining() <= 0:
+            raise GenerationFailed(
+                "GENERATION_TIMEOUT", f"the deadline passed before the {stage} stage"
+            )
+
+
+class StageClock:
+    """Checks the deadline as each stage starts and records how long each one took."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._deadline = deadline
+        self.timings_ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._deadline.check(name)
+        started = time.perf_counter()
+        yield
+        self.timings_ms[name] = round((time.perf_counter() - started) * 1000, 1)
+
+
+def render_preview(
+    data: bytes, style: StyleSpec, view: View, *, seed: int, max_side: int, deadline: Deadline
+) -> bytes:
+    """JPEG bytes of the labelled preview, or `GenerationFailed` with the job failure code."""
+    clock = StageClock(deadline)
+    try:
+        result = _render(data, style, view, seed, max_side, clock)
+    except GenerationFailed:
+        raise
+    except UndecodableImage as exc:
+        raise GenerationFailed("GENERATION_FAILED", "The image could not be read.") from exc
+    except Exception as exc:
+        # A bug or an OpenCV/Pillow failure on an odd image: the job fails and is refunded
+        # rather than the worker dying; the traceback goes to the log.
+        logger.exception("local preview failed", extra={"view": str(view)})
+        raise GenerationFailed("GENERATION_FAILED") from exc
+    logger.debug("local preview rendered", extra={"view": str(view), "stages_ms": clock.timings_ms})
+    return result
+
+
+def has_face(data: bytes, max_side: int) -> bool:
+    try:
+        rgb = decode_rgb(data, max_side)
+    except UndecodableImage as exc:
+        raise GenerationFailed("GENERATION_FAILED", "The image could not be read.") from exc
+    return find_face(rgb) is not None
+
+
+def _render(
+    data: bytes, style: StyleSpec, view: View, seed: int, max_side: int, clock: StageClock
+) -> bytes:
+    with clock.stage("decode"):
+        rgb = decode_rgb(data, max_side)
+    with clock.stage("face"):
+        face = find_face(rgb)
+    if face is None:
+        raise GenerationFailed("NO_FACE_DETECTED")
+    with clock.stage("mask"):
+        hair = hair_mask(rgb, face, style.length)
+    rng = np.random.default_rng(seed)
+    with clock.stage("render"):
+        front = render_front(rgb, face, hair, style, rng)
+    with clock.stage("view"):
+        image = _turn_to(view, front, face, rng)
+    label = _FRONT_LABEL if view == View.FRONT else f"{_FRONT_LABEL} — {view}"
+    with clock.stage("encode"):
+        return encode_jpeg(image, label)
+
+
+def _turn_to(
+    view: View, front: Rendered, face: FaceBox, rng: np.random.Generator
+) -> npt.NDArray[np.uint8]:
+    if view == View.FRONT:
+        return front.rgb
+    if view == View.BACK:
+        return back_view(front.rgb, face, front.look, rng)
+    return side_view(front.rgb, face, "right" if view == View.RIGHT else "left")

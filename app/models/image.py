@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.types import BigIntId, UTCDateTime
+from app.models.base import Base, TimestampMixin
+
+
+class ImageStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ViewsStatus(enum.StrEnum):
+    NONE = "none"
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class SideView(enum.StrEnum):
+    RIGHT = "right"
+    LEFT = "left"
+    BACK = "back"
+
+
+class Image(TimestampMixin, Base):
+    """A generation: the job's state and its result. The web app polls this row."""
+
+    __tablename__ = "images"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'processing', 'completed', 'failed')", name="status_known"
+        ),
+        CheckConstraint(
+            "views_status IN ('none', 'pending', 'processing', 'completed', 'partial', 'failed')",
+            name="views_status_known",
+        ),
+        Index("ix_images_user_id_id", "user_id", "id"),
+        Index("ix_images_status_deadline_at", "status", "deadline_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    style_id: Mapped[int | None] = mapped_column(
+        BigIntId, ForeignKey("styles.id", ondelete="SET NULL"), index=True, nullable=True
+    )
+    # Snapshots: the history keeps its labels if the style is renamed or removed.
+    style_name: Mapped[str] = mapped_column(String(80), nullable=False)
+    description: Mapped[str] = mapped_column(String(300), nullable=False)
+    input_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    output_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # Copies of the finished side views' keys: the status poll stays a one-row read.
+    right_view_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    left_view_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    back_view_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    views_status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="none")
+    liked: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    provider_prediction_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # A worker owns a processing job until then; past it the job may be taken over.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Past this the sweeper fails the job and refunds it.
+    deadline_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    time_taken: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ImageView(Base):
+    """One side view of a completed front image; each refunded on its own if it fails."""
+
+    __tablename__ = "image_views"
+    __table_args__ = (
+        UniqueConstraint("image_id", "view", name="uq_image_views_image_id_view"),
+        CheckConstraint("view IN ('right', 'left', 'back')", name="view_known"),
+        CheckConstraint(
+            "status IN ('pending', 'processing', 'completed', 'failed')", name="status_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    image_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("images.id", ondelete="CASCADE"), nullable=False
+    )
+    view: Mapped[str] = mapped_column(String(8), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    output_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), server_default=func.now(), nullable=False
+    )

@@ -1,0 +1,28 @@
+"""A job queue for transactional tests: it records what the app queued, and the test runs
+the jobs when it chooses (the real queue is exercised end to end against the server)."""
+
+from __future__ import annotations
+
+from app.jobs.port import JobHandlers
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, tuple[int, ...]]] = []
+
+    async def enqueue(self, task_name: str, *args: int) -> None:
+        self.jobs.append((task_name, args))
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def run_all(self, handlers: JobHandlers) -> int:
+        ran = 0
+        while self.jobs:
+            task_name, args = self.jobs.pop(0)
+            await handlers[task_name](*args)
+            ran += 1
+        return ran
