@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis import asyncio as redis
 
 from app.api.deps import ResourcesDep
 
@@ -21,6 +22,20 @@ class HealthRead(BaseModel):
 class ReadinessRead(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+async def _queue_check(broker_url: str | None) -> str:
+    if not broker_url:
+        return "ok"  # jobs run inside this process
+    client = redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        await client.ping()
+    except Exception:
+        logger.exception("readiness: job broker unreachable")
+        return "unreachable"
+    finally:
+        await client.aclose()
+    return "ok"
 
 
 @router.get("/health", summary="The process is up")
@@ -49,6 +64,7 @@ async def ready(resources: ResourcesDep) -> JSONResponse:
     except Exception:
         logger.exception("readiness: storage unreachable")
         checks["storage"] = "unreachable"
+    checks["queue"] = await _queue_check(resources.settings.JOB_BROKER_URL)
     healthy = all(value == "ok" for value in checks.values())
     body = ReadinessRead(status="ok" if healthy else "unavailable", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)

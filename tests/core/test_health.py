@@ -53,3 +53,22 @@ async def test_docs_can_be_switched_off(settings: Settings, resources: Resources
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for path in ("/docs", "/redoc", "/openapi.json"):
             assert (await client.get(path)).status_code == 404
+
+
+async def test_ready_checks_the_job_broker_when_there_is_one(
+    settings: Settings, resources: Resources
+) -> None:
+    for url, expected in (
+        ("redis://127.0.0.1:6379/11", "ok"),
+        ("redis://127.0.0.1:1/0", "unreachable"),
+    ):
+        configured = settings.model_copy(update={"JOB_BROKER_URL": url})
+        app = create_app(configured, resources=build_test_resources(configured, resources.database))
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+        ):
+            response = await client.get("/ready")
+        assert response.json()["checks"]["queue"] == expected
+        assert response.status_code == (200 if expected == "ok" else 503)
