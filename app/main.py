@@ -25,6 +25,7 @@ from app.core.openapi import operation_id
 from app.core.request_id import RequestIdMiddleware
 from app.core.resources import Resources
 from app.files.router import media_router
+from app.payments.router import webhook_router
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(api_router)
+    app.include_router(webhook_router)
     app.include_router(media_router)
     # Thumbnails that ship with the catalogue.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

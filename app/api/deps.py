@@ -37,7 +37,7 @@ async def get_session(request: Request, resources: ResourcesDep) -> AsyncIterato
     `scope="function"` below makes the commit happen before the response is sent, so a failed
     commit becomes an error response instead of a 200 for work that was lost.
     """
-    write = request.method not in _SAFE_METHODS
+    write = request.method not in _SAFE_METHODS or getattr(request.state, "needs_write", False)
     async with resources.database.unit_of_work(write=write) as session:
         yield session
 

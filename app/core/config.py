@@ -122,6 +122,25 @@ class Settings(BaseSettings):
     # Test-only switch for RELIABILITY CR-06: debit credits by read-modify-write (a race).
     CREDITS_UNSAFE_READ_MODIFY_WRITE: bool = False
 
+    # --- payments ---
+    # dodo: Dodo Payments; local: a test checkout page on this server that "pays" and posts a
+    # signed webhook. Unset: Dodo when DODO_PAYMENTS_API_KEY is set, else payments are off (503).
+    PAYMENTS_BACKEND: Literal["dodo", "local"] | None = None
+    DODO_PAYMENTS_API_KEY: SecretStr | None = None
+    DODO_PAYMENTS_MODE: Literal["test_mode", "live_mode"] = "test_mode"
+    # The one product priced per credit; quantity = credits.
+    DODO_PAYMENTS_PRODUCT_ID: str | None = None
+    # whsec_... ; during a rotation give the old and the new, comma-separated.
+    DODO_PAYMENTS_WEBHOOK_SECRET: SecretStr | None = None
+    # Override the API host (tests, proxies); when set, DODO_PAYMENTS_MODE is not used.
+    DODO_PAYMENTS_BASE_URL: str | None = None
+    # The product's price per credit in minor units, and its currency: every payment is
+    # checked against quantity x price before credits are granted.
+    CREDIT_PRICE_MINOR: int = Field(default=1000, ge=1)
+    PAYMENT_CURRENCY: str = Field(default="INR", min_length=3, max_length=3)
+    # Where the provider sends the buyer back. Default: {FRONTEND_URL}/payment/success
+    PAYMENT_RETURN_URL: str | None = None
+
     # --- admin ---
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
@@ -141,6 +160,12 @@ class Settings(BaseSettings):
         "CDN_DOMAIN",
         "UPLOAD_RETENTION_DAYS",
         "JOB_BROKER_URL",
+        "PAYMENTS_BACKEND",
+        "DODO_PAYMENTS_API_KEY",
+        "DODO_PAYMENTS_PRODUCT_ID",
+        "DODO_PAYMENTS_WEBHOOK_SECRET",
+        "DODO_PAYMENTS_BASE_URL",
+        "PAYMENT_RETURN_URL",
         "LOGFIRE_TOKEN",
         mode="before",
     )
@@ -179,6 +204,23 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def payments_backend(self) -> str | None:
+        if self.PAYMENTS_BACKEND is not None:
+            return self.PAYMENTS_BACKEND
+        return "dodo" if self.DODO_PAYMENTS_API_KEY else None
+
+    @property
+    def payment_return_url(self) -> str:
+        return self.PAYMENT_RETURN_URL or f"{self.frontend_origin}/payment/success"
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        if self.DODO_PAYMENTS_WEBHOOK_SECRET is None:
+            return []
+        raw = self.DODO_PAYMENTS_WEBHOOK_SECRET.get_secret_value()
+        return [secret.strip() for secret in raw.split(",") if secret.strip()]
+
+    @property
     def google_redirect_url(self) -> str:
         return self.REDIRECT_URL or f"{self.public_base_url}/api/v1/auth/google/callback"
 
@@ -194,7 +236,11 @@ class Settings(BaseSettings):
 
 def production_problems(settings: Settings) -> list[str]:
     """Every setting that is unsafe in production, each named, so one run shows them all."""
-    return _secret_problems(settings) + _embedded_part_problems(settings)
+    return (
+        _secret_problems(settings)
+        + _integration_problems(settings)
+        + _embedded_part_problems(settings)
+    )
 
 
 def _secret_problems(settings: Settings) -> list[str]:
@@ -215,8 +261,17 @@ def _secret_problems(settings: Settings) -> list[str]:
         problems.append("ADMIN_PASSWORD is the default")
     elif len(settings.ADMIN_PASSWORD.get_secret_value()) < 12:
         problems.append("ADMIN_PASSWORD is shorter than 12 characters")
+    return problems
+
+
+def _integration_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
     if settings.EMAIL_BACKEND == "brevo" and settings.BREVO_API_KEY is None:
         problems.append("BREVO_API_KEY is required with EMAIL_BACKEND=brevo")
+    if settings.payments_backend == "dodo" and not settings.webhook_secrets:
+        problems.append("DODO_PAYMENTS_WEBHOOK_SECRET is required when payments are on")
+    if settings.PAYMENTS_BACKEND == "local":
+        problems.append("PAYMENTS_BACKEND=local is a test checkout that grants free credits")
     if settings.STORAGE_BACKEND == "s3" and not (
         settings.AWS_ACCESS_KEY_ID and settings.AWS_SECRET_ACCESS_KEY
     ):

@@ -24,6 +24,9 @@ from app.integrations.email import (
     LocalMailbox,
 )
 from app.integrations.generator import Generator, LocalGenerator
+from app.integrations.payments.dodo import DodoPayments
+from app.integrations.payments.port import PaymentProvider
+from app.integrations.payments.webhooks import WebhookVerifier
 from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
 from app.integrations.storage.s3 import S3Storage
@@ -89,6 +92,21 @@ def build_storage(settings: Settings) -> Storage:
     )
 
 
+def build_payment_provider(settings: Settings) -> PaymentProvider | None:
+    if settings.payments_backend != "dodo" or settings.DODO_PAYMENTS_API_KEY is None:
+        return None
+    return DodoPayments(
+        api_key=settings.DODO_PAYMENTS_API_KEY.get_secret_value(),
+        mode=settings.DODO_PAYMENTS_MODE,
+        base_url=settings.DODO_PAYMENTS_BASE_URL,
+    )
+
+
+def build_webhook_verifier(settings: Settings) -> WebhookVerifier | None:
+    secrets = settings.webhook_secrets
+    return WebhookVerifier(secrets) if secrets else None
+
+
 def build_image_policy(settings: Settings) -> ImagePolicy:
     return ImagePolicy(
         max_bytes=settings.max_image_bytes,
@@ -108,6 +126,8 @@ class Resources:
     storage: Storage
     image_policy: ImagePolicy
     generator: Generator
+    payments: PaymentProvider | None = None
+    webhook_verifier: WebhookVerifier | None = None
     job_queue: JobQueue | None = None
     # Resume unfinished jobs at start and sweep overdue ones (off in transactional tests).
     background_jobs: bool = True
@@ -133,6 +153,8 @@ class Resources:
             storage=build_storage(settings),
             image_policy=build_image_policy(settings),
             generator=LocalGenerator(),
+            payments=build_payment_provider(settings),
+            webhook_verifier=build_webhook_verifier(settings),
         )
 
     @property
@@ -176,4 +198,6 @@ class Resources:
             await self.email_sender.aclose()
         if isinstance(self.storage, S3Storage):
             self.storage.close()
+        if isinstance(self.payments, DodoPayments):
+            await self.payments.aclose()
         await self.database.dispose()

@@ -62,6 +62,13 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
             .values(balance_after=balance)
         )
 
+    async def lock_balance(self, user_id: int) -> int:
+        """The balance, with the row locked until the transaction ends (PostgreSQL)."""
+        balance = await self.session.scalar(
+            select(User.credits).where(User.id == user_id).with_for_update()
+        )
+        return int(balance or 0)
+
     async def change_balance(self, user_id: int, delta: int) -> int | None:
         """Add `delta` unless the balance would go below zero; the new balance, or None."""
         if self.unsafe_read_modify_write:

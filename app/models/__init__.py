@@ -6,11 +6,18 @@ from app.models.base import Base
 from app.models.credit_ledger import CreditLedgerEntry, CreditReason
 from app.models.idempotency_key import IdempotencyKey
 from app.models.image import Image, ImageStatus, ImageView, SideView, ViewsStatus
+from app.models.payment import (
+    FINAL_STATUSES,
+    Transaction,
+    TransactionStatus,
+    WebhookEvent,
+)
 from app.models.style import Style, StyleCategory
 from app.models.upload import Upload, UploadStatus
 from app.models.user import User, UserRole
 
 __all__ = [
+    "FINAL_STATUSES",
     "AuthChallenge",
     "AuthSession",
     "Base",
@@ -24,9 +31,12 @@ __all__ = [
     "SideView",
     "Style",
     "StyleCategory",
+    "Transaction",
+    "TransactionStatus",
     "Upload",
     "UploadStatus",
     "User",
     "UserRole",
     "ViewsStatus",
+    "WebhookEvent",
 ]

@@ -176,6 +176,9 @@ ID_ROUTE_CASES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/api/v1/image/like/{image_id}"): {},
     ("POST", "/api/v1/image/dislike/{image_id}"): {},
     ("DELETE", "/api/v1/image/{image_id}"): {},
+    # With a real foreign payment: tests/payments/test_payments.py::
+    # test_someone_elses_transaction_is_not_found. Here: no side effect, 404.
+    ("GET", "/api/v1/payments/transaction/{payment_id}"): {},
 }
 # Routes whose id travels in the body instead of the path.
 BODY_ID_ROUTES = {("POST", "/api/v1/image/view-generate")}
@@ -205,7 +208,10 @@ async def test_bola01_foreign_objects_are_invisible_and_untouched(
     await signed_up_and_verified(client, mail)
 
     for method, path in sorted(ID_ROUTE_CASES):
-        response = await client.request(method, path.replace("{image_id}", str(owner_image)))
+        target = path.replace("{image_id}", str(owner_image)).replace(
+            "{payment_id}", str(owner_image)
+        )
+        response = await client.request(method, target)
         assert response.status_code == 404, (method, path, response.text)
     for method, path in sorted(BODY_ID_ROUTES):
         response = await client.request(method, path, json={"image_id": owner_image})

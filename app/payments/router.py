@@ -1,0 +1,105 @@
+"""/api/v1/payments (aliases under /api/v1/payment): buying credits (SPEC §6)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+
+from app.auth.dependencies import CurrentUser
+from app.core.openapi import error_responses
+from app.models import Transaction
+from app.payments.dependencies import NeedsWrite, PaymentServiceDep
+from app.payments.schemas import CheckoutRead, CheckoutRequestBody, TransactionRead, WebhookAck
+
+AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
+router = APIRouter(prefix="/payments", tags=["payments"], responses=error_responses(*AUTH_ERRORS))
+alias_router = APIRouter(prefix="/payment", tags=["payments"])
+# Outside the rate-limited /api/v1 group: the provider posts from a few addresses, often.
+webhook_router = APIRouter(prefix="/api/v1", tags=["payments"])
+
+
+def _read(transaction: Transaction) -> TransactionRead:
+    return TransactionRead(
+        id=transaction.id,
+        session_id=transaction.session_id,
+        user_id=transaction.user_id,
+        product_id=transaction.product_id,
+        amount=transaction.amount_minor / 100,
+        amount_minor=transaction.amount_minor,
+        currency=transaction.currency,
+        status=transaction.status,
+        quantity=transaction.quantity,
+        credits_added=transaction.credits_added,
+        created_at=transaction.created_at,
+    )
+
+
+@router.post(
+    "/checkout",
+    summary="Start buying credits (one product priced per credit)",
+    responses=error_responses("PAYMENTS_NOT_CONFIGURED", "PAYMENT_PROVIDER_ERROR"),
+)
+async def checkout(
+    body: CheckoutRequestBody, user: CurrentUser, payments: PaymentServiceDep
+) -> CheckoutRead:
+    """Redirect the buyer to `checkout_url`. Credits arrive with the provider's webhook."""
+    session_id, checkout_url = await payments.checkout(user, body.quantity)
+    return CheckoutRead(session_id=session_id, checkout_url=checkout_url)
+
+
+alias_router.add_api_route(
+    "/create-checkout",
+    checkout,
+    methods=["POST"],
+    summary="Alias of /payments/checkout",
+    name="create_checkout",
+    response_model=CheckoutRead,
+    responses=error_responses("PAYMENTS_NOT_CONFIGURED", "PAYMENT_PROVIDER_ERROR", *AUTH_ERRORS),
+)
+
+
+@router.get(
+    "/transaction/{payment_id}",
+    summary="One of your transactions, by the provider's payment id",
+    dependencies=[NeedsWrite],
+    responses=error_responses("TRANSACTION_NOT_FOUND"),
+)
+async def transaction(
+    payment_id: Annotated[str, Path(min_length=1, max_length=128)],
+    user: CurrentUser,
+    payments: PaymentServiceDep,
+) -> TransactionRead:
+    """If the webhook has not arrived yet, the provider is asked and the answer applied, so
+    the return page does not show a false failure."""
+    return _read(await payments.transaction(user, payment_id))
+
+
+@router.get("/transactions", summary="Your transactions, newest first")
+async def transactions(user: CurrentUser, payments: PaymentServiceDep) -> list[TransactionRead]:
+    return [_read(item) for item in await payments.list(user)]
+
+
+async def _webhook(request: Request, payments: PaymentServiceDep) -> WebhookAck:
+    """Standard Webhooks signature over the raw body; each webhook-id processed once."""
+    await payments.receive_webhook(await request.body(), request.headers)
+    return WebhookAck(received=True)
+
+
+# With and without a trailing slash: providers do not follow redirects (PAY-07).
+for _path in (
+    "/payments/webhook",
+    "/payments/webhook/",
+    "/payment/webhook",
+    "/payment/webhook/",
+):
+    webhook_router.add_api_route(
+        _path,
+        _webhook,
+        methods=["POST"],
+        summary="Payment provider webhooks",
+        name=f"webhook{_path.replace('/', '_')}",
+        response_model=WebhookAck,
+        responses=error_responses("INVALID_SIGNATURE", "PAYMENTS_NOT_CONFIGURED"),
+        include_in_schema=_path == "/payments/webhook",
+    )

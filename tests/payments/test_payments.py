@@ -1,0 +1,306 @@
+"""Buying credits with Dodo faked at its HTTP boundary (SPEC §6; PAY-01…05, PAY-07, CR-03/04
+in the payment direction): checkout, signed webhooks, replays, forgeries, out-of-order events,
+refunds after spending, and the return page reconciling before the webhook arrives."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.config import Settings
+from app.core.resources import Resources
+from app.main import create_app
+from app.models import Transaction, WebhookEvent
+from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
+from tests.conftest import build_test_resources
+from tests.integrations.payments import dodo_objects as objects
+from tests.integrations.payments.fake_dodo import API_KEY, WEBHOOK_SECRET, FakeDodo
+
+WEBHOOK = "/api/v1/payments/webhook"
+
+
+@dataclass
+class Shop:
+    client: httpx.AsyncClient
+    dodo: FakeDodo
+    resources: Resources
+
+    async def deliver(self, delivery: object, path: str = WEBHOOK) -> httpx.Response:
+        return await self.dodo.deliver(self.client, path, delivery)  # type: ignore[arg-type]
+
+    async def credits(self) -> int:
+        return int((await self.client.get("/api/v1/user/credits")).json())
+
+    async def buy(self, quantity: int) -> str:
+        """Checkout and pay at the (fake) hosted page; the payment id."""
+        response = await self.client.post("/api/v1/payments/checkout", json={"quantity": quantity})
+        assert response.status_code == 200, response.text
+        payment = self.dodo.complete_session(response.json()["session_id"])
+        return str(payment["payment_id"])
+
+
+@pytest.fixture(scope="module")
+async def dodo() -> AsyncIterator[FakeDodo]:
+    async with FakeDodo() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def shop(
+    dodo: FakeDodo, settings: Settings, resources: Resources, mail: Mail
+) -> AsyncIterator[Shop]:
+    dodo.reset()
+    configured = settings.model_copy(
+        update={
+            "PAYMENTS_BACKEND": "dodo",
+            "DODO_PAYMENTS_API_KEY": SecretStr(API_KEY),
+            "DODO_PAYMENTS_BASE_URL": dodo.base_url,
+            "DODO_PAYMENTS_PRODUCT_ID": objects.PRODUCT_ID,
+            "DODO_PAYMENTS_WEBHOOK_SECRET": SecretStr(WEBHOOK_SECRET),
+            "CREDIT_PRICE_MINOR": objects.UNIT_PRICE_MINOR,
+            "PAYMENT_CURRENCY": objects.CURRENCY,
+        }
+    )
+    built = build_test_resources(configured, resources.database)
+    app = create_app(configured, resources=built)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers={"Origin": FRONTEND}
+        ) as client,
+    ):
+        await signed_up_and_verified(client, Mail(mail.directory, built.database.background))
+        yield Shop(client, dodo, built)
+
+
+async def test_buying_ten_credits_through_checkout_and_webhook(shop: Shop) -> None:
+    payment_id = await shop.buy(10)
+    request = shop.dodo.checkout_requests[-1]
+    assert request["product_cart"] == [{"product_id": objects.PRODUCT_ID, "quantity": 10}]
+    assert set(request["metadata"]) == {"user_id", "transaction_id"}
+    assert request["customer"]["email"].endswith("@example.com")
+
+    answer = await shop.deliver(shop.dodo.payment_event(payment_id))
+    assert answer.status_code == 200
+    assert await shop.credits() == 13
+    me = (await shop.client.get("/api/v1/user/me")).json()
+    assert me["credits"] == 13
+    listed = (await shop.client.get("/api/v1/payments/transactions")).json()
+    assert listed[0]["status"] == "succeeded"
+    assert listed[0]["credits_added"] == 10
+    one = (await shop.client.get(f"/api/v1/payments/transaction/{payment_id}")).json()
+    assert (one["amount_minor"], one["amount"], one["currency"]) == (5000, 50.0, "INR")
+
+
+async def test_pay02_replayed_webhook_grants_credits_once(shop: Shop) -> None:
+    payment_id = await shop.buy(4)
+    delivery = shop.dodo.payment_event(payment_id)
+    for _ in range(3):
+        assert (await shop.deliver(delivery)).status_code == 200
+    assert await shop.credits() == 7
+
+
+async def test_pay03_two_deliveries_of_one_payment_grant_once(shop: Shop) -> None:
+    payment_id = await shop.buy(5)
+    first = shop.dodo.payment_event(payment_id)
+    second = shop.dodo.payment_event(payment_id)
+    assert first.webhook_id != second.webhook_id
+    await shop.deliver(first)
+    await shop.deliver(second)
+    assert await shop.credits() == 8
+
+
+@pytest.mark.parametrize("forgery", ["wrong_secret", "body_changed", "no_headers", "malformed"])
+async def test_pay01_forged_webhooks_are_401_and_change_nothing(
+    shop: Shop, session: AsyncSession, forgery: str
+) -> None:
+    payment_id = await shop.buy(10)
+    genuine = shop.dodo.payment_event(payment_id)
+    body, headers = genuine.body, dict(genuine.headers)
+    if forgery == "wrong_secret":
+        other = shop.dodo.webhook(
+            "payment.succeeded", genuine.payload["data"], secret="whsec_" + "QUJD" * 8
+        )
+        body, headers = other.body, dict(other.headers)
+    elif forgery == "body_changed":
+        body = body.replace(b'"quantity":10', b'"quantity":99', 1)
+        body = body if body != genuine.body else body[:-1] + b" "
+    elif forgery == "no_headers":
+        headers = {}
+    else:
+        headers["webhook-signature"] = "v1-not-a-signature"
+    response = await shop.client.post(WEBHOOK, content=body, headers=headers)
+    assert response.status_code == 401
+    assert response.json()["detail"]["code"] == "INVALID_SIGNATURE"
+    assert await shop.credits() == 3
+
+
+async def test_pay02_old_timestamps_are_refused_and_recent_ones_accepted(shop: Shop) -> None:
+    import time
+
+    payment_id = await shop.buy(2)
+    delivery = shop.dodo.payment_event(payment_id)
+    stale = shop.dodo.resign(delivery, timestamp=int(time.time()) - 6 * 60)
+    assert (await shop.deliver(stale)).status_code == 401
+    recent = shop.dodo.resign(delivery, timestamp=int(time.time()) - 4 * 60)
+    assert (await shop.deliver(recent)).status_code == 200
+    assert await shop.credits() == 5
+
+
+async def test_pay07_trailing_slash_and_alias_paths_answer_without_redirect(shop: Shop) -> None:
+    payment_id = await shop.buy(1)
+    for path in (f"{WEBHOOK}/", "/api/v1/payment/webhook", "/api/v1/payment/webhook/"):
+        response = await shop.deliver(shop.dodo.payment_event(payment_id), path=path)
+        assert response.status_code == 200, path
+    assert await shop.credits() == 4
+
+
+async def test_pay07_a_reserialised_body_fails_verification(shop: Shop) -> None:
+    import json
+
+    payment_id = await shop.buy(1)
+    delivery = shop.dodo.payment_event(payment_id)
+    pretty = json.dumps(json.loads(delivery.body), indent=2).encode()
+    response = await shop.client.post(WEBHOOK, content=pretty, headers=delivery.headers)
+    assert response.status_code == 401
+
+
+async def test_pay04_failed_after_succeeded_takes_nothing_back(shop: Shop) -> None:
+    payment_id = await shop.buy(6)
+    await shop.deliver(shop.dodo.payment_event(payment_id))
+    late_failure = shop.dodo.payment_event(payment_id, event_type="payment.failed")
+    assert (await shop.deliver(late_failure)).status_code == 200
+    assert await shop.credits() == 9
+    status = (await shop.client.get(f"/api/v1/payments/transaction/{payment_id}")).json()
+    assert status["status"] == "succeeded"
+
+
+async def test_pay04_refund_after_spending_takes_back_down_to_zero(
+    shop: Shop, session: AsyncSession
+) -> None:
+    payment_id = await shop.buy(2)
+    await shop.deliver(shop.dodo.payment_event(payment_id))
+    assert await shop.credits() == 5
+    # Spend four of the five through the ledger (as generations would).
+    from app.credits.repository import CreditLedgerRepository
+    from app.credits.service import CreditsService, Reference
+    from app.models import CreditReason
+
+    me = (await shop.client.get("/api/v1/user/me")).json()
+    await CreditsService(CreditLedgerRepository(session)).debit(
+        me["id"], 4, CreditReason.GENERATION, Reference("image", "spent-before-refund")
+    )
+    await session.flush()
+    refund = shop.dodo.refund_event(payment_id)
+    assert (await shop.deliver(refund)).status_code == 200
+    assert await shop.credits() == 0, "took back what was left, never below zero"
+    transaction = await session.scalar(
+        select(Transaction).where(Transaction.payment_id == payment_id)
+    )
+    assert transaction is not None
+    await session.refresh(transaction)
+    assert (transaction.status, transaction.credits_taken_back, transaction.refund_shortfall) == (
+        "refunded",
+        1,
+        1,
+    )
+    assert (await shop.deliver(refund)).status_code == 200
+    assert await shop.credits() == 0
+
+
+async def test_pay04_refund_before_success_is_recorded_and_grants_nothing(shop: Shop) -> None:
+    payment_id = await shop.buy(3)
+    assert (await shop.deliver(shop.dodo.refund_event(payment_id))).status_code == 200
+    assert (await shop.deliver(shop.dodo.payment_event(payment_id))).status_code == 200
+    assert await shop.credits() == 3
+
+
+async def test_pay05_amount_mismatch_grants_nothing(shop: Shop) -> None:
+    response = await shop.client.post("/api/v1/payments/checkout", json={"quantity": 10})
+    session_id = response.json()["session_id"]
+    request = shop.dodo.session(session_id).request
+    payment = shop.dodo.add_payment(
+        status="succeeded",
+        total_amount=objects.UNIT_PRICE_MINOR,  # paid for one credit, asks for ten
+        currency=objects.CURRENCY,
+        metadata=request["metadata"],
+        checkout_session_id=session_id,
+    )
+    await shop.deliver(shop.dodo.payment_event(payment["payment_id"]))
+    assert await shop.credits() == 3
+
+
+async def test_pay05_payload_metadata_cannot_credit_another_user(shop: Shop) -> None:
+    payment_id = await shop.buy(10)
+    data = dict(shop.dodo.payment(payment_id))
+    data["payment_id"] = "pay_forged_elsewhere"
+    data["metadata"] = {**data["metadata"], "user_id": "999999"}
+    await shop.deliver(shop.dodo.webhook("payment.succeeded", data))
+    assert await shop.credits() == 3
+
+
+async def test_return_page_reconciles_before_the_webhook_arrives(shop: Shop) -> None:
+    payment_id = await shop.buy(7)
+    early = await shop.client.get(f"/api/v1/payments/transaction/{payment_id}")
+    assert early.status_code == 200, early.text
+    assert early.json()["status"] == "succeeded"
+    assert await shop.credits() == 10
+    await shop.deliver(shop.dodo.payment_event(payment_id))
+    assert await shop.credits() == 10, "the late webhook changes nothing"
+
+
+async def test_someone_elses_transaction_is_not_found(shop: Shop, mail: Mail) -> None:
+    payment_id = await shop.buy(1)
+    await shop.deliver(shop.dodo.payment_event(payment_id))
+    shop.client.cookies.clear()
+    await signed_up_and_verified(
+        shop.client, Mail(mail.directory, shop.resources.database.background)
+    )
+    response = await shop.client.get(f"/api/v1/payments/transaction/{payment_id}")
+    assert response.status_code == 404
+    assert response.json()["detail"]["code"] == "TRANSACTION_NOT_FOUND"
+
+
+async def test_failed_checkout_is_502_and_leaves_no_orphan_row(
+    shop: Shop, session: AsyncSession
+) -> None:
+    me = (await shop.client.get("/api/v1/user/me")).json()
+    shop.dodo.fail_next(500, times=5)
+    response = await shop.client.post("/api/v1/payments/checkout", json={"quantity": 3})
+    assert response.status_code == 502
+    assert response.json()["detail"]["code"] == "PAYMENT_PROVIDER_ERROR"
+    rows = await session.scalar(
+        select(func.count()).select_from(Transaction).where(Transaction.user_id == me["id"])
+    )
+    assert rows == 0
+
+
+async def test_unknown_events_are_acknowledged_and_stored(
+    shop: Shop, session: AsyncSession
+) -> None:
+    delivery = shop.dodo.webhook("subscription.active", {"subscription_id": "sub_1"})
+    assert (await shop.deliver(delivery)).status_code == 200
+    stored = await session.scalar(
+        select(WebhookEvent).where(WebhookEvent.webhook_id == delivery.webhook_id)
+    )
+    assert stored is not None
+    assert stored.outcome == "ignored"
+
+
+async def test_payments_off_answers_503(client: httpx.AsyncClient, mail: Mail) -> None:
+    await signed_up_and_verified(client, mail)
+    response = await client.post("/api/v1/payments/checkout", json={"quantity": 1})
+    assert response.status_code == 503
+    assert response.json()["detail"]["code"] == "PAYMENTS_NOT_CONFIGURED"
+    alias = await client.post("/api/v1/payment/create-checkout", json={"quantity": 1})
+    assert alias.status_code == 503
+    for quantity in (0, 10_001):
+        bad = await client.post("/api/v1/payments/checkout", json={"quantity": quantity})
+        assert bad.status_code == 422
