@@ -10,7 +10,7 @@ endif
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help uv install run dev test lint format migrate worker purge-uploads clean
+.PHONY: help uv install run dev test lint format migrate worker reconcile-payments purge-uploads clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ migrate: install ## apply migrations without starting the server
 
 worker: install ## run job workers (needs JOB_BROKER_URL=redis://...)
 	$(RUN) taskiq worker app.jobs.worker:create_broker --workers 1 --max-async-tasks 4
+
+reconcile-payments: install ## ask the provider about open transactions whose webhook never came
+	$(RUN) python -m app.payments.reconcile
 
 purge-uploads: install ## delete uploads older than UPLOAD_RETENTION_DAYS (objects and rows)
 	$(RUN) python -m app.files.retention

@@ -25,6 +25,7 @@ from app.integrations.email import (
 )
 from app.integrations.generator import Generator, LocalGenerator
 from app.integrations.payments.dodo import DodoPayments
+from app.integrations.payments.local import LocalCheckout, local_webhook_secret
 from app.integrations.payments.port import PaymentProvider
 from app.integrations.payments.webhooks import WebhookVerifier
 from app.integrations.storage import Storage
@@ -93,6 +94,13 @@ def build_storage(settings: Settings) -> Storage:
 
 
 def build_payment_provider(settings: Settings) -> PaymentProvider | None:
+    if settings.payments_backend == "local":
+        return LocalCheckout(
+            settings.public_base_url,
+            _webhook_secrets(settings)[0],
+            settings.CREDIT_PRICE_MINOR,
+            settings.PAYMENT_CURRENCY,
+        )
     if settings.payments_backend != "dodo" or settings.DODO_PAYMENTS_API_KEY is None:
         return None
     return DodoPayments(
@@ -102,8 +110,16 @@ def build_payment_provider(settings: Settings) -> PaymentProvider | None:
     )
 
 
+def _webhook_secrets(settings: Settings) -> list[str]:
+    if settings.webhook_secrets:
+        return settings.webhook_secrets
+    if settings.payments_backend == "local":
+        return [local_webhook_secret(settings.SECRET_KEY.get_secret_value())]
+    return []
+
+
 def build_webhook_verifier(settings: Settings) -> WebhookVerifier | None:
-    secrets = settings.webhook_secrets
+    secrets = _webhook_secrets(settings)
     return WebhookVerifier(secrets) if secrets else None
 
 

@@ -25,6 +25,7 @@ from app.payments.repository import TransactionRepository, WebhookEventRepositor
 
 logger = logging.getLogger(__name__)
 MAX_LISTED = 100
+LOCAL_PRODUCT = "local-credit"
 
 
 class PaymentService:
@@ -48,12 +49,15 @@ class PaymentService:
     async def checkout(self, user: User, quantity: int) -> tuple[str, str]:
         """(session id, checkout URL). The transaction row is written first, in this unit of
         work: if the provider call fails the whole request rolls back, leaving no orphan."""
-        if self.provider is None or not self.settings.DODO_PAYMENTS_PRODUCT_ID:
+        product_id = self.settings.DODO_PAYMENTS_PRODUCT_ID or (
+            LOCAL_PRODUCT if self.settings.payments_backend == "local" else None
+        )
+        if self.provider is None or not product_id:
             raise PaymentsNotConfigured()
         transaction = await self.transactions.add(
             Transaction(
                 user_id=user.id,
-                product_id=self.settings.DODO_PAYMENTS_PRODUCT_ID,
+                product_id=product_id,
                 quantity=quantity,
                 amount_minor=quantity * self.settings.CREDIT_PRICE_MINOR,
                 currency=self.settings.PAYMENT_CURRENCY,

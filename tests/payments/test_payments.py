@@ -304,3 +304,18 @@ async def test_payments_off_answers_503(client: httpx.AsyncClient, mail: Mail) -
     for quantity in (0, 10_001):
         bad = await client.post("/api/v1/payments/checkout", json={"quantity": quantity})
         assert bad.status_code == 422
+
+
+async def test_reconcile_command_applies_payments_whose_webhook_never_came(shop: Shop) -> None:
+    from app.payments.reconcile import reconcile_open_transactions
+
+    response = await shop.client.post("/api/v1/payments/checkout", json={"quantity": 6})
+    shop.dodo.complete_session(response.json()["session_id"])
+    provider = shop.resources.payments
+    assert provider is not None
+    outcomes = await reconcile_open_transactions(shop.resources.database, provider)
+    assert outcomes["granted"] == 1
+    assert await shop.credits() == 9
+    again = await reconcile_open_transactions(shop.resources.database, provider)
+    assert again["granted"] == 0
+    assert await shop.credits() == 9

@@ -1,0 +1,139 @@
+"""Payments against the real server process and the loopback fake Dodo: concurrent duplicate
+deliveries over real connections (PAY-03) and fast acknowledgement while Dodo is slow (PAY-06)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.e2e.test_accounts_e2e import _signed_up
+from tests.e2e.test_tryon_e2e import _client
+from tests.integrations.payments import dodo_objects as objects
+from tests.integrations.payments.fake_dodo import API_KEY, WEBHOOK_SECRET, FakeDodo
+from tests.live_server import LiveServer, start_live_server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+async def dodo() -> AsyncIterator[FakeDodo]:
+    async with FakeDodo() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+async def shop_server(
+    dodo: FakeDodo, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveServer]:
+    workdir = tmp_path_factory.mktemp("shop")
+    server = await start_live_server(
+        {
+            "DATABASE_URL": database_url,
+            "MAIL_DIR": str(workdir / "mail"),
+            "MEDIA_DIR": str(workdir / "media"),
+            "RATE_LIMIT_ENABLED": "false",
+            "PAYMENTS_BACKEND": "dodo",
+            "DODO_PAYMENTS_API_KEY": API_KEY,
+            "DODO_PAYMENTS_BASE_URL": dodo.base_url,
+            "DODO_PAYMENTS_PRODUCT_ID": objects.PRODUCT_ID,
+            "DODO_PAYMENTS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "CREDIT_PRICE_MINOR": str(objects.UNIT_PRICE_MINOR),
+            "PAYMENT_CURRENCY": objects.CURRENCY,
+        },
+        workdir,
+    )
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def _paid(client: httpx.AsyncClient, dodo: FakeDodo, quantity: int) -> str:
+    response = await client.post("/api/v1/payments/checkout", json={"quantity": quantity})
+    assert response.status_code == 200, response.text
+    return str(dodo.complete_session(response.json()["session_id"])["payment_id"])
+
+
+async def test_pay03_concurrent_deliveries_of_one_payment_grant_once(
+    shop_server: LiveServer, dodo: FakeDodo
+) -> None:
+    async with _client(shop_server) as client:
+        await _signed_up(client, shop_server.mail_dir)
+        payment_id = await _paid(client, dodo, 5)
+        deliveries = [dodo.payment_event(payment_id) for _ in range(10)]
+        assert len({d.webhook_id for d in deliveries}) == 10
+        async with httpx.AsyncClient(
+            base_url=shop_server.base_url, limits=httpx.Limits(max_connections=10), timeout=30
+        ) as dodo_side:
+            answers = await asyncio.gather(
+                *(dodo.deliver(dodo_side, "/api/v1/payments/webhook", d) for d in deliveries)
+            )
+        assert [a.status_code for a in answers] == [200] * 10
+        assert (await client.get("/api/v1/user/credits")).json() == 8
+        listed = (await client.get("/api/v1/payments/transactions")).json()
+        assert (listed[0]["status"], listed[0]["credits_added"]) == ("succeeded", 5)
+
+
+async def test_pay06_webhooks_are_acknowledged_fast_while_dodo_is_slow(
+    shop_server: LiveServer, dodo: FakeDodo
+) -> None:
+    async with _client(shop_server) as client:
+        await _signed_up(client, shop_server.mail_dir)
+        payment_ids = [await _paid(client, dodo, 1) for _ in range(20)]
+    dodo.delay_s = 2.0  # every call to Dodo now takes 2 s: the webhook path must not make one
+    try:
+        latencies: list[float] = []
+        async with httpx.AsyncClient(base_url=shop_server.base_url, timeout=30) as dodo_side:
+            for i in range(200):
+                delivery = dodo.payment_event(payment_ids[i % len(payment_ids)])
+                started = time.perf_counter()
+                answer = await dodo.deliver(dodo_side, "/api/v1/payments/webhook", delivery)
+                latencies.append(time.perf_counter() - started)
+                assert answer.status_code == 200
+    finally:
+        dodo.delay_s = 0.0
+    p99 = statistics.quantiles(latencies, n=100)[98]
+    p50 = statistics.median(latencies)
+    print(f"PAY-06 deliveries=200 p50={p50 * 1000:.1f}ms p99={p99 * 1000:.1f}ms")
+    assert p99 < 0.200
+
+
+async def test_local_test_checkout_page_buys_credits_end_to_end(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    workdir = tmp_path_factory.mktemp("local-shop")
+    server = await start_live_server(
+        {
+            "DATABASE_URL": database_url,
+            "MAIL_DIR": str(workdir / "mail"),
+            "MEDIA_DIR": str(workdir / "media"),
+            "RATE_LIMIT_ENABLED": "false",
+            "PAYMENTS_BACKEND": "local",
+        },
+        workdir,
+    )
+    try:
+        async with _client(server) as client:
+            await _signed_up(client, server.mail_dir)
+            started = await client.post("/api/v1/payments/checkout", json={"quantity": 10})
+            assert started.status_code == 200, started.text
+            checkout_url = started.json()["checkout_url"]
+            async with httpx.AsyncClient(timeout=30) as browser:
+                page = await browser.get(checkout_url)
+                assert page.status_code == 200
+                assert "Test checkout" in page.text
+                paid = await browser.post(f"{checkout_url}/pay", follow_redirects=False)
+            assert paid.status_code == 303
+            location = httpx.URL(paid.headers["location"])
+            assert str(location).startswith("http://localhost:5173/payment/success")
+            payment_id = location.params["payment_id"]
+            transaction = (await client.get(f"/api/v1/payments/transaction/{payment_id}")).json()
+            assert (transaction["status"], transaction["credits_added"]) == ("succeeded", 10)
+            assert (await client.get("/api/v1/user/me")).json()["credits"] == 13
+    finally:
+        await server.stop()
