@@ -16,6 +16,7 @@ from app.auth.cookies import ACCESS_COOKIE, CookiePolicy
 from app.auth.csrf import enforce_same_origin
 from app.auth.exceptions import EmailNotVerified, NoCookiesFound
 from app.auth.google_accounts import GoogleAccountService
+from app.auth.google_pictures import GooglePictureCopier
 from app.auth.mailer import AccountMailer
 from app.auth.password_reset import PasswordResetService
 from app.auth.repository import ChallengeRepository, SessionRepository
@@ -107,11 +108,26 @@ PasswordResetServiceDep = Annotated[PasswordResetService, Depends(get_password_r
 def get_google_account_service(
     session: SessionDep, resources: ResourcesDep, sessions: SessionServiceDep
 ) -> GoogleAccountService:
+    copier = GooglePictureCopier(
+        resources.database,
+        resources.storage,
+        resources.picture_fetcher,
+        resources.image_policy,
+        resources.settings,
+    )
+
+    def copy_after_commit(user_id: int, url: str) -> None:
+        async def copy() -> None:
+            await copier.copy(user_id, url)
+
+        after_commit(session, copy)
+
     return GoogleAccountService(
         UserRepository(session),
         sessions,
         CreditsService(CreditLedgerRepository(session)),
         resources.settings,
+        copy_after_commit,
     )
 
 

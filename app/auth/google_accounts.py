@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.auth.exceptions import EmailNotVerified
 from app.auth.google import GoogleIdentity
 from app.auth.service import SignedIn
@@ -23,11 +25,14 @@ class GoogleAccountService:
         sessions: SessionService,
         credits: CreditsService,
         settings: Settings,
+        copy_picture: Callable[[int, str], None] | None = None,
     ) -> None:
         self.users = users
         self.sessions = sessions
         self.credits = credits
         self.settings = settings
+        # Schedules the copy of a Google picture into our storage once this commits.
+        self.copy_picture = copy_picture
 
     async def sign_in(self, identity: GoogleIdentity) -> SignedIn:
         user = await self.users.get_by_google_sub(identity.sub)
@@ -50,6 +55,7 @@ class GoogleAccountService:
             await self._verify(user)
         if user.userpic is None and identity.picture:
             user.userpic = identity.picture
+            self._copy_later(user.id, identity.picture)
         await self.users.session.flush()
         return user
 
@@ -69,7 +75,13 @@ class GoogleAccountService:
             assert existing is not None
             return await self._link(existing, identity)
         await self._verify(user)
+        if identity.picture:
+            self._copy_later(user.id, identity.picture)
         return user
+
+    def _copy_later(self, user_id: int, url: str) -> None:
+        if self.copy_picture is not None:
+            self.copy_picture(user_id, url)
 
     async def _verify(self, user: User) -> None:
         if await self.users.mark_verified(user.id) and self.settings.FREE_USER_CREDITS > 0:

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from app.auth.codes import CodeHasher
 from app.auth.google import GoogleOAuth
+from app.auth.google_pictures import GOOGLE_PICTURE_HOSTS
 from app.auth.passwords import PasswordHasher
 from app.auth.tokens import TokenService
 from app.core.config import Settings
@@ -23,6 +24,7 @@ from app.integrations.email import (
     EmailTemplates,
     LocalMailbox,
 )
+from app.integrations.fetcher import SafeFetcher
 from app.integrations.generator import Generator, LocalGenerator
 from app.integrations.payments.dodo import DodoPayments
 from app.integrations.payments.local import LocalCheckout, local_webhook_secret
@@ -123,6 +125,11 @@ def build_webhook_verifier(settings: Settings) -> WebhookVerifier | None:
     return WebhookVerifier(secrets) if secrets else None
 
 
+def build_picture_fetcher(settings: Settings | None) -> SafeFetcher:
+    max_bytes = settings.max_image_bytes if settings else 10 * 1024 * 1024
+    return SafeFetcher(allowed_hosts=GOOGLE_PICTURE_HOSTS, max_bytes=max_bytes, timeout=10)
+
+
 def build_image_policy(settings: Settings) -> ImagePolicy:
     return ImagePolicy(
         max_bytes=settings.max_image_bytes,
@@ -142,6 +149,7 @@ class Resources:
     storage: Storage
     image_policy: ImagePolicy
     generator: Generator
+    picture_fetcher: SafeFetcher = field(default_factory=lambda: build_picture_fetcher(None))
     payments: PaymentProvider | None = None
     webhook_verifier: WebhookVerifier | None = None
     job_queue: JobQueue | None = None
@@ -169,6 +177,7 @@ class Resources:
             storage=build_storage(settings),
             image_policy=build_image_policy(settings),
             generator=LocalGenerator(),
+            picture_fetcher=build_picture_fetcher(settings),
             payments=build_payment_provider(settings),
             webhook_verifier=build_webhook_verifier(settings),
         )
@@ -216,4 +225,5 @@ class Resources:
             self.storage.close()
         if isinstance(self.payments, DodoPayments):
             await self.payments.aclose()
+        await self.picture_fetcher.aclose()
         await self.database.dispose()

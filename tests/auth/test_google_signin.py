@@ -155,3 +155,41 @@ async def test_google_routes_redirect_with_error_when_not_configured(
     assert "not available" in _error_of(start)
     callback = await client.get("/api/v1/auth/google/callback", params={"code": "x", "state": "y"})
     assert _error_of(callback)
+
+
+async def test_google_profile_picture_is_copied_into_our_storage(
+    google_client: httpx.AsyncClient, idp: FakeGoogle
+) -> None:
+    """Google's picture host is faked at the HTTP boundary (respx behind the real
+    SSRF-checking fetcher, DNS answered by a stub); the copy runs after sign-in commits."""
+    import respx
+
+    from app.integrations.fetcher import SafeFetcher
+    from tests.files.images import png
+
+    async def public_address(host: str, port: int) -> list[str]:
+        return ["142.250.64.1"]  # a public address; respx answers for it
+
+    app_resources = google_client._transport.app.state.resources  # type: ignore[attr-defined]
+    app_resources.picture_fetcher = SafeFetcher(
+        allowed_hosts=frozenset({".googleusercontent.com"}),
+        max_bytes=1_000_000,
+        timeout=5,
+        resolver=public_address,
+    )
+    idp.account = dataclasses.replace(idp.account, email=new_email(), sub="google-sub-pic")
+    with respx.mock(assert_all_called=False) as router:
+        router.route(host="127.0.0.1").pass_through()
+        picture = router.get("https://142.250.64.1/a/ada").respond(
+            200, content=png(), headers={"content-type": "image/png"}
+        )
+        callback = await _to_google_and_back(google_client, idp)
+        assert (await google_client.get(callback)).status_code == 302
+        await app_resources.database.background.drain()
+    assert picture.call_count == 1
+    assert picture.calls.last.request.headers["host"] == "lh3.googleusercontent.com"
+    userpic = (await google_client.get("/api/v1/user/me")).json()["userpic"]
+    assert "/media/profilepic/user_" in userpic
+    stored = await google_client.get(httpx.URL(userpic).raw_path.decode())
+    assert stored.status_code == 200
+    assert stored.headers["content-type"] == "image/png"

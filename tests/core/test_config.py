@@ -49,6 +49,10 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"REFRESH_SECRET_KEY": "s" * 48}, "must differ"),
         ({"RATE_LIMIT_STORAGE_URL": ""}, "RATE_LIMIT_STORAGE_URL"),
         ({"EMAIL_BACKEND": "brevo"}, "BREVO_API_KEY"),
+        ({"CREDITS_UNSAFE_READ_MODIFY_WRITE": "true"}, "CREDITS_UNSAFE_READ_MODIFY_WRITE"),
+        ({"PAYMENTS_BACKEND": "local"}, "PAYMENTS_BACKEND=local"),
+        ({"DODO_PAYMENTS_API_KEY": "key"}, "DODO_PAYMENTS_WEBHOOK_SECRET"),
+        ({"STORAGE_BACKEND": "s3"}, "AWS_ACCESS_KEY_ID"),
     ],
 )
 def test_production_refuses_unsafe_setting_and_names_it(

@@ -257,3 +257,35 @@ async def test_a_job_interrupted_by_killing_the_server_completes_after_restart(
     finally:
         await second.stop()
     assert done["status"] == "completed", done
+
+
+async def test_cr05_twenty_concurrent_requests_with_one_idempotency_key_charge_once(
+    live_server: LiveServer, database_url: str
+) -> None:
+    async with _client(live_server) as client:
+        email = await _signed_up(client, live_server.mail_dir)
+        selfie = await _selfie(client)
+        style_id = (await client.get("/api/v1/image/styles")).json()[0]["id"]
+        cookies = dict(client.cookies.items())
+    async with httpx.AsyncClient(
+        base_url=live_server.base_url,
+        headers={"Origin": FRONTEND, "Idempotency-Key": "tab-retry-1"},
+        timeout=60,
+        limits=httpx.Limits(max_connections=20),
+    ) as burst:
+        for name, value in cookies.items():
+            burst.cookies.set(name, value)
+        answers = await asyncio.gather(
+            *(
+                burst.post(
+                    "/api/v1/image/generate",
+                    json={"image_input_url": selfie["file_url"], "style_id": style_id},
+                )
+                for _ in range(20)
+            )
+        )
+    assert [a.status_code for a in answers] == [200] * 20
+    assert len({a.text for a in answers}) == 1, "every retry gets the first answer"
+    jobs, debits, balance = await _count(database_url, email)
+    print(f"CR-05 answers=20 distinct={len({a.text for a in answers})} jobs={jobs} debits={debits}")
+    assert (jobs, debits, balance) == (1, 1, 2)
