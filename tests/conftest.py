@@ -26,7 +26,7 @@ from app.core.resources import Resources
 from app.main import create_app
 from tests.auth.flows import Mail
 from tests.generation.queue import RecordingQueue
-from tests.live_server import LiveServer, start_live_server
+from tests.live_server import LiveServer, server_env, start_live_server
 
 BACKEND = os.environ.get("HAIRTRYON_TEST_DB", "sqlite")
 FRONTEND_ORIGIN = "http://localhost:5173"
@@ -175,12 +175,7 @@ async def live_server(
     """The real server process (run.py) on a free loopback port, sharing the test database."""
     workdir = tmp_path_factory.mktemp("live")
     server = await start_live_server(
-        {
-            "DATABASE_URL": database_url,
-            "MAIL_DIR": str(workdir / "mail"),
-            "MEDIA_DIR": str(workdir / "media"),
-            "RATE_LIMIT_ENABLED": "false",
-        },
+        server_env(database_url, workdir),
         workdir,
     )
     try:

@@ -17,6 +17,18 @@ from app.core.config import PROJECT_ROOT
 STARTUP_TIMEOUT_S = 30.0
 
 
+def server_env(database_url: str, workdir: Path, **settings: str) -> dict[str, str]:
+    """The settings every test server shares (its database, its own mail and media folders,
+    no rate limits unless a test turns them on), plus `settings`."""
+    return {
+        "DATABASE_URL": database_url,
+        "MAIL_DIR": str(workdir / "mail"),
+        "MEDIA_DIR": str(workdir / "media"),
+        "RATE_LIMIT_ENABLED": "false",
+        **settings,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -209,3 +209,52 @@ async def test_auth12_logins_do_not_block_the_event_loop(live_server: LiveServer
     assert len(latencies) >= 100
     assert logins >= 20, f"only {logins} logins ran: the load did not happen"
     assert max(latencies) < 0.100, f"slowest /health probe {max(latencies) * 1000:.0f} ms"
+
+
+async def test_direct_login_refresh_grace_and_reset_against_the_real_server(
+    live_server: LiveServer,
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.mailbox import latest_link
+
+    async with _spa(live_server) as client:
+        email = await _signed_up(client, live_server.mail_dir)
+        client.cookies.clear()
+        login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert login.status_code == 200
+        first_refresh = login.json()["refresh_token"]
+
+        # Rotate, then present the old token again: within the grace window (10 s by default)
+        # it still gets a session (reuse after the window is AUTH-08, tests/auth).
+        rotated = await client.post("/api/v1/auth/refresh", json={"refresh_token": first_refresh})
+        assert rotated.status_code == 200
+        within_grace = await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": first_refresh}
+        )
+        assert within_grace.status_code == 200
+
+        # Reset: link from the mail folder, single use, every session ended.
+        assert (
+            await client.post("/api/v1/auth/forgot-password", json={"email": email})
+        ).status_code == 200
+        for _ in range(100):
+            try:
+                link = latest_link(live_server.mail_dir, email, "/reset-password?token=")
+                break
+            except AssertionError:
+                await asyncio.sleep(0.05)
+        token = parse_qs(urlsplit(link).query)["token"][0]
+        body = {
+            "token": token,
+            "new_password": "new pass phrase",
+            "confirm_password": "new pass phrase",
+        }
+        assert (await client.post("/api/v1/auth/reset-password", json=body)).status_code == 200
+        assert (await client.post("/api/v1/auth/reset-password", json=body)).status_code == 400
+        bearer = {"Authorization": f"Bearer {rotated.json()['access_token']}"}
+        assert (await client.get("/api/v1/user/me", headers=bearer)).status_code == 401
+        relogin = await client.post(
+            "/api/v1/auth/login", json={"email": email, "password": "new pass phrase"}
+        )
+        assert relogin.status_code == 200

@@ -15,7 +15,7 @@ from tests.e2e.test_accounts_e2e import _signed_up
 from tests.e2e.test_tryon_e2e import _client
 from tests.integrations.payments import dodo_objects as objects
 from tests.integrations.payments.fake_dodo import API_KEY, WEBHOOK_SECRET, FakeDodo
-from tests.live_server import LiveServer, start_live_server
+from tests.live_server import LiveServer, server_env, start_live_server
 
 pytestmark = pytest.mark.e2e
 
@@ -32,19 +32,17 @@ async def shop_server(
 ) -> AsyncIterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("shop")
     server = await start_live_server(
-        {
-            "DATABASE_URL": database_url,
-            "MAIL_DIR": str(workdir / "mail"),
-            "MEDIA_DIR": str(workdir / "media"),
-            "RATE_LIMIT_ENABLED": "false",
-            "PAYMENTS_BACKEND": "dodo",
-            "DODO_PAYMENTS_API_KEY": API_KEY,
-            "DODO_PAYMENTS_BASE_URL": dodo.base_url,
-            "DODO_PAYMENTS_PRODUCT_ID": objects.PRODUCT_ID,
-            "DODO_PAYMENTS_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "CREDIT_PRICE_MINOR": str(objects.UNIT_PRICE_MINOR),
-            "PAYMENT_CURRENCY": objects.CURRENCY,
-        },
+        server_env(
+            database_url,
+            workdir,
+            PAYMENTS_BACKEND="dodo",
+            DODO_PAYMENTS_API_KEY=API_KEY,
+            DODO_PAYMENTS_BASE_URL=dodo.base_url,
+            DODO_PAYMENTS_PRODUCT_ID=objects.PRODUCT_ID,
+            DODO_PAYMENTS_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            CREDIT_PRICE_MINOR=str(objects.UNIT_PRICE_MINOR),
+            PAYMENT_CURRENCY=objects.CURRENCY,
+        ),
         workdir,
     )
     try:
@@ -108,13 +106,7 @@ async def test_local_test_checkout_page_buys_credits_end_to_end(
 ) -> None:
     workdir = tmp_path_factory.mktemp("local-shop")
     server = await start_live_server(
-        {
-            "DATABASE_URL": database_url,
-            "MAIL_DIR": str(workdir / "mail"),
-            "MEDIA_DIR": str(workdir / "media"),
-            "RATE_LIMIT_ENABLED": "false",
-            "PAYMENTS_BACKEND": "local",
-        },
+        server_env(database_url, workdir, PAYMENTS_BACKEND="local"),
         workdir,
     )
     try:

@@ -15,7 +15,7 @@ from redis import asyncio as redis
 from app.core.config import PROJECT_ROOT
 from tests.e2e.test_accounts_e2e import _signed_up
 from tests.e2e.test_tryon_e2e import _client, _poll, _selfie
-from tests.live_server import start_live_server
+from tests.live_server import server_env, start_live_server
 
 pytestmark = pytest.mark.e2e
 
@@ -28,14 +28,7 @@ async def test_redis_broker_with_a_separate_worker_completes_a_job(
     flush = redis.from_url(BROKER_URL)
     await flush.flushdb()
     await flush.aclose()
-    env = {
-        "DATABASE_URL": database_url,
-        "MAIL_DIR": str(tmp_path / "mail"),
-        "MEDIA_DIR": str(tmp_path / "media"),
-        "RATE_LIMIT_ENABLED": "false",
-        "JOB_BROKER_URL": BROKER_URL,
-        "ENV": "dev",
-    }
+    env = server_env(database_url, tmp_path, JOB_BROKER_URL=BROKER_URL, ENV="dev")
     server = await start_live_server(env, tmp_path)
     worker_log = (tmp_path / "worker.log").open("wb")
     worker = await asyncio.create_subprocess_exec(

@@ -21,7 +21,7 @@ from tests.auth.flows import FRONTEND
 from tests.conftest import BACKEND
 from tests.e2e.test_accounts_e2e import _signed_up
 from tests.generation.steps import portrait
-from tests.live_server import LiveServer, start_live_server
+from tests.live_server import LiveServer, server_env, start_live_server
 
 pytestmark = pytest.mark.e2e
 
@@ -66,13 +66,7 @@ async def rich_server(
     """New users get 4 credits here: one image and its three views."""
     workdir = tmp_path_factory.mktemp("tryon")
     server = await start_live_server(
-        {
-            "DATABASE_URL": database_url,
-            "MAIL_DIR": str(workdir / "mail"),
-            "MEDIA_DIR": str(workdir / "media"),
-            "RATE_LIMIT_ENABLED": "false",
-            "FREE_USER_CREDITS": "4",
-        },
+        server_env(database_url, workdir, FREE_USER_CREDITS="4"),
         workdir,
     )
     try:
@@ -193,13 +187,7 @@ async def test_cr06_read_modify_write_debit_makes_cr01_fail(
     """The switch swaps in the naive debit: the same burst then over-spends, proving CR-01
     can catch it."""
     server = await start_live_server(
-        {
-            "DATABASE_URL": database_url,
-            "MAIL_DIR": str(tmp_path / "mail"),
-            "MEDIA_DIR": str(tmp_path / "media"),
-            "RATE_LIMIT_ENABLED": "false",
-            "CREDITS_UNSAFE_READ_MODIFY_WRITE": "true",
-        },
+        server_env(database_url, tmp_path, CREDITS_UNSAFE_READ_MODIFY_WRITE="true"),
         tmp_path,
     )
     try:
@@ -215,14 +203,7 @@ async def test_cr06_read_modify_write_debit_makes_cr01_fail(
 async def test_a_job_interrupted_by_killing_the_server_completes_after_restart(
     database_url: str, tmp_path: Path
 ) -> None:
-    env = {
-        "DATABASE_URL": database_url,
-        "MAIL_DIR": str(tmp_path / "mail"),
-        "MEDIA_DIR": str(tmp_path / "media"),
-        "RATE_LIMIT_ENABLED": "false",
-        "JOB_LEASE_S": "2",
-        "SWEEP_INTERVAL_S": "0.5",
-    }
+    env = server_env(database_url, tmp_path, JOB_LEASE_S="2", SWEEP_INTERVAL_S="0.5")
     first = await start_live_server(env, tmp_path)
     try:
         async with _client(first) as client:
