@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from app.api.deps import default_rate_limit
+from app.auth.google_router import router as google_router
 from app.auth.router import router as auth_router
 from app.files.router import router as files_router
 from app.generation.router import router as generation_router
@@ -17,6 +18,7 @@ from app.users.router import router as users_router
 
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(default_rate_limit)])
 api_router.include_router(auth_router)
+api_router.include_router(google_router)
 api_router.include_router(users_router)
 api_router.include_router(files_router)
 # Styles first: /image/styles must not be taken for /image/{image_id}.

@@ -8,19 +8,17 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from app.api.deps import AuthIpRateLimit, ResourcesDep, SettingsDep
+from app.api.deps import AuthIpRateLimit, SettingsDep
 from app.auth.cookies import REFRESH_COOKIE
 from app.auth.csrf import enforce_same_origin
 from app.auth.dependencies import (
     AccessCredentialsDep,
     AccountServiceDep,
     CookiePolicyDep,
-    GoogleAccountServiceDep,
     PasswordResetServiceDep,
     SessionServiceDep,
 )
 from app.auth.exceptions import NoCookiesFound
-from app.auth.google import GoogleSignInFailed
 from app.auth.login_form import LOGIN_OPENAPI, read_login_credentials
 from app.auth.schemas import (
     CodeRequest,
@@ -40,7 +38,6 @@ from app.auth.schemas import (
     VerifiedResponse,
 )
 from app.auth.sessions import SessionTokens
-from app.core.config import Settings
 from app.core.errors import AppError
 from app.core.openapi import error_responses
 
@@ -49,7 +46,6 @@ router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses("RAT
 # per-account limits. Refresh and logout are left out: tabs refresh together.
 LIMITED = [AuthIpRateLimit]
 
-GOOGLE_NOT_CONFIGURED = "Google sign-in is not available on this server."
 RESET_ANSWER = "If an account uses this email, a reset link is on its way."
 
 
@@ -267,58 +263,6 @@ async def logout(
     await accounts.log_out(session_id)
     cookies.clear(response)
     return MessageResponse(message="Logged out.")
-
-
-@router.get(
-    "/google",
-    summary="Start Google sign-in (redirects to Google)",
-    response_class=RedirectResponse,
-    status_code=302,
-)
-async def google_login(request: Request, resources: ResourcesDep) -> Response:
-    """Redirects to Google; on any problem, to `{FRONTEND_URL}/auth/callback?error=...`."""
-    if resources.google is None:
-        return _google_failure(resources.settings, GOOGLE_NOT_CONFIGURED)
-    try:
-        return await resources.google.authorization_redirect(request)
-    except GoogleSignInFailed as exc:
-        return _google_failure(resources.settings, str(exc))
-
-
-@router.get(
-    "/google/callback",
-    summary="Google's redirect back: always redirects to the web app",
-    response_class=RedirectResponse,
-    status_code=302,
-)
-async def google_callback(
-    request: Request,
-    resources: ResourcesDep,
-    accounts: GoogleAccountServiceDep,
-    cookies: CookiePolicyDep,
-) -> Response:
-    """Ends in `{FRONTEND_URL}/auth/callback?success=true` with the session cookies, or
-    `?error=<message>`; never a JSON page."""
-    settings = resources.settings
-    if resources.google is None:
-        return _google_failure(settings, GOOGLE_NOT_CONFIGURED)
-    try:
-        identity = await resources.google.identity_from_callback(request)
-        signed_in = await accounts.sign_in(identity)
-    except (GoogleSignInFailed, AppError) as exc:
-        message = exc.detail_message if isinstance(exc, AppError) else str(exc)
-        return _google_failure(settings, message)
-    response = RedirectResponse(
-        f"{settings.frontend_origin}/auth/callback?success=true", status_code=302
-    )
-    cookies.set_session(response, signed_in.tokens)
-    return response
-
-
-def _google_failure(settings: Settings, message: str) -> RedirectResponse:
-    return RedirectResponse(
-        f"{settings.frontend_origin}/auth/callback?error={quote(message)}", status_code=302
-    )
 
 
 @router.post("/forgot-password", dependencies=LIMITED, summary="Email a password reset link")
