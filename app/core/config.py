@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     DODO_PAYMENTS_WEBHOOK_SECRET: SecretStr | None = None
     # Override the API host (tests, proxies); when set, DODO_PAYMENTS_MODE is not used.
     DODO_PAYMENTS_BASE_URL: str | None = None
+    # The SDK's own retries of failed calls (0 in tests, so failures show at once).
+    DODO_PAYMENTS_MAX_RETRIES: int = Field(default=2, ge=0, le=5)
     # The product's price per credit in minor units, and its currency: every payment is
     # checked against quantity x price before credits are granted.
     CREDIT_PRICE_MINOR: int = Field(default=1000, ge=1)

@@ -109,6 +109,7 @@ def build_payment_provider(settings: Settings) -> PaymentProvider | None:
         api_key=settings.DODO_PAYMENTS_API_KEY.get_secret_value(),
         mode=settings.DODO_PAYMENTS_MODE,
         base_url=settings.DODO_PAYMENTS_BASE_URL,
+        max_retries=settings.DODO_PAYMENTS_MAX_RETRIES,
     )
 
 

@@ -38,6 +38,7 @@ async def shop_server(
             PAYMENTS_BACKEND="dodo",
             DODO_PAYMENTS_API_KEY=API_KEY,
             DODO_PAYMENTS_BASE_URL=dodo.base_url,
+            DODO_PAYMENTS_MAX_RETRIES="0",
             DODO_PAYMENTS_PRODUCT_ID=objects.PRODUCT_ID,
             DODO_PAYMENTS_WEBHOOK_SECRET=WEBHOOK_SECRET,
             CREDIT_PRICE_MINOR=str(objects.UNIT_PRICE_MINOR),
