@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 
 from app.core.repository import Repository
 from app.models import AuthChallenge, AuthSession, User
@@ -67,6 +67,15 @@ class ChallengeRepository(Repository[AuthChallenge]):
         )
 
 
+def live_session(session_id: str, now: datetime) -> ColumnElement[bool]:
+    """The one definition of a usable session: this id, not revoked, not expired."""
+    return and_(
+        AuthSession.id == session_id,
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > now,
+    )
+
+
 class SessionRepository(Repository[AuthSession]):
     model = AuthSession
 
@@ -83,21 +92,13 @@ class SessionRepository(Repository[AuthSession]):
         return await self.session.scalar(
             select(User)
             .join(AuthSession, AuthSession.user_id == User.id)
-            .where(
-                AuthSession.id == session_id,
-                AuthSession.user_id == user_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
-            )
+            .where(live_session(session_id, now), AuthSession.user_id == user_id)
         )
 
     async def is_live(self, session_id: str, user_id: int, now: datetime) -> bool:
         found = await self.session.scalar(
             select(AuthSession.id).where(
-                AuthSession.id == session_id,
-                AuthSession.user_id == user_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
+                live_session(session_id, now), AuthSession.user_id == user_id
             )
         )
         return found is not None

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.auth.repository import live_session
 from app.core.repository import Repository
 from app.models import (
     AuthSession,
@@ -35,12 +36,7 @@ class ImageRepository(Repository[Image]):
         return await self.session.scalar(
             select(Image)
             .join(AuthSession, AuthSession.user_id == Image.user_id)
-            .where(
-                Image.id == image_id,
-                AuthSession.id == session_id,
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
-            )
+            .where(Image.id == image_id, live_session(session_id, now))
         )
 
     def _owned(self, user_id: int, favourites: bool) -> Select[Any]:

@@ -11,7 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.resources import Resources
-from app.models import CreditLedgerEntry
+from app.credits.repository import CreditLedgerRepository
+from app.credits.service import CreditsService, Reference
+from app.models import CreditLedgerEntry, CreditReason
 from tests.auth.flows import Mail, signed_up_and_verified
 from tests.generation.steps import first_style_id, generate, path_of, run_jobs, upload
 
@@ -28,20 +30,20 @@ async def _credits(client: httpx.AsyncClient) -> int:
     return int((await client.get("/api/v1/user/credits")).json())
 
 
+async def _top_up(client: httpx.AsyncClient, session: AsyncSession, amount: int, why: str) -> None:
+    """Add credits through the ledger (3 free ones pay for one image, not for its views)."""
+    me = (await client.get("/api/v1/user/me")).json()
+    await CreditsService(CreditLedgerRepository(session)).grant(
+        me["id"], amount, CreditReason.ADMIN_ADJUSTMENT, Reference("test", why)
+    )
+    await session.flush()
+
+
 async def test_views_cost_three_run_and_leave_the_image_completed(
     client: httpx.AsyncClient, mail: Mail, resources: Resources, session: AsyncSession
 ) -> None:
     await signed_up_and_verified(client, mail)
-    # 3 free credits: one for the image; buy nothing, so add two through the ledger.
-    from app.credits.repository import CreditLedgerRepository
-    from app.credits.service import CreditsService, Reference
-    from app.models import CreditReason
-
-    me = (await client.get("/api/v1/user/me")).json()
-    await CreditsService(CreditLedgerRepository(session)).grant(
-        me["id"], 2, CreditReason.ADMIN_ADJUSTMENT, Reference("test", "views")
-    )
-    await session.flush()
+    await _top_up(client, session, 2, "views")
     image_id = await _completed_image(client, resources)
     assert await _credits(client) == 4
 
@@ -69,16 +71,8 @@ async def test_views_cost_three_run_and_leave_the_image_completed(
 async def test_failed_views_are_refunded_one_by_one_and_the_front_survives(
     client: httpx.AsyncClient, mail: Mail, resources: Resources, session: AsyncSession
 ) -> None:
-    from app.credits.repository import CreditLedgerRepository
-    from app.credits.service import CreditsService, Reference
-    from app.models import CreditReason
-
     await signed_up_and_verified(client, mail)
-    me = (await client.get("/api/v1/user/me")).json()
-    await CreditsService(CreditLedgerRepository(session)).grant(
-        me["id"], 2, CreditReason.ADMIN_ADJUSTMENT, Reference("test", "views-fail")
-    )
-    await session.flush()
+    await _top_up(client, session, 2, "views-fail")
     image_id = await _completed_image(client, resources)
     await client.post("/api/v1/image/view-generate", json={"image_id": image_id})
     # The front result vanishes from storage: every view fails.
