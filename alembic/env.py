@@ -36,10 +36,16 @@ def _run_migrations(connection: Connection) -> None:
 
 
 async def _run_async_migrations() -> None:
-    engine = create_engine(_database_url())
+    # Foreign keys off on SQLite while tables are rebuilt (SQLite's documented procedure for
+    # altering a table), then checked before the migration commits.
+    engine = create_engine(_database_url(), sqlite_foreign_keys=False)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_migrations)
+            if connection.dialect.name == "sqlite":
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
             await connection.commit()
     finally:
         await engine.dispose()

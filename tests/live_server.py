@@ -14,7 +14,7 @@ import httpx
 
 from app.core.config import PROJECT_ROOT
 
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 60.0  # generous: a loaded 2-core machine imports slowly
 
 
 def server_env(database_url: str, workdir: Path, **settings: str) -> dict[str, str]:

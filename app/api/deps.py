@@ -13,8 +13,6 @@ from app.core.config import Settings
 from app.core.rate_limit import client_ip
 from app.core.resources import Resources
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
 
 def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
@@ -31,14 +29,15 @@ def get_settings_dep(resources: ResourcesDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-async def get_session(request: Request, resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
     """One session per request, committed once the handler returns.
 
     `scope="function"` below makes the commit happen before the response is sent, so a failed
-    commit becomes an error response instead of a 200 for work that was lost.
+    commit becomes an error response instead of a 200 for work that was lost. The session holds
+    nothing until its first query and takes the write lock only at its first write (core/db.py),
+    so a GET that writes needs no declaration and a slow client holds no lock.
     """
-    write = request.method not in _SAFE_METHODS or getattr(request.state, "needs_write", False)
-    async with resources.database.unit_of_work(write=write) as session:
+    async with resources.database.unit_of_work(write=False) as session:
         yield session
 
 

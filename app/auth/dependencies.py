@@ -22,7 +22,7 @@ from app.auth.password_reset import PasswordResetService
 from app.auth.repository import ChallengeRepository, SessionRepository
 from app.auth.service import AccountService
 from app.auth.sessions import SessionService, utcnow
-from app.core.db import after_commit
+from app.core.db import after_commit, release
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
 from app.models import User
@@ -164,6 +164,7 @@ async def get_current_user(
     credentials: AccessCredentialsDep,
     sessions: SessionServiceDep,
     settings: SettingsDep,
+    session: SessionDep,
 ) -> User:
     if credentials is None:
         raise NoCookiesFound()
@@ -174,10 +175,15 @@ async def get_current_user(
         raise EmailNotVerified()
     # Rate limits key authenticated requests by user.
     request.state.user_id = user.id
+    if request.method not in _READ_METHODS:
+        # A changing request may read a slow body or call a provider next: hold no connection
+        # meanwhile. Its writes open their own short transaction (core/db.py).
+        await release(session)
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclass(frozen=True, slots=True)

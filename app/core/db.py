@@ -3,6 +3,14 @@
 One `Database` per process, built in the lifespan. Request handlers get a session through
 `get_session` (committed once the handler succeeds); jobs and other background work open
 their own `unit_of_work()`.
+
+A unit of work holds the database only for what it does with it. It opens no connection until
+its first statement; reads run in a plain transaction that blocks no writer; the write lock
+(`BEGIN IMMEDIATE` on SQLite) is taken just before the first write, `SELECT ... FOR UPDATE` or
+flush — the read phase is committed first, so SQLite never has to upgrade a stale read
+snapshot ("database is locked") and no route has to declare that it writes. Before slow work
+(a request body, a provider call, an image decode) code calls `release(session)` or
+`checkpoint(session)` so nothing is held meanwhile.
 """
 
 from __future__ import annotations
@@ -13,10 +21,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import TextClause, event, text
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.core.background import AfterCommit, BackgroundTasks
 
@@ -26,6 +35,14 @@ _AFTER_COMMIT_KEY = "hairtryon_after_commit"
 # the transaction's BEGIN into BEGIN IMMEDIATE so concurrent writers queue on the busy
 # timeout instead of failing with "database is locked" when they upgrade a read lock.
 IMMEDIATE_OPTION = "hairtryon_begin_immediate"
+# session.info keys: the transaction that holds the write lock, and how to run after-commit
+# jobs at a checkpoint.
+# Execution option of the units of work's engine: on SQLite their BEGIN is deferred to the
+# first write (see _take_write_lock).
+LAZY_BEGIN_OPTION = "hairtryon_lazy_begin"
+_WRITING_KEY = "hairtryon_writing_transaction"
+_SPAWN_KEY = "hairtryon_spawn_after_commit"
+_TEXT_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
 def normalise_database_url(raw: str) -> URL:
@@ -45,7 +62,9 @@ def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def create_engine(raw_url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(raw_url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """`sqlite_foreign_keys=False` is for migrations only: SQLite rebuilds a table to alter it,
+    and dropping the old copy with foreign keys on would cascade into its children."""
     url = normalise_database_url(raw_url)
     if not is_sqlite(url):
         return _create_async_engine(url, pool_pre_ping=True, **kwargs)
@@ -54,11 +73,11 @@ def create_engine(raw_url: str, **kwargs: Any) -> AsyncEngine:
     engine = _create_async_engine(
         url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
     )
-    _configure_sqlite(engine)
+    _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "connect")
@@ -68,23 +87,136 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    @event.listens_for(sync_engine, "savepoint")
+    def _on_savepoint(connection: Any, _name: str) -> None:
+        # A savepoint guards a write; outside a transaction SQLite would make it the outermost
+        # (deferred) transaction and commit everything at its RELEASE.
+        lazy = connection.get_execution_options().get(LAZY_BEGIN_OPTION, False)
+        if lazy and not _sqlite_in_transaction(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(IMMEDIATE_OPTION, False)
+        options = connection.get_execution_options()
+        if options.get(LAZY_BEGIN_OPTION, False):
+            return  # units of work: reads autocommit until _take_write_lock
+        immediate = options.get(IMMEDIATE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_sessionmaker(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker[AsyncSession]:
+class UnitSyncSession(Session):
+    """The synchronous session behind `UnitSession`; its execute hook takes the write lock."""
+
+
+def _is_writing(session: Session) -> bool:
+    current = session.get_transaction()
+    return current is not None and session.info.get(_WRITING_KEY) is current
+
+
+def _take_write_lock(session: Session) -> None:
+    """Begin writing in this unit's transaction. On SQLite the read phase ran in autocommit
+    (no snapshot to go stale), so this is where `BEGIN IMMEDIATE` queues for the lock; on
+    PostgreSQL the open transaction simply goes on."""
+    if _is_writing(session):
+        return
+    connection = session.connection()
+    if connection.dialect.name == "sqlite" and not _sqlite_in_transaction(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    session.info[_WRITING_KEY] = session.get_transaction()
+
+
+def _sqlite_in_transaction(connection: Connection) -> bool:
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    # aiosqlite's adapter wraps an aiosqlite.Connection; both expose sqlite3's in_transaction.
+    inner = getattr(dbapi_connection, "_connection", dbapi_connection)
+    return bool(inner.in_transaction)
+
+
+def _writes(state: ORMExecuteState) -> bool:
+    if state.is_insert or state.is_update or state.is_delete:
+        return True
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        return statement.text.lstrip()[:7].upper().startswith(_TEXT_WRITES)
+    # A locking read belongs to the write that follows it; on SQLite FOR UPDATE compiles to
+    # nothing, so taking the write lock here is what makes the read-check-write atomic.
+    return getattr(statement, "_for_update_arg", None) is not None
+
+
+@event.listens_for(UnitSyncSession, "do_orm_execute")
+def _before_execute(state: ORMExecuteState) -> None:
+    if _writes(state):
+        _take_write_lock(state.session)
+
+
+class UnitSession(AsyncSession):
+    """An AsyncSession that takes the write lock at its first write (see the module doc)."""
+
+    sync_session_class = UnitSyncSession
+
+    @property
+    def is_writing(self) -> bool:
+        return _is_writing(self.sync_session)
+
+    async def begin_write(self) -> None:
+        if not self.is_writing:
+            await self.run_sync(_take_write_lock)
+
+    async def flush(self, objects: Any = None) -> None:
+        if not self.sync_session._is_clean():
+            await self.begin_write()
+        await super().flush(objects)
+
+    async def commit(self) -> None:
+        if not self.sync_session._is_clean():
+            await self.begin_write()
+        await super().commit()
+
+
+async def release(session: AsyncSession) -> None:
+    """End the read phase and give the connection back before slow work (a body upload, a
+    provider call, a decode). Nothing may have been written yet: a unit that has writes to
+    keep uses `checkpoint()`."""
+    unit = _unit(session)
+    if unit.is_writing or not unit.sync_session._is_clean():
+        raise RuntimeError("release() after a write; use checkpoint() to keep the writes")
+    if unit.in_transaction():
+        await AsyncSession.commit(unit)
+
+
+async def checkpoint(session: AsyncSession) -> None:
+    """Commit what this unit of work has done so far and give the connection back, before slow
+    work whose outcome the next writes depend on. The work so far must stand on its own (a
+    remembered face check, a pending row that the next phase completes); after-commit jobs
+    registered so far start now."""
+    unit = _unit(session)
+    await unit.commit()
+    spawn = unit.info.get(_SPAWN_KEY)
+    jobs = unit.info.pop(_AFTER_COMMIT_KEY, [])
+    if spawn is not None:
+        for job in jobs:
+            spawn(job)
+
+
+def _unit(session: AsyncSession) -> UnitSession:
+    if not isinstance(session, UnitSession):
+        raise TypeError("expected a unit-of-work session")
+    return session
+
+
+def make_sessionmaker(bind: AsyncEngine | AsyncConnection) -> async_sessionmaker[UnitSession]:
     extra: dict[str, Any] = {}
     if isinstance(bind, AsyncConnection):
         # Tests bind to a connection inside an outer transaction; our commit becomes a
         # savepoint release and the test's rollback undoes everything.
         extra["join_transaction_mode"] = "create_savepoint"
-    return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **extra)
+    return async_sessionmaker(
+        bind=bind, class_=UnitSession, expire_on_commit=False, autoflush=False, **extra
+    )
 
 
 def after_commit(session: AsyncSession, job: AfterCommit) -> None:
@@ -101,7 +233,11 @@ class Database:
         self, bind: AsyncEngine | AsyncConnection, background: BackgroundTasks | None = None
     ) -> None:
         self.bind = bind
-        self.sessionmaker = make_sessionmaker(bind)
+        self.sessionmaker = make_sessionmaker(
+            bind.execution_options(**{LAZY_BEGIN_OPTION: True})
+            if isinstance(bind, AsyncEngine)
+            else bind
+        )
         self.background = background or BackgroundTasks()
         # One connection runs one transaction at a time: units of work on a connection-bound
         # database (the tests') take turns instead of interleaving their savepoints.
@@ -117,7 +253,10 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        """A session committed on success and rolled back on any error."""
+        """A session committed on success and rolled back on any error.
+
+        `write=True` takes the write lock at once, for background work whose reads must be
+        serialised with its writes; `write=False` (requests) takes it at the first write."""
         if self._turns is None:
             async with self._session(write=write) as session:
                 yield session
@@ -128,8 +267,9 @@ class Database:
     @asynccontextmanager
     async def _session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
         async with self.sessionmaker() as session:
+            session.info[_SPAWN_KEY] = self._spawn_after_commit
             if write:
-                await session.connection(execution_options={IMMEDIATE_OPTION: True})
+                await session.begin_write()
             try:
                 yield session
                 await session.commit()
@@ -142,7 +282,10 @@ class Database:
                     session.info.pop(_AFTER_COMMIT_KEY, None)
                 raise
             for job in session.info.pop(_AFTER_COMMIT_KEY, []):
-                self.background.spawn(job, name="after-commit")
+                self._spawn_after_commit(job)
+
+    def _spawn_after_commit(self, job: AfterCommit) -> None:
+        self.background.spawn(job, name="after-commit")
 
     async def ping(self) -> None:
         async with self.sessionmaker() as session:

@@ -55,6 +55,15 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def has_entry(self, user_id: int, business_key: str) -> bool:
+        found = await self.session.scalar(
+            select(CreditLedgerEntry.id).where(
+                CreditLedgerEntry.business_key == business_key,
+                CreditLedgerEntry.user_id == user_id,
+            )
+        )
+        return found is not None
+
     async def set_balance_after(self, entry_id: int, balance: int) -> None:
         await self.session.execute(
             update(CreditLedgerEntry)

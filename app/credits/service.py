@@ -3,17 +3,25 @@ caller's transaction, at most once per business key."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from app.credits.exceptions import InsufficientCredits
+from app.credits.exceptions import DebitNotApplied, InsufficientCredits
 from app.credits.repository import CreditLedgerRepository
 from app.models import CreditLedgerEntry, CreditReason
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
 class Reference:
     type: str
     id: str | int
+
+
+def business_key(reason: CreditReason, reference: Reference) -> str:
+    """The ledger row's unique key: one movement per reason and referenced object."""
+    return f"{reason.value}:{reference.type}:{reference.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +56,17 @@ class CreditsService:
             raise ValueError("debit a positive amount")
         return await self._move(user_id, -amount, reason, reference, None)
 
+    async def charge(
+        self, user_id: int, amount: int, reason: CreditReason, reference: Reference
+    ) -> CreditChange:
+        """Take payment for work about to start. Unlike `debit`, a business key that was
+        already used raises: the work must not start on someone else's (or an earlier) charge
+        — that is how a reused id once made generations free (CR-08)."""
+        change = await self.debit(user_id, amount, reason, reference)
+        if not change.applied:
+            raise DebitNotApplied(business_key(reason, reference))
+        return change
+
     async def _move(
         self,
         user_id: int,
@@ -60,7 +79,7 @@ class CreditsService:
             user_id=user_id,
             delta=delta,
             reason=reason.value,
-            business_key=f"{reason.value}:{reference.type}:{reference.id}",
+            business_key=business_key(reason, reference),
             reference_type=reference.type,
             reference_id=str(reference.id),
             note=note,
@@ -73,8 +92,21 @@ class CreditsService:
         await self.ledger.set_balance_after(entry_id, balance)
         return CreditChange(applied=True, balance=balance)
 
-    async def refund(self, user_id: int, amount: int, reference: Reference) -> CreditChange:
-        """Give back a failed job's charge, once per reference whoever reports the failure."""
+    async def refund(
+        self,
+        user_id: int,
+        amount: int,
+        reference: Reference,
+        *,
+        charged: tuple[CreditReason, Reference],
+    ) -> CreditChange:
+        """Give back a failed job's charge, once per reference whoever reports the failure, and
+        only when `user_id` was charged for that job (`charged`: the charge's reason and
+        reference); a failure of work nobody paid for creates no credits."""
+        reason, charge_reference = charged
+        if not await self.ledger.has_entry(user_id, business_key(reason, charge_reference)):
+            logger.warning("no charge %s to refund", business_key(reason, charge_reference))
+            return CreditChange(applied=False, balance=None)
         return await self.grant(user_id, amount, CreditReason.REFUND, reference)
 
     async def history(

@@ -29,6 +29,11 @@ class UploadRepository(Repository[Upload]):
             )
         )
 
+    async def remember_face(self, upload_id: int, has_face: bool) -> None:
+        await self.session.execute(
+            update(Upload).where(Upload.id == upload_id).values(has_face=has_face)
+        )
+
     async def list_created_before(self, cutoff: datetime, limit: int) -> list[Upload]:
         rows = await self.session.scalars(
             select(Upload).where(Upload.created_at < cutoff).order_by(Upload.id).limit(limit)

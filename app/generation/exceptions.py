@@ -25,8 +25,6 @@ class NoFaceDetected(AppError):
     status_code = 422
     code = "NO_FACE_DETECTED"
     message = "No face was found in the photo; use a clear, front-facing selfie."
-    # The check's result is remembered on the upload, so the next try is instant.
-    persist_changes = True
 
 
 class IdempotencyKeyReused(AppError):

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.core.background import AfterCommit
 from app.core.config import Settings
+from app.core.db import checkpoint, release
 from app.credits.service import CreditsService, Reference
 from app.files.exceptions import ForeignImage, ImageNotFound
 from app.files.repository import UploadRepository
@@ -35,6 +36,7 @@ from app.models import (
     ImageView,
     SideView,
     Upload,
+    UploadStatus,
     User,
     ViewsStatus,
 )
@@ -81,17 +83,24 @@ class GenerationService:
     async def start_generation(
         self, user: User, image_input_url: str, style_id: int, idempotency_key: str | None
     ) -> StartedJob:
+        """Every refusal (style, ownership, intake, face) comes before anything is written, so a
+        refused request leaves no idempotency record behind (CR-09); the slow checks run with
+        no transaction open (DB-01); the key, the job row and its debit are one short write."""
+        request_hash = _digest({"image_input_url": image_input_url, "style_id": style_id})
+        if idempotency_key is not None:
+            replay = await self._replay(user.id, idempotency_key, request_hash)
+            if replay is not None:
+                return replay
         style = await self.styles.get_active(style_id)
         if style is None:
             raise StyleNotFound()
         upload = await self._own_upload(user, image_input_url)
+        await self._require_face(upload)
         record: IdempotencyKey | None = None
         if idempotency_key is not None:
-            request_hash = _digest({"image_input_url": image_input_url, "style_id": style_id})
             replay, record = await self._claim_key(user.id, idempotency_key, request_hash)
             if replay is not None:
                 return replay
-        await self._require_face(upload)
         now = datetime.now(UTC)
         image = await self.images.add(
             Image(
@@ -104,10 +113,11 @@ class GenerationService:
                 deadline_at=now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
             )
         )
-        await self.credits.debit(user.id, 1, CreditReason.GENERATION, Reference("image", image.id))
+        await self.credits.charge(user.id, 1, CreditReason.GENERATION, Reference("image", image.id))
         started = StartedJob(image.id, "Generation started; poll /image/status/{id}.")
         if record is not None:
             record.response_json = json.dumps(asdict(started))
+            await self.idempotency.session.flush()
         self._queue_after_commit(GENERATE_IMAGE, image.id)
         return started
 
@@ -120,7 +130,7 @@ class GenerationService:
             if image.views_status != ViewsStatus.NONE:
                 raise ViewsExist()
             raise ImageNotReady()
-        await self.credits.debit(
+        await self.credits.charge(
             user.id, VIEW_COST, CreditReason.VIEW_GENERATION, Reference("image", image_id)
         )
         for view in SideView:
@@ -137,14 +147,31 @@ class GenerationService:
         upload = await self.uploads.get_by_key(key) if key else None
         if upload is None or upload.user_id != user.id:
             raise ForeignImage()
-        return await self.files.ensure_checked(user.id, upload.key)
+        if upload.status == UploadStatus.READY:
+            return upload
+        # Intake downloads, decodes and re-encodes: hold no connection meanwhile, and keep its
+        # result even if this request is refused later.
+        await release(self.uploads.session)
+        checked = await self.files.ensure_checked(user.id, upload.key)
+        await checkpoint(self.uploads.session)
+        return checked
+
+    async def _replay(self, user_id: int, key: str, request_hash: str) -> StartedJob | None:
+        """The stored answer of an earlier accepted request with this key, if any."""
+        existing = await self.idempotency.get_for_user(user_id, key)
+        if existing is None or not _is_live(existing):
+            return None
+        if existing.request_hash != request_hash:
+            raise IdempotencyKeyReused()
+        return StartedJob(**json.loads(existing.response_json))
 
     async def _claim_key(
         self, user_id: int, key: str, request_hash: str
     ) -> tuple[StartedJob | None, IdempotencyKey | None]:
         existing = await self.idempotency.get_for_user(user_id, key)
-        if existing is not None and existing.created_at <= datetime.now(UTC) - IDEMPOTENCY_WINDOW:
+        if existing is not None and not _is_live(existing):
             await self.idempotency.delete(existing)
+            await self.idempotency.session.flush()
             existing = None
         if existing is None:
             record = IdempotencyKey(
@@ -163,10 +190,13 @@ class GenerationService:
         if not self.settings.FACE_CHECK:
             return
         if upload.has_face is None:
-            upload.has_face = await self.generator.detect_face(
-                await self.files.storage.get(upload.key)
-            )
-            await self.uploads.session.flush()
+            # The face check is CPU work on the event loop's neighbours: no transaction open
+            # while it runs, and its answer is remembered on the upload whatever follows.
+            await release(self.uploads.session)
+            has_face = await self.generator.detect_face(await self.files.storage.get(upload.key))
+            await self.uploads.remember_face(upload.id, has_face)
+            await checkpoint(self.uploads.session)
+            upload.has_face = has_face
         if not upload.has_face:
             raise NoFaceDetected()
 
@@ -175,6 +205,13 @@ class GenerationService:
             await self.queue.enqueue(task, image_id)
 
         self.after_commit(enqueue)
+
+
+def _is_live(record: IdempotencyKey) -> bool:
+    """Within its window and holding an answer: records of refused requests written before
+    CR-09 was fixed hold "{}" and must not be replayed."""
+    fresh = record.created_at > datetime.now(UTC) - IDEMPOTENCY_WINDOW
+    return fresh and record.response_json not in ("", "{}")
 
 
 def _digest(payload: dict[str, object]) -> str:

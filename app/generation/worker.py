@@ -32,7 +32,7 @@ from app.integrations.generator import (
 )
 from app.integrations.generator.port import Length, Texture
 from app.integrations.storage import ObjectNotFound, Storage
-from app.models import Image, ImageStatus, ImageView, Style, ViewsStatus
+from app.models import CreditReason, Image, ImageStatus, ImageView, Style, ViewsStatus
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +170,9 @@ class GenerationWorker:
                 image_id, failure.code, failure.message, now_utc()
             )
             if owner is not None:
+                charge = Reference("image", image_id)
                 await _credits(session, self.settings).refund(
-                    owner, 1, Reference("image", image_id)
+                    owner, 1, charge, charged=(CreditReason.GENERATION, charge)
                 )
         logger.info("generation %s failed: %s", image_id, failure.code)
 
@@ -244,7 +245,10 @@ class GenerationWorker:
             image = await session.get(Image, image_id)
             if image is not None:
                 await _credits(session, self.settings).refund(
-                    image.user_id, 1, Reference("view", f"{image_id}-{view.view}")
+                    image.user_id,
+                    1,
+                    Reference("view", f"{image_id}-{view.view}"),
+                    charged=(CreditReason.VIEW_GENERATION, Reference("image", image_id)),
                 )
 
     async def finish_views(self, image_id: int) -> None:

@@ -2,7 +2,7 @@
 
 from app.models.auth_challenge import AuthChallenge, ChallengePurpose
 from app.models.auth_session import AuthSession
-from app.models.base import Base
+from app.models.base import Base, never_reuse_ids
 from app.models.credit_ledger import CreditLedgerEntry, CreditReason
 from app.models.idempotency_key import IdempotencyKey
 from app.models.image import Image, ImageStatus, ImageView, SideView, ViewsStatus
@@ -15,6 +15,8 @@ from app.models.payment import (
 from app.models.style import Style, StyleCategory
 from app.models.upload import Upload, UploadStatus
 from app.models.user import User, UserRole
+
+never_reuse_ids(Base.metadata)
 
 __all__ = [
     "FINAL_STATUSES",

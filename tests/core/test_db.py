@@ -91,3 +91,57 @@ async def test_timestamps_come_back_timezone_aware(session: AsyncSession) -> Non
     await session.refresh(user)
     assert user.created_at.tzinfo is not None
     assert user.created_at.utcoffset() is not None
+
+
+async def test_db02_a_unit_that_reads_then_writes_survives_a_writer_committing_between(
+    tmp_path: Path,
+) -> None:
+    """A request reads (a deferred SQLite transaction), another writer commits, then the
+    request writes: upgrading the stale read snapshot fails "database is locked" at once. The
+    unit must take its write lock in a fresh transaction instead, whatever the route declared."""
+    database = await _counter_database(tmp_path / "upgrade.db")
+    try:
+        async with database.unit_of_work(write=False) as reader:
+            await reader.execute(text("SELECT n FROM counter WHERE id = 1"))
+            async with database.unit_of_work(write=False) as other:
+                await other.execute(text("UPDATE counter SET n = n + 1 WHERE id = 1"))
+            await reader.execute(text("UPDATE counter SET n = n + 10 WHERE id = 1"))
+        async with database.unit_of_work(write=False) as session:
+            total = (await session.execute(text("SELECT n FROM counter"))).scalar_one()
+        assert total == 11
+    finally:
+        await database.dispose()
+
+
+async def test_db02_orm_flush_after_reads_takes_the_write_lock_freshly(tmp_path: Path) -> None:
+    database = Database.from_url(f"sqlite:///{tmp_path / 'orm.db'}")
+    try:
+        async with database.unit_of_work() as session:
+            await session.run_sync(lambda s: User.metadata.tables["users"].create(s.connection()))
+        async with database.unit_of_work(write=False) as reader:
+            await reader.execute(text("SELECT count(*) FROM users"))
+            async with database.unit_of_work(write=False) as other:
+                other.add(User(email="first@example.com", name="First"))
+            reader.add(User(email="second@example.com", name="Second"))
+        async with database.unit_of_work(write=False) as session:
+            count = (await session.execute(text("SELECT count(*) FROM users"))).scalar_one()
+        assert count == 2
+    finally:
+        await database.dispose()
+
+
+async def test_db01_a_reading_unit_holds_no_lock_that_blocks_a_writer(tmp_path: Path) -> None:
+    """While a request waits on something slow after its reads (or before any), writers go on:
+    the other unit commits while the first is still open."""
+    database = await _counter_database(tmp_path / "reader.db")
+    try:
+        async with database.unit_of_work(write=False) as reader:
+            await reader.execute(text("SELECT n FROM counter WHERE id = 1"))
+            await asyncio.wait_for(_write_once(database), timeout=5)
+    finally:
+        await database.dispose()
+
+
+async def _write_once(database: Database) -> None:
+    async with database.unit_of_work(write=False) as session:
+        await session.execute(text("UPDATE counter SET n = n + 1 WHERE id = 1"))
