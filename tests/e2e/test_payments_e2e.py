@@ -123,7 +123,7 @@ async def test_local_test_checkout_page_buys_credits_end_to_end(
                 paid = await browser.post(f"{checkout_url}/pay", follow_redirects=False)
             assert paid.status_code == 303
             location = httpx.URL(paid.headers["location"])
-            assert str(location).startswith("http://localhost:5173/payment/success")
+            assert str(location).startswith("http://localhost:5173/payment?")
             payment_id = location.params["payment_id"]
             transaction = (await client.get(f"/api/v1/payments/transaction/{payment_id}")).json()
             assert (transaction["status"], transaction["credits_added"]) == ("succeeded", 10)
