@@ -249,7 +249,8 @@ class PaymentEffects:
                 transaction.user_id,
                 taken,
                 CreditReason.PAYMENT_REFUND,
-                Reference("refund", reference),
+                # The ledger's reference column holds 64 characters.
+                Reference("refund", reference[:64]),
             )
             if not change.applied:
                 return "refund_already_applied"
