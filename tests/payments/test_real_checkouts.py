@@ -269,7 +269,7 @@ async def test_pay10_unmatched_payment_is_stored_with_its_outcome_and_changes_no
 ) -> None:
     session_id, metadata = await _checkout(shop, 4)
     user_id = await _user_id(shop)
-    fields: dict[str, Any] = {
+    every: dict[str, dict[str, Any]] = {
         "no_metadata": {"metadata": {}, "checkout_session_id": None},
         "unknown_session": {"metadata": {}, "checkout_session_id": "cks_not_ours"},
         "other_product": {
@@ -277,7 +277,8 @@ async def test_pay10_unmatched_payment_is_stored_with_its_outcome_and_changes_no
             "checkout_session_id": session_id,
             "product_id": "pdt_someone_elses",
         },
-    }[kind]
+    }
+    fields = every[kind]
     payment = shop.dodo.add_payment(status="succeeded", quantity=4, **fields)
     delivery = shop.dodo.payment_event(payment["payment_id"])
     answer = await shop.deliver(delivery)
