@@ -121,6 +121,7 @@ class PaymentEffects:
                 transaction.id,
                 transaction.payment_id,
             )
+            await self.transactions.record_attempt(transaction.id, payment.payment_id, "paid_twice")
             return "paid_twice"
         bought = _bought(transaction, payment)
         if bought == 0:
@@ -189,20 +190,14 @@ class PaymentEffects:
             logger.warning("refund %s: %s", refund.refund_id, located)
             return located
         transaction = located
-        amount = refund.amount_minor
+        if transaction.payment_id and refund.payment_id != transaction.payment_id:
+            # A refund of another payment on this checkout (a duplicate one): the payment
+            # that bought the credits still stands.
+            return "refund_of_other_payment"
+        amount = _refunded_amount(transaction, refund)
         if amount is None:
-            amount = transaction.amount_minor if refund.is_partial is False else 0
-        if refund.currency and refund.currency != transaction.currency:
-            if refund.currency == transaction.settlement_currency and (
-                transaction.settlement_amount_minor
-            ):
-                # Refunded in what settles: the same share of what was paid.
-                amount = amount * transaction.amount_minor // transaction.settlement_amount_minor
-            elif refund.is_partial is False:
-                amount = transaction.amount_minor
-            else:
-                transaction.note = _note(f"refund {refund.refund_id} in {refund.currency}")
-                return "refund_currency_unknown"
+            transaction.note = _note(f"refund {refund.refund_id} in {refund.currency}")
+            return "refund_currency_unknown"
         counted = await self.transactions.add_refund(
             PaymentRefund(
                 transaction_id=transaction.id,
@@ -257,6 +252,24 @@ class PaymentEffects:
         transaction.credits_taken_back += taken
         transaction.refund_shortfall += owed - taken
         return "refund_applied" if taken == owed else "refund_partially_applied"
+
+
+def _refunded_amount(transaction: Transaction, refund: RefundEvent) -> int | None:
+    """The refund in the currency the customer paid in; None when it cannot be told."""
+    amount = refund.amount_minor
+    if amount is None:
+        amount = transaction.amount_minor if refund.is_partial is False else 0
+    # Before a success reached us the stored currency is only our list price's: the refund's
+    # own currency is then taken as the payment's.
+    paid_known = transaction.payment_id is not None
+    if not (paid_known and refund.currency and refund.currency != transaction.currency):
+        return amount
+    if refund.currency == transaction.settlement_currency and transaction.settlement_amount_minor:
+        # Refunded in what settles: the same share of what was paid.
+        return amount * transaction.amount_minor // transaction.settlement_amount_minor
+    if refund.is_partial is False:
+        return transaction.amount_minor
+    return None
 
 
 def _bought(transaction: Transaction, payment: ProviderPayment) -> int | None:

@@ -120,6 +120,7 @@ async def test_local_test_checkout_page_buys_credits_end_to_end(
                 page = await browser.get(checkout_url)
                 assert page.status_code == 200
                 assert "Test checkout" in page.text
+                assert "10.00 INR" in page.text, "1 rupee per credit, as the web app shows"
                 paid = await browser.post(f"{checkout_url}/pay", follow_redirects=False)
             assert paid.status_code == 303
             location = httpx.URL(paid.headers["location"])

@@ -263,6 +263,26 @@ async def test_failed_attempt_then_a_successful_retry_on_the_same_checkout_grant
     assert purchases == [5]
 
 
+async def test_a_second_payment_on_a_paid_checkout_grants_nothing_and_its_refund_takes_nothing(
+    shop: Shop, session: AsyncSession
+) -> None:
+    first = await _paid(shop, 2)
+    await shop.deliver(shop.dodo.payment_event(first["payment_id"]))
+    duplicate = shop.dodo.add_payment(
+        status="succeeded",
+        total_amount=2 * objects.UNIT_PRICE_MINOR,
+        metadata=first["metadata"],
+        checkout_session_id=first["checkout_session_id"],
+        quantity=2,
+    )
+    await shop.deliver(shop.dodo.payment_event(duplicate["payment_id"]))
+    assert await shop.credits() == 5, "one checkout, one grant"
+    await shop.deliver(shop.dodo.refund_event(duplicate["payment_id"]))
+    assert await shop.credits() == 5, "refunding the duplicate leaves the purchase standing"
+    page = await shop.client.get(f"/api/v1/payments/transaction/{duplicate['payment_id']}")
+    assert (page.json()["status"], page.json()["credits_added"]) == ("succeeded", 2)
+
+
 @pytest.mark.parametrize("kind", ["no_metadata", "unknown_session", "other_product"])
 async def test_pay10_unmatched_payment_is_stored_with_its_outcome_and_changes_nothing(
     shop: Shop, session: AsyncSession, kind: str
