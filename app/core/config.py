@@ -136,11 +136,14 @@ class Settings(BaseSettings):
     DODO_PAYMENTS_BASE_URL: str | None = None
     # The SDK's own retries of failed calls (0 in tests, so failures show at once).
     DODO_PAYMENTS_MAX_RETRIES: int = Field(default=2, ge=0, le=5)
-    # The product's price per credit in minor units, and its currency: every payment is
-    # checked against quantity x price before credits are granted.
-    CREDIT_PRICE_MINOR: int = Field(default=1000, ge=1)
+    # The local test checkout's price per credit (minor units) and currency, and the list
+    # price a transaction shows until its payment says what was paid. Never gates credits:
+    # a succeeded payment for our product grants what was bought, whatever tax, discount or
+    # currency Dodo charged (the real price lives in Dodo's dashboard).
+    CREDIT_PRICE_MINOR: int = Field(default=100, ge=1)
     PAYMENT_CURRENCY: str = Field(default="INR", min_length=3, max_length=3)
-    # Where the provider sends the buyer back. Default: {FRONTEND_URL}/payment/success
+    # Where the provider sends the buyer back (the web app's return page reads payment_id and
+    # status from the query). Default: {FRONTEND_URL}/payment
     PAYMENT_RETURN_URL: str | None = None
 
     # --- admin ---
@@ -213,7 +216,7 @@ class Settings(BaseSettings):
 
     @property
     def payment_return_url(self) -> str:
-        return self.PAYMENT_RETURN_URL or f"{self.frontend_origin}/payment/success"
+        return self.PAYMENT_RETURN_URL or f"{self.frontend_origin}/payment"
 
     @property
     def webhook_secrets(self) -> list[str]:

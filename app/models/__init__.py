@@ -7,7 +7,12 @@ from app.models.credit_ledger import CreditLedgerEntry, CreditReason
 from app.models.idempotency_key import IdempotencyKey
 from app.models.image import Image, ImageStatus, ImageView, SideView, ViewsStatus
 from app.models.payment import (
+    CHECKOUT_SESSION_LIFETIME,
     FINAL_STATUSES,
+    RETRYABLE_STATUSES,
+    SETTLED_STATUSES,
+    PaymentAttempt,
+    PaymentRefund,
     Transaction,
     TransactionStatus,
     WebhookEvent,
@@ -19,7 +24,10 @@ from app.models.user import User, UserRole
 never_reuse_ids(Base.metadata)
 
 __all__ = [
+    "CHECKOUT_SESSION_LIFETIME",
     "FINAL_STATUSES",
+    "RETRYABLE_STATUSES",
+    "SETTLED_STATUSES",
     "AuthChallenge",
     "AuthSession",
     "Base",
@@ -30,6 +38,8 @@ __all__ = [
     "Image",
     "ImageStatus",
     "ImageView",
+    "PaymentAttempt",
+    "PaymentRefund",
     "SideView",
     "Style",
     "StyleCategory",

@@ -4,21 +4,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from app.api.deps import ResourcesDep, SessionDep
-from app.credits.repository import CreditLedgerRepository
-from app.credits.service import CreditsService
-from app.payments.effects import PaymentEffects
-from app.payments.repository import TransactionRepository, WebhookEventRepository
+from app.api.deps import ResourcesDep
+from app.auth.dependencies import AccessCredentialsDep, get_current_user, get_session_service
+from app.models import User
 from app.payments.service import PaymentService
 
 
-def get_payment_service(session: SessionDep, resources: ResourcesDep) -> PaymentService:
-    ledger = CreditLedgerRepository(session)
-    transactions = TransactionRepository(session)
+def get_payment_service(resources: ResourcesDep) -> PaymentService:
+    # Its own short units of work, not the request's session: the service calls the
+    # provider between them with no transaction open.
     return PaymentService(
-        transactions=transactions,
-        events=WebhookEventRepository(session),
-        effects=PaymentEffects(transactions, CreditsService(ledger), ledger),
+        units=resources.database.unit_of_work,
         provider=resources.payments,
         verifier=resources.webhook_verifier,
         settings=resources.settings,
@@ -28,9 +24,19 @@ def get_payment_service(session: SessionDep, resources: ResourcesDep) -> Payment
 PaymentServiceDep = Annotated[PaymentService, Depends(get_payment_service)]
 
 
-def needs_write_session(request: Request) -> None:
-    """A GET that may write (reconciliation): ask for a write unit of work."""
-    request.state.needs_write = True
+async def get_buyer(
+    request: Request, credentials: AccessCredentialsDep, resources: ResourcesDep
+) -> User:
+    """`CurrentUser`, checked in a short read-only unit of work of its own, so a payments
+    route opens no request session that would stay open while the provider is called."""
+    async with resources.database.unit_of_work(write=False) as session:
+        return await get_current_user(
+            request,
+            credentials,
+            get_session_service(session, resources),
+            resources.settings,
+            session,
+        )
 
 
-NeedsWrite = Depends(needs_write_session)
+Buyer = Annotated[User, Depends(get_buyer)]

@@ -3,22 +3,22 @@
     python -m app.payments.reconcile      (make reconcile-payments)
 
 Each transaction is asked about by its checkout session and the same idempotent effect a
-webhook would have is applied, one unit of work each."""
+webhook would have is applied in a short unit of work of its own; the provider is called with
+no transaction open."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import Counter
+from datetime import UTC, datetime
 
 from app.core.config import get_settings
 from app.core.db import Database
 from app.core.resources import build_payment_provider
-from app.credits.repository import CreditLedgerRepository
-from app.credits.service import CreditsService
 from app.integrations.payments.port import PaymentProvider, PaymentProviderError
-from app.payments.effects import PaymentEffects
 from app.payments.repository import TransactionRepository
+from app.payments.service import apply_reported_payment
 
 logger = logging.getLogger(__name__)
 RECENT = 500
@@ -28,7 +28,7 @@ async def reconcile_open_transactions(
     database: Database, provider: PaymentProvider
 ) -> Counter[str]:
     async with database.unit_of_work(write=False) as session:
-        ids = await TransactionRepository(session).open_ids(RECENT)
+        ids = await TransactionRepository(session).open_ids(RECENT, datetime.now(UTC))
     outcomes: Counter[str] = Counter()
     for transaction_id in ids:
         outcomes[await _reconcile_one(database, provider, transaction_id)] += 1
@@ -36,30 +36,20 @@ async def reconcile_open_transactions(
 
 
 async def _reconcile_one(database: Database, provider: PaymentProvider, transaction_id: int) -> str:
+    async with database.unit_of_work(write=False) as session:
+        transaction = await TransactionRepository(session).get(transaction_id)
+        session_id = transaction.session_id if transaction is not None else None
+    if not session_id:
+        return "no_session"
+    try:
+        payment = await provider.find_payment_for_session(session_id)
+    except PaymentProviderError as exc:
+        logger.warning("could not ask about transaction %s: %s", transaction_id, exc)
+        return "provider_error"
+    if payment is None:
+        return "not_paid_yet"
     async with database.unit_of_work() as session:
-        transactions = TransactionRepository(session)
-        transaction = await transactions.get(transaction_id)
-        if transaction is None or not transaction.session_id:
-            return "no_session"
-        try:
-            payment = await provider.find_payment_for_session(transaction.session_id)
-        except PaymentProviderError as exc:
-            logger.warning("could not ask about transaction %s: %s", transaction_id, exc)
-            return "provider_error"
-        if payment is None:
-            return "not_paid_yet"
-        ledger = CreditLedgerRepository(session)
-        effects = PaymentEffects(transactions, CreditsService(ledger), ledger)
-        return await effects.apply(
-            f"payment.{payment.status}",
-            {
-                "payment_id": payment.payment_id,
-                "total_amount": payment.total_amount_minor,
-                "currency": payment.currency,
-                "metadata": dict(payment.metadata),
-                "checkout_session_id": payment.checkout_session_id,
-            },
-        )
+        return await apply_reported_payment(session, payment)
 
 
 async def _main() -> None:

@@ -1,10 +1,19 @@
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import datetime
+
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.repository import Repository
-from app.models import Transaction, WebhookEvent
+from app.models import (
+    CHECKOUT_SESSION_LIFETIME,
+    PaymentAttempt,
+    PaymentRefund,
+    Transaction,
+    TransactionStatus,
+    WebhookEvent,
+)
 
 
 class TransactionRepository(Repository[Transaction]):
@@ -21,8 +30,21 @@ class TransactionRepository(Repository[Transaction]):
         )
 
     async def get_by_payment(self, payment_id: str) -> Transaction | None:
-        return await self.session.scalar(
+        """The transaction a payment (succeeded, or any recorded attempt) belongs to."""
+        found = await self.session.scalar(
             select(Transaction).where(Transaction.payment_id == payment_id)
+        )
+        if found is not None:
+            return found
+        return await self.session.scalar(
+            select(Transaction)
+            .join(PaymentAttempt, PaymentAttempt.transaction_id == Transaction.id)
+            .where(PaymentAttempt.payment_id == payment_id)
+        )
+
+    async def get_by_session(self, session_id: str) -> Transaction | None:
+        return await self.session.scalar(
+            select(Transaction).where(Transaction.session_id == session_id)
         )
 
     async def list_for_owner(self, user_id: int, limit: int) -> list[Transaction]:
@@ -34,19 +56,75 @@ class TransactionRepository(Repository[Transaction]):
         )
         return list(rows)
 
-    async def open_ids(self, limit: int) -> list[int]:
+    async def open_ids(self, limit: int, now: datetime) -> list[int]:
+        """Transactions a payment can still arrive for: never paid, or whose last attempt
+        failed while the checkout session lives (the customer may retry on the same page)."""
         rows = await self.session.scalars(
             select(Transaction.id)
-            .where(Transaction.status.in_(["created", "processing"]))
+            .where(
+                or_(
+                    Transaction.status.in_(
+                        [TransactionStatus.CREATED, TransactionStatus.PROCESSING]
+                    ),
+                    and_(
+                        Transaction.status.in_(
+                            [TransactionStatus.FAILED, TransactionStatus.CANCELLED]
+                        ),
+                        Transaction.created_at > now - CHECKOUT_SESSION_LIFETIME,
+                    ),
+                )
+            )
             .order_by(Transaction.id.desc())
             .limit(limit)
         )
         return list(rows)
 
-    async def set_status(self, transaction_id: int, status: str) -> None:
+    async def set_session(self, transaction_id: int, session_id: str) -> None:
         await self.session.execute(
-            update(Transaction).where(Transaction.id == transaction_id).values(status=status)
+            update(Transaction)
+            .where(Transaction.id == transaction_id)
+            .values(session_id=session_id)
         )
+
+    async def delete_unpaid(self, transaction_id: int) -> None:
+        """Remove a checkout the provider never opened (its call failed)."""
+        await self.session.execute(
+            delete(Transaction).where(
+                Transaction.id == transaction_id,
+                Transaction.status == TransactionStatus.CREATED,
+                Transaction.session_id.is_(None),
+            )
+        )
+
+    async def record_attempt(self, transaction_id: int, payment_id: str, status: str) -> None:
+        """Remember which transaction a payment id belongs to, with its latest status."""
+        updated = await self.session.execute(
+            update(PaymentAttempt)
+            .where(PaymentAttempt.payment_id == payment_id)
+            .values(status=status)
+        )
+        if getattr(updated, "rowcount", 0):
+            return
+        try:
+            async with self.session.begin_nested():
+                self.session.add(
+                    PaymentAttempt(
+                        transaction_id=transaction_id, payment_id=payment_id, status=status
+                    )
+                )
+                await self.session.flush()
+        except IntegrityError:
+            pass  # recorded meanwhile by a concurrent delivery about the same attempt
+
+    async def add_refund(self, refund: PaymentRefund) -> bool:
+        """Insert once per provider refund id; False when this refund was counted before."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(refund)
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
 
 
 class WebhookEventRepository(Repository[WebhookEvent]):
@@ -61,3 +139,10 @@ class WebhookEventRepository(Repository[WebhookEvent]):
         except IntegrityError:
             return False
         return True
+
+    async def get_by_webhook_id(self, webhook_id: str) -> WebhookEvent | None:
+        return await self.session.scalar(
+            select(WebhookEvent)
+            .where(WebhookEvent.webhook_id == webhook_id)
+            .execution_options(populate_existing=True)
+        )

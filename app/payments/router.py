@@ -6,10 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
 
-from app.auth.dependencies import CurrentUser
 from app.core.openapi import error_responses
 from app.models import Transaction
-from app.payments.dependencies import NeedsWrite, PaymentServiceDep
+from app.payments.dependencies import Buyer, PaymentServiceDep
 from app.payments.schemas import CheckoutRead, CheckoutRequestBody, TransactionRead, WebhookAck
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
@@ -28,6 +27,9 @@ def _read(transaction: Transaction) -> TransactionRead:
         amount=transaction.amount_minor / 100,
         amount_minor=transaction.amount_minor,
         currency=transaction.currency,
+        tax_minor=transaction.tax_minor,
+        settlement_amount_minor=transaction.settlement_amount_minor,
+        settlement_currency=transaction.settlement_currency,
         status=transaction.status,
         quantity=transaction.quantity,
         credits_added=transaction.credits_added,
@@ -41,9 +43,11 @@ def _read(transaction: Transaction) -> TransactionRead:
     responses=error_responses("PAYMENTS_NOT_CONFIGURED", "PAYMENT_PROVIDER_ERROR"),
 )
 async def checkout(
-    body: CheckoutRequestBody, user: CurrentUser, payments: PaymentServiceDep
+    body: CheckoutRequestBody, user: Buyer, payments: PaymentServiceDep
 ) -> CheckoutRead:
-    """Redirect the buyer to `checkout_url`. Credits arrive with the provider's webhook."""
+    """Redirect the buyer to `checkout_url`. Credits arrive with the provider's webhook (or
+    reconciliation): the quantity bought, whatever tax, discount or currency the provider
+    charged. If the provider cannot be reached: 502, and no transaction is left behind."""
     session_id, checkout_url = await payments.checkout(user, body.quantity)
     return CheckoutRead(session_id=session_id, checkout_url=checkout_url)
 
@@ -62,26 +66,31 @@ alias_router.add_api_route(
 @router.get(
     "/transaction/{payment_id}",
     summary="One of your transactions, by the provider's payment id",
-    dependencies=[NeedsWrite],
     responses=error_responses("TRANSACTION_NOT_FOUND"),
 )
 async def transaction(
     payment_id: Annotated[str, Path(min_length=1, max_length=128)],
-    user: CurrentUser,
+    user: Buyer,
     payments: PaymentServiceDep,
 ) -> TransactionRead:
     """If the webhook has not arrived yet, the provider is asked and the answer applied, so
-    the return page does not show a false failure."""
+    the return page does not show a false failure. Any attempt's payment id finds its
+    transaction: after a declined card and a successful retry on the same checkout, the
+    declined attempt's id shows the transaction as succeeded. `amount`/`amount_minor`/
+    `currency` are what the customer paid (tax included) once paid; `settlement_*` what the
+    merchant receives. An id that cannot be a payment id (e.g. with a NUL byte) is 404."""
     return _read(await payments.transaction(user, payment_id))
 
 
 @router.get("/transactions", summary="Your transactions, newest first")
-async def transactions(user: CurrentUser, payments: PaymentServiceDep) -> list[TransactionRead]:
+async def transactions(user: Buyer, payments: PaymentServiceDep) -> list[TransactionRead]:
     return [_read(item) for item in await payments.list(user)]
 
 
 async def _webhook(request: Request, payments: PaymentServiceDep) -> WebhookAck:
-    """Standard Webhooks signature over the raw body; each webhook-id processed once."""
+    """Standard Webhooks signature over the raw body; each webhook-id processed once. A
+    verified event we cannot match to a checkout (no metadata, unknown session, another
+    product) is stored with its outcome and answered 200: it changes nothing."""
     await payments.receive_webhook(await request.body(), request.headers)
     return WebhookAck(received=True)
 

@@ -22,10 +22,15 @@ class TransactionRead(BaseModel):
     session_id: str | None
     user_id: int
     product_id: str
-    # Major units, as the web app prints them (₹{amount}); amount_minor is the provider's.
+    # What the customer paid (tax included), once paid; before that our list price. Major
+    # units as the web app prints them (₹{amount}); amount_minor is the provider's integer.
     amount: float
     amount_minor: int
     currency: str
+    tax_minor: int | None
+    # What the merchant receives (adaptive currency: may differ from what was paid).
+    settlement_amount_minor: int | None
+    settlement_currency: str | None
     status: str
     quantity: int
     credits_added: int

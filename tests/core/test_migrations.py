@@ -56,3 +56,25 @@ async def _ensure_postgres_database(url: str) -> None:
                 await connection.execute(text(f'CREATE DATABASE "{name}"'))
     finally:
         await engine.dispose()
+
+
+async def test_cr07_every_integer_id_table_keeps_autoincrement_after_all_migrations(
+    engine: AsyncEngine,
+) -> None:
+    """SQLite cannot reflect AUTOINCREMENT: a later batch migration that rebuilds a table
+    without `table_kwargs={"sqlite_autoincrement": True}` silently brings id reuse back."""
+    if BACKEND != "sqlite":
+        return
+    from sqlalchemy import text
+
+    expected = {
+        table.name
+        for table in Base.metadata.tables.values()
+        if table.dialect_kwargs.get("sqlite_autoincrement")
+    }
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+        ).all()
+    missing = sorted(name for name, sql in rows if name in expected and "AUTOINCREMENT" not in sql)
+    assert expected and missing == []

@@ -4,81 +4,15 @@ refunds after spending, and the return page reconciling before the webhook arriv
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-
 import httpx
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.config import Settings
-from app.core.resources import Resources
-from app.main import create_app
 from app.models import Transaction, WebhookEvent
-from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
-from tests.conftest import build_test_resources
+from tests.auth.flows import Mail, signed_up_and_verified
 from tests.integrations.payments import dodo_objects as objects
-from tests.integrations.payments.fake_dodo import API_KEY, WEBHOOK_SECRET, FakeDodo
-
-WEBHOOK = "/api/v1/payments/webhook"
-
-
-@dataclass
-class Shop:
-    client: httpx.AsyncClient
-    dodo: FakeDodo
-    resources: Resources
-
-    async def deliver(self, delivery: object, path: str = WEBHOOK) -> httpx.Response:
-        return await self.dodo.deliver(self.client, path, delivery)  # type: ignore[arg-type]
-
-    async def credits(self) -> int:
-        return int((await self.client.get("/api/v1/user/credits")).json())
-
-    async def buy(self, quantity: int) -> str:
-        """Checkout and pay at the (fake) hosted page; the payment id."""
-        response = await self.client.post("/api/v1/payments/checkout", json={"quantity": quantity})
-        assert response.status_code == 200, response.text
-        payment = self.dodo.complete_session(response.json()["session_id"])
-        return str(payment["payment_id"])
-
-
-@pytest.fixture(scope="module")
-async def dodo() -> AsyncIterator[FakeDodo]:
-    async with FakeDodo() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def shop(
-    dodo: FakeDodo, settings: Settings, resources: Resources, mail: Mail
-) -> AsyncIterator[Shop]:
-    dodo.reset()
-    configured = settings.model_copy(
-        update={
-            "PAYMENTS_BACKEND": "dodo",
-            "DODO_PAYMENTS_API_KEY": SecretStr(API_KEY),
-            "DODO_PAYMENTS_BASE_URL": dodo.base_url,
-            "DODO_PAYMENTS_MAX_RETRIES": 0,
-            "DODO_PAYMENTS_PRODUCT_ID": objects.PRODUCT_ID,
-            "DODO_PAYMENTS_WEBHOOK_SECRET": SecretStr(WEBHOOK_SECRET),
-            "CREDIT_PRICE_MINOR": objects.UNIT_PRICE_MINOR,
-            "PAYMENT_CURRENCY": objects.CURRENCY,
-        }
-    )
-    built = build_test_resources(configured, resources.database)
-    app = create_app(configured, resources=built)
-    transport = httpx.ASGITransport(app=app)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Origin": FRONTEND}
-        ) as client,
-    ):
-        await signed_up_and_verified(client, Mail(mail.directory, built.database.background))
-        yield Shop(client, dodo, built)
+from tests.payments.conftest import WEBHOOK, Shop
 
 
 async def test_buying_ten_credits_through_checkout_and_webhook(shop: Shop) -> None:
@@ -98,6 +32,12 @@ async def test_buying_ten_credits_through_checkout_and_webhook(shop: Shop) -> No
     assert listed[0]["credits_added"] == 10
     one = (await shop.client.get(f"/api/v1/payments/transaction/{payment_id}")).json()
     assert (one["amount_minor"], one["amount"], one["currency"]) == (5000, 50.0, "INR")
+    assert (one["tax_minor"], one["settlement_amount_minor"], one["settlement_currency"]) == (
+        0,
+        5000,
+        "INR",
+    )
+    assert request["return_url"] == "http://localhost:5173/payment"
 
 
 async def test_pay02_replayed_webhook_grants_credits_once(shop: Shop) -> None:
@@ -223,19 +163,32 @@ async def test_pay04_refund_before_success_is_recorded_and_grants_nothing(shop: 
     assert await shop.credits() == 3
 
 
-async def test_pay05_amount_mismatch_grants_nothing(shop: Shop) -> None:
+@pytest.mark.parametrize(("cart", "granted"), [(4, 4), (40, 10)])
+async def test_pay05_cart_quantity_lower_than_ours_grants_the_carts(
+    shop: Shop, session: AsyncSession, cart: int, granted: int
+) -> None:
+    """Never more than we stored, never more than was bought."""
     response = await shop.client.post("/api/v1/payments/checkout", json={"quantity": 10})
     session_id = response.json()["session_id"]
     request = shop.dodo.session(session_id).request
     payment = shop.dodo.add_payment(
         status="succeeded",
-        total_amount=objects.UNIT_PRICE_MINOR,  # paid for one credit, asks for ten
+        total_amount=cart * objects.UNIT_PRICE_MINOR,
         currency=objects.CURRENCY,
         metadata=request["metadata"],
         checkout_session_id=session_id,
+        quantity=cart,
     )
     await shop.deliver(shop.dodo.payment_event(payment["payment_id"]))
-    assert await shop.credits() == 3
+    assert await shop.credits() == 3 + granted
+    transaction = await session.scalar(
+        select(Transaction).where(Transaction.payment_id == payment["payment_id"])
+    )
+    assert transaction is not None
+    assert (transaction.quantity, transaction.credits_added) == (10, granted)
+    if granted < 10:
+        assert transaction.note is not None
+        assert f"{granted} of 10" in transaction.note
 
 
 async def test_pay05_payload_metadata_cannot_credit_another_user(shop: Shop) -> None:

@@ -14,6 +14,7 @@ from app.integrations.payments.payloads import (
     payment_from_dodo,
 )
 from app.integrations.payments.port import (
+    CartItem,
     CheckoutRequest,
     CheckoutSession,
     InvalidPaymentPayload,
@@ -32,6 +33,7 @@ from app.integrations.payments.webhooks import (
 )
 
 __all__ = [
+    "CartItem",
     "CheckoutRequest",
     "CheckoutSession",
     "InvalidPaymentPayload",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import httpx
 
 from app.integrations.payments.port import (
+    CartItem,
     CheckoutRequest,
     CheckoutSession,
     PaymentStatus,
@@ -81,6 +82,10 @@ class LocalCheckout:
                 currency=self.currency,
                 metadata=dict(session.request.metadata),
                 checkout_session_id=session_id,
+                tax_minor=0,
+                settlement_amount_minor=self.unit_price_minor * session.request.quantity,
+                settlement_currency=self.currency,
+                product_cart=(CartItem(session.request.product_id, session.request.quantity),),
             )
         await self._deliver(session.payment)
         return session.payment
@@ -99,6 +104,13 @@ class LocalCheckout:
                     "currency": payment.currency,
                     "metadata": payment.metadata,
                     "checkout_session_id": payment.checkout_session_id,
+                    "tax": payment.tax_minor,
+                    "settlement_amount": payment.settlement_amount_minor,
+                    "settlement_currency": payment.settlement_currency,
+                    "product_cart": [
+                        {"product_id": item.product_id, "quantity": item.quantity}
+                        for item in payment.product_cart or ()
+                    ],
                 },
             },
             separators=(",", ":"),

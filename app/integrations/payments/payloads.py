@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.integrations.payments.port import InvalidPaymentPayload, ProviderPayment, normalise_status
+from app.integrations.payments.port import (
+    CartItem,
+    InvalidPaymentPayload,
+    ProviderPayment,
+    normalise_status,
+)
+
+# Provider ids are stored in String(128) columns.
+MAX_ID_LENGTH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,9 @@ class RefundEvent:
     amount_minor: int | None
     currency: str | None
     is_partial: bool | None
+    # The payment's metadata, which Dodo copies onto its refunds: finds a refund's transaction
+    # when the refunded payment never reached us as a success.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,7 @@ def parse_event(payload: Mapping[str, object]) -> ProviderEvent:
         amount_minor=_optional_amount(data, "amount"),
         currency=_currency(data.get("currency")),
         is_partial=data.get("is_partial") if isinstance(data.get("is_partial"), bool) else None,
+        metadata=_lenient_metadata(data.get("metadata")),
     )
 
 
@@ -96,19 +108,49 @@ def payment_from_dodo(data: Mapping[str, object]) -> ProviderPayment:
         currency=currency,
         metadata=_metadata(data.get("metadata")),
         checkout_session_id=_optional_str(data, "checkout_session_id"),
+        tax_minor=_optional_amount(data, "tax"),
+        settlement_amount_minor=_optional_amount(data, "settlement_amount"),
+        settlement_currency=_currency(data.get("settlement_currency")),
+        discount_id=_optional_str(data, "discount_id"),
+        product_cart=_product_cart(data.get("product_cart")),
     )
+
+
+def _product_cart(value: object) -> tuple[CartItem, ...] | None:
+    """What was bought. Strict: the cart decides how many credits a payment grants, so a cart
+    we cannot read is an invalid payload, not an empty cart."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InvalidPaymentPayload("product_cart is not a list")
+    items: list[CartItem] = []
+    for item in value:
+        if not isinstance(item, Mapping):
+            raise InvalidPaymentPayload("a product_cart item is not an object")
+        quantity = _optional_amount(item, "quantity")
+        if quantity is None:
+            raise InvalidPaymentPayload("a product_cart item has no quantity")
+        items.append(CartItem(_required_str(item, "product_id"), quantity))
+    return tuple(items)
 
 
 def _required_str(data: Mapping[str, object], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
         raise InvalidPaymentPayload(f"{key} is missing or not a string")
+    if not _is_clean(value):
+        # Ids end up in our tables and queries; PostgreSQL refuses NUL in text.
+        raise InvalidPaymentPayload(f"{key} has control characters or is too long")
     return value
 
 
 def _optional_str(data: Mapping[str, object], key: str) -> str | None:
     value = data.get(key)
-    return value if isinstance(value, str) and value else None
+    return value if isinstance(value, str) and value and _is_clean(value) else None
+
+
+def _is_clean(value: str) -> bool:
+    return len(value) <= MAX_ID_LENGTH and value.isprintable()
 
 
 def _optional_amount(data: Mapping[str, object], key: str) -> int | None:
@@ -128,9 +170,19 @@ def _optional_amount(data: Mapping[str, object], key: str) -> int | None:
 
 
 def _currency(value: object) -> str | None:
-    if not isinstance(value, str) or not value.strip():
+    """An ISO 4217 code (three letters), or None: anything else is not a currency we can
+    store or compare."""
+    if not isinstance(value, str):
         return None
-    return value.strip().upper()
+    code = value.strip().upper()
+    return code if len(code) == 3 and code.isascii() and code.isalpha() else None
+
+
+def _lenient_metadata(value: object) -> dict[str, str]:
+    try:
+        return _metadata(value)
+    except InvalidPaymentPayload:
+        return {}
 
 
 def _metadata(value: object) -> dict[str, str]:
@@ -144,6 +196,8 @@ def _metadata(value: object) -> dict[str, str]:
         raise InvalidPaymentPayload("metadata is not an object")
     metadata: dict[str, str] = {}
     for key, item in value.items():
+        if isinstance(item, str) and not item.isprintable():
+            continue  # NUL and friends: never one of our ids, and PostgreSQL refuses NUL
         if isinstance(item, bool):
             metadata[str(key)] = "true" if item else "false"
         elif isinstance(item, str | int | float):

@@ -90,6 +90,14 @@ class CheckoutSession:
     checkout_url: str = field(repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class CartItem:
+    """One line of what the customer bought: a product and how many of it."""
+
+    product_id: str
+    quantity: int
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderPayment:
     """A payment as the provider reports it; the domain decides what it is worth to us."""
@@ -102,6 +110,15 @@ class ProviderPayment:
     currency: str
     metadata: dict[str, str] = field(default_factory=dict)
     checkout_session_id: str | None = None
+    # What was paid and what settles (Dodo is the merchant of record: it adds tax, applies
+    # discounts and purchasing-power prices, and may charge in the customer's currency).
+    # Recorded, never used to decide what a payment is worth in credits.
+    tax_minor: int | None = None
+    settlement_amount_minor: int | None = None
+    settlement_currency: str | None = None
+    discount_id: str | None = None
+    # What was bought; None when the provider did not say (the field is optional at Dodo).
+    product_cart: tuple[CartItem, ...] | None = None
 
 
 class PaymentProviderError(Exception):

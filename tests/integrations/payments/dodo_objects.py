@@ -47,8 +47,16 @@ def payment_object(
     customer_name: str = CUSTOMER_NAME,
     product_id: str = PRODUCT_ID,
     quantity: int = 1,
+    tax: int = 0,
+    settlement_amount: int | None = None,
+    settlement_currency: str | None = None,
+    discount_id: str | None = None,
+    product_cart: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A Payment as `GET /payments/{id}` returns it and as the `data` of `payment.*` events."""
+    """A Payment as `GET /payments/{id}` returns it and as the `data` of `payment.*` events.
+
+    `total_amount` is what the customer paid, `tax` included (Dodo adds tax on top of
+    tax-exclusive prices); settlement defaults to the same amount and currency."""
     created = iso_now()
     return {
         "payload_type": "Payment",
@@ -58,16 +66,21 @@ def payment_object(
         "status": status,
         "total_amount": total_amount,
         "currency": currency,
-        "settlement_amount": total_amount,
-        "settlement_currency": currency,
-        "tax": 0,
+        "settlement_amount": total_amount if settlement_amount is None else settlement_amount,
+        "settlement_currency": settlement_currency or currency,
+        "tax": tax,
+        "discount_id": discount_id,
         "customer": {
             "customer_id": new_id("cus"),
             "email": customer_email,
             "name": customer_name,
         },
         "metadata": dict(metadata or {}),
-        "product_cart": [{"product_id": product_id, "quantity": quantity}],
+        "product_cart": (
+            product_cart
+            if product_cart is not None
+            else [{"product_id": product_id, "quantity": quantity}]
+        ),
         "billing": {"country": "IN", "zipcode": "560001"},
         "checkout_session_id": checkout_session_id,
         "payment_method": "card",

@@ -107,6 +107,10 @@ class FakeDodo:
         self.products = products or {objects.PRODUCT_ID: (objects.UNIT_PRICE_MINOR, "INR")}
         # Seconds every API answer waits first (the hosted page is not slowed).
         self.delay_s = 0.0
+        # Closed by hold(): every API answer then waits until release() (or a safety timeout),
+        # so a test can act while our code is waiting on Dodo, with no timing in the test.
+        self._gate = threading.Event()
+        self._gate.set()
         self._state = _State()
         # The server thread and the test both touch the state; no awaits happen under it.
         self._lock = threading.Lock()
@@ -153,6 +157,7 @@ class FakeDodo:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._gate.set()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(STARTUP_TIMEOUT_S)
@@ -188,6 +193,7 @@ class FakeDodo:
         with self._lock:
             self._state = _State()
         self.delay_s = 0.0
+        self._gate.set()
 
     # -- what the tests look at -----------------------------------------------------------
 
@@ -438,7 +444,16 @@ class FakeDodo:
             return _error(401, "UNAUTHORIZED", "invalid API key")
         return self._injected_failure(request.url.path)
 
+    def hold(self) -> None:
+        """Make every API answer wait until `release()`."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
     async def _pause(self) -> None:
+        if not self._gate.is_set():
+            await asyncio.to_thread(self._gate.wait, STARTUP_TIMEOUT_S)
         # Waiting on the stop event (in a worker thread: it is a threading.Event) rather than
         # sleeping, so stopping the server does not wait out a long delay.
         if self.delay_s > 0:

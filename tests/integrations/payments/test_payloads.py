@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from app.integrations.payments import (
+    CartItem,
     CheckoutRequest,
     InvalidPaymentPayload,
     OtherEvent,
@@ -42,6 +43,10 @@ def test_a_dodo_payment_maps_to_a_provider_payment() -> None:
         currency="INR",
         metadata={"user_id": "42", "transaction_id": "tx_9"},
         checkout_session_id="cks_1",
+        tax_minor=0,
+        settlement_amount_minor=2500,
+        settlement_currency="INR",
+        product_cart=(CartItem(objects.PRODUCT_ID, 1),),
     )
 
 
