@@ -34,6 +34,7 @@ from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
 from app.integrations.storage.s3 import S3Storage
 from app.jobs.port import JobQueue
+from app.payments.pricing import ProductPrices
 
 
 def build_email_sender(settings: Settings) -> EmailSender:
@@ -153,6 +154,8 @@ class Resources:
     picture_fetcher: SafeFetcher = field(default_factory=lambda: build_picture_fetcher(None))
     payments: PaymentProvider | None = None
     webhook_verifier: WebhookVerifier | None = None
+    # The product's price, cached for the process (GET /payments/pricing).
+    prices: ProductPrices = field(default_factory=ProductPrices)
     job_queue: JobQueue | None = None
     # Resume unfinished jobs at start and sweep overdue ones (off in transactional tests).
     background_jobs: bool = True

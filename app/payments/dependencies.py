@@ -8,6 +8,7 @@ from app.api.deps import ResourcesDep, SessionDep
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
 from app.payments.effects import PaymentEffects
+from app.payments.pricing import PricingService
 from app.payments.repository import TransactionRepository, WebhookEventRepository
 from app.payments.service import PaymentService
 
@@ -26,6 +27,15 @@ def get_payment_service(session: SessionDep, resources: ResourcesDep) -> Payment
 
 
 PaymentServiceDep = Annotated[PaymentService, Depends(get_payment_service)]
+
+
+def get_pricing_service(resources: ResourcesDep) -> PricingService:
+    # No database session: the price is the provider's, and a public page view takes no
+    # connection.
+    return PricingService(resources.payments, resources.prices, resources.settings)
+
+
+PricingServiceDep = Annotated[PricingService, Depends(get_pricing_service)]
 
 
 def needs_write_session(request: Request) -> None:

@@ -21,6 +21,7 @@ from app.integrations.payments.port import (
     PaymentProviderError,
     PaymentStatus,
     ProviderPayment,
+    ProviderProduct,
     normalise_status,
 )
 from app.integrations.payments.webhooks import (
@@ -43,6 +44,7 @@ __all__ = [
     "PaymentStatus",
     "ProviderEvent",
     "ProviderPayment",
+    "ProviderProduct",
     "RefundEvent",
     "WebhookEnvelope",
     "WebhookVerifier",
