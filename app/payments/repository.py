@@ -1,10 +1,23 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.repository import Repository
-from app.models import Transaction, WebhookEvent
+from app.models import Transaction, TransactionStatus, WebhookEvent
+
+# Waiting for the provider's word: what reconciliation looks at.
+OPEN_STATUSES = (TransactionStatus.CREATED, TransactionStatus.PROCESSING)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTransaction:
+    id: int
+    session_id: str | None
+    created_at: datetime
 
 
 class TransactionRepository(Repository[Transaction]):
@@ -34,14 +47,22 @@ class TransactionRepository(Repository[Transaction]):
         )
         return list(rows)
 
-    async def open_ids(self, limit: int) -> list[int]:
-        rows = await self.session.scalars(
-            select(Transaction.id)
-            .where(Transaction.status.in_(["created", "processing"]))
-            .order_by(Transaction.id.desc())
+    async def open_page(
+        self, *, created_before: datetime, after_id: int, limit: int
+    ) -> list[OpenTransaction]:
+        """One page of open transactions created before `created_before`, oldest first (ids
+        grow with time), after the keyset `after_id`: a scan that pages on covers them all."""
+        rows = await self.session.execute(
+            select(Transaction.id, Transaction.session_id, Transaction.created_at)
+            .where(
+                Transaction.status.in_(OPEN_STATUSES),
+                Transaction.id > after_id,
+                Transaction.created_at < created_before,
+            )
+            .order_by(Transaction.id)
             .limit(limit)
         )
-        return list(rows)
+        return [OpenTransaction(id, session_id, created_at) for id, session_id, created_at in rows]
 
     async def set_status(self, transaction_id: int, status: str) -> None:
         await self.session.execute(
