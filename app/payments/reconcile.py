@@ -219,6 +219,8 @@ class PaymentReconciler:
 
 
 async def _main() -> None:
+    from app.integrations.payments.dodo import DodoPayments
+
     settings = get_settings()
     provider = build_payment_provider(settings)
     if provider is None:
@@ -231,6 +233,8 @@ async def _main() -> None:
         )
     finally:
         await database.dispose()
+        if isinstance(provider, DodoPayments):
+            await provider.aclose()
     if not outcomes.ran:
         print("another process is reconciling payments right now; nothing done")
     else:

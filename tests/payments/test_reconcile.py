@@ -14,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from app.core.config import Settings
 from app.core.db import Database
+from app.core.resources import Resources
 from app.integrations.payments import CheckoutRequest
 from app.integrations.payments.dodo import DodoPayments
 from app.main import create_app
@@ -319,3 +321,18 @@ async def test_pay09_two_processes_reconciling_at_once_grant_once(
             await adapter.aclose()
         async with first.unit_of_work() as session:
             await session.execute(delete(User).where(User.id == user_id))
+
+
+async def test_a_job_worker_process_runs_the_reconciler_too(settings: Settings) -> None:
+    """`Resources.start(jobs=False)` is how a taskiq worker process starts (app/jobs/worker.py):
+    it reconciles as well, the lock deciding which process does a pass."""
+    local = settings.model_copy(
+        update={"PAYMENTS_BACKEND": "local", "PAYMENTS_RECONCILE_INTERVAL_S": 3600}
+    )
+    worker = Resources.build(local)
+    try:
+        await worker.start(jobs=False)
+        assert worker.reconciler is not None
+        await asyncio.wait_for(worker.reconciler.wait_for_passes(1), timeout=30)
+    finally:
+        await worker.close()
