@@ -12,6 +12,7 @@ from app.generation.router import router as generation_router
 from app.generation.router import user_images_router
 from app.payments.local_router import router as local_checkout_router
 from app.payments.router import alias_router as payment_alias_router
+from app.payments.router import pricing_router
 from app.payments.router import router as payments_router
 from app.styles.router import router as styles_router
 from app.users.router import router as users_router
@@ -26,5 +27,6 @@ api_router.include_router(styles_router)
 api_router.include_router(generation_router)
 api_router.include_router(user_images_router)
 api_router.include_router(payments_router)
+api_router.include_router(pricing_router)
 api_router.include_router(payment_alias_router)
 api_router.include_router(local_checkout_router)

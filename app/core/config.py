@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     # Where the provider sends the buyer back (the web app's return page reads payment_id and
     # status from the query). Default: {FRONTEND_URL}/payment
     PAYMENT_RETURN_URL: str | None = None
+    # How often open transactions (older than a minute) are reconciled with the provider by
+    # one process of the deployment; 0 turns the periodic reconciler off.
+    PAYMENTS_RECONCILE_INTERVAL_S: float = Field(default=300.0, ge=0, le=86_400)
+    # Open transactions still unpaid after this many hours become `expired` (no credit change;
+    # a success that comes in later still grants).
+    PAYMENTS_ABANDON_AFTER_H: float = Field(default=48.0, gt=0, le=24 * 365)
 
     # --- admin ---
     ADMIN_USERNAME: str = "admin"

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from app.auth.codes import CodeHasher
 from app.auth.google import GoogleOAuth
@@ -34,6 +35,10 @@ from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
 from app.integrations.storage.s3 import S3Storage
 from app.jobs.port import JobQueue
+from app.payments.pricing import ProductPrices
+
+if TYPE_CHECKING:
+    from app.payments.reconcile import PaymentReconciler
 
 
 def build_email_sender(settings: Settings) -> EmailSender:
@@ -153,10 +158,17 @@ class Resources:
     picture_fetcher: SafeFetcher = field(default_factory=lambda: build_picture_fetcher(None))
     payments: PaymentProvider | None = None
     webhook_verifier: WebhookVerifier | None = None
+    # The product's price, cached for the process (GET /payments/pricing).
+    prices: ProductPrices = field(default_factory=ProductPrices)
     job_queue: JobQueue | None = None
     # Resume unfinished jobs at start and sweep overdue ones (off in transactional tests).
     background_jobs: bool = True
     _sweeper: asyncio.Task[None] | None = None
+    # Reconcile open payments periodically, in API and worker processes alike (one at a
+    # time does a pass); off in transactional tests unless a test turns it on.
+    reconcile_payments: bool = True
+    reconciler: PaymentReconciler | None = None
+    _reconciler_task: asyncio.Task[None] | None = None
     trusted_proxies: tuple[IpNetwork, ...] = ()
     google: GoogleOAuth | None = None
     passwords: PasswordHasher = field(default_factory=PasswordHasher)
@@ -194,6 +206,7 @@ class Resources:
         neither queues nor sweeps."""
         # The dummy hash for unknown emails is built now, not on the first login.
         await self.passwords.warm_up()
+        self._start_payment_reconciler()
         if not jobs:
             return
         if self.job_queue is None:
@@ -212,11 +225,30 @@ class Resources:
             await sweeper.resume()
             self._sweeper = asyncio.create_task(sweeper.run_forever(), name="sweeper")
 
+    def _start_payment_reconciler(self) -> None:
+        interval = self.settings.PAYMENTS_RECONCILE_INTERVAL_S
+        if not (self.reconcile_payments and self.payments is not None and interval > 0):
+            return
+        from app.payments.reconcile import PaymentReconciler
+
+        self.reconciler = PaymentReconciler.from_settings(
+            self.settings, self.database, self.payments
+        )
+        self._reconciler_task = asyncio.create_task(
+            self.reconciler.run_forever(), name="payment-reconciler"
+        )
+
+    async def stop_background(self) -> None:
+        """Stop the periodic loops `start()` began (the sweeper, the payment reconciler)."""
+        for task in (self._reconciler_task, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reconciler_task = self._sweeper = None
+
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        await self.stop_background()
         if self.job_queue is not None:
             await self.job_queue.stop()
         await self.database.background.drain()

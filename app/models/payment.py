@@ -18,6 +18,9 @@ class TransactionStatus(enum.StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
+    # Still open after PAYMENTS_ABANDON_AFTER_H: the buyer walked away. Touches no credits,
+    # and a success that still comes in grants as usual.
+    EXPIRED = "expired"
 
 
 FINAL_STATUSES = frozenset(
@@ -43,10 +46,13 @@ class Transaction(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("quantity >= 1", name="quantity_positive"),
         CheckConstraint(
-            "status IN ('created', 'processing', 'succeeded', 'failed', 'cancelled', 'refunded')",
+            "status IN ('created', 'processing', 'succeeded', 'failed', 'cancelled', 'refunded',"
+            " 'expired')",
             name="status_known",
         ),
         Index("ix_transactions_user_id_id", "user_id", "id"),
+        # The periodic reconciler pages through open transactions by id.
+        Index("ix_transactions_status_id", "status", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)

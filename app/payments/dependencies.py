@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from app.api.deps import ResourcesDep
 from app.auth.dependencies import AccessCredentialsDep, get_current_user, get_session_service
 from app.models import User
+from app.payments.pricing import PricingService
 from app.payments.service import PaymentService
 
 
@@ -37,6 +38,15 @@ async def get_buyer(
             resources.settings,
             session,
         )
+
+
+def get_pricing_service(resources: ResourcesDep) -> PricingService:
+    # No database session: the price is the provider's, and a public page view takes no
+    # connection.
+    return PricingService(resources.payments, resources.prices, resources.settings)
+
+
+PricingServiceDep = Annotated[PricingService, Depends(get_pricing_service)]
 
 
 Buyer = Annotated[User, Depends(get_buyer)]

@@ -25,3 +25,9 @@ class TransactionNotFound(AppError):
     status_code = 404
     code = "TRANSACTION_NOT_FOUND"
     message = "No such transaction."
+
+
+class PricingUnavailable(AppError):
+    status_code = 503
+    code = "PRICING_UNAVAILABLE"
+    message = "The price could not be read from the payment provider; try again shortly."

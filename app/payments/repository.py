@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, delete, or_, select, update
@@ -14,6 +15,18 @@ from app.models import (
     TransactionStatus,
     WebhookEvent,
 )
+
+# Waiting for the provider's word: what reconciliation looks at (and expires when abandoned).
+OPEN_STATUSES = (TransactionStatus.CREATED, TransactionStatus.PROCESSING)
+# Their last attempt failed, but the customer may retry on the same checkout page.
+RETRYABLE_OPEN_STATUSES = (TransactionStatus.FAILED, TransactionStatus.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTransaction:
+    id: int
+    session_id: str | None
+    created_at: datetime
 
 
 class TransactionRepository(Repository[Transaction]):
@@ -56,28 +69,30 @@ class TransactionRepository(Repository[Transaction]):
         )
         return list(rows)
 
-    async def open_ids(self, limit: int, now: datetime) -> list[int]:
-        """Transactions a payment can still arrive for: never paid, or whose last attempt
-        failed while the checkout session lives (the customer may retry on the same page)."""
-        rows = await self.session.scalars(
-            select(Transaction.id)
+    async def open_page(
+        self, *, created_before: datetime, now: datetime, after_id: int, limit: int
+    ) -> list[OpenTransaction]:
+        """One page of transactions a payment can still arrive for, created before
+        `created_before`, oldest first (ids grow with time), after the keyset `after_id`: a
+        scan that pages on covers them all. Open means never paid, or whose last attempt failed
+        while its checkout session lives."""
+        rows = await self.session.execute(
+            select(Transaction.id, Transaction.session_id, Transaction.created_at)
             .where(
                 or_(
-                    Transaction.status.in_(
-                        [TransactionStatus.CREATED, TransactionStatus.PROCESSING]
-                    ),
+                    Transaction.status.in_(OPEN_STATUSES),
                     and_(
-                        Transaction.status.in_(
-                            [TransactionStatus.FAILED, TransactionStatus.CANCELLED]
-                        ),
+                        Transaction.status.in_(RETRYABLE_OPEN_STATUSES),
                         Transaction.created_at > now - CHECKOUT_SESSION_LIFETIME,
                     ),
-                )
+                ),
+                Transaction.id > after_id,
+                Transaction.created_at < created_before,
             )
-            .order_by(Transaction.id.desc())
+            .order_by(Transaction.id)
             .limit(limit)
         )
-        return list(rows)
+        return [OpenTransaction(id, session_id, created_at) for id, session_id, created_at in rows]
 
     async def set_session(self, transaction_id: int, session_id: str) -> None:
         await self.session.execute(

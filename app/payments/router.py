@@ -8,14 +8,46 @@ from fastapi import APIRouter, Path, Request
 
 from app.core.openapi import error_responses
 from app.models import Transaction
-from app.payments.dependencies import Buyer, PaymentServiceDep
-from app.payments.schemas import CheckoutRead, CheckoutRequestBody, TransactionRead, WebhookAck
+from app.payments.dependencies import Buyer, PaymentServiceDep, PricingServiceDep
+from app.payments.schemas import (
+    MAX_QUANTITY,
+    MIN_QUANTITY,
+    CheckoutRead,
+    CheckoutRequestBody,
+    PricingRead,
+    TransactionRead,
+    WebhookAck,
+)
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
 router = APIRouter(prefix="/payments", tags=["payments"], responses=error_responses(*AUTH_ERRORS))
 alias_router = APIRouter(prefix="/payment", tags=["payments"])
+# Public: no sign-in, so it carries none of the auth errors above.
+pricing_router = APIRouter(prefix="/payments", tags=["payments"])
 # Outside the rate-limited /api/v1 group: the provider posts from a few addresses, often.
 webhook_router = APIRouter(prefix="/api/v1", tags=["payments"])
+
+
+@pricing_router.get(
+    "/pricing",
+    summary="The price of one credit, as the provider's product sets it (public)",
+    responses=error_responses("PAYMENTS_NOT_CONFIGURED", "PRICING_UNAVAILABLE"),
+)
+async def pricing(prices: PricingServiceDep) -> PricingRead:
+    """Read from the provider's product and cached for a few minutes, so a web app can show
+    the real price: before tax (unless `tax_inclusive`; tax for the buyer's address is added
+    at checkout) and before any discount code. While the provider cannot be reached the last
+    known price is served; with none known yet, 503 `PRICING_UNAVAILABLE` with `Retry-After`."""
+    product = await prices.current()
+    return PricingRead(
+        product_id=product.product_id,
+        price_minor=product.price_minor,
+        price=product.price_minor / 100,
+        currency=product.currency,
+        tax_inclusive=product.tax_inclusive,
+        min_quantity=MIN_QUANTITY,
+        max_quantity=MAX_QUANTITY,
+    )
 
 
 def _read(transaction: Transaction) -> TransactionRead:

@@ -7,14 +7,31 @@ from pydantic import BaseModel, Field
 
 from app.core.schemas import InputModel
 
+MIN_QUANTITY = 1
+MAX_QUANTITY = 10_000
+
 
 class CheckoutRequestBody(InputModel):
-    quantity: Annotated[int, Field(ge=1, le=10_000, description="credits to buy")]
+    quantity: Annotated[int, Field(ge=MIN_QUANTITY, le=MAX_QUANTITY, description="credits to buy")]
 
 
 class CheckoutRead(BaseModel):
     session_id: str
     checkout_url: str
+
+
+class PricingRead(BaseModel):
+    """The price per credit as the provider's product sets it."""
+
+    product_id: str
+    price_minor: int = Field(description="price of one credit in the currency's minor units")
+    price: float = Field(description="the same in major units, as the web app prints it")
+    currency: str = Field(description="ISO 4217 code of the product's price")
+    tax_inclusive: bool = Field(
+        description="false: tax for the buyer's address is added at checkout"
+    )
+    min_quantity: int = Field(description="fewest credits one checkout buys")
+    max_quantity: int = Field(description="most credits one checkout buys")
 
 
 class TransactionRead(BaseModel):

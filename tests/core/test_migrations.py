@@ -74,7 +74,10 @@ async def test_cr07_every_integer_id_table_keeps_autoincrement_after_all_migrati
     }
     async with engine.connect() as connection:
         rows = (
-            await connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+            await connection.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+            )
         ).all()
     missing = sorted(name for name, sql in rows if name in expected and "AUTOINCREMENT" not in sql)
-    assert expected and missing == []
+    assert expected
+    assert missing == []

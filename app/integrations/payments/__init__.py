@@ -22,6 +22,7 @@ from app.integrations.payments.port import (
     PaymentProviderError,
     PaymentStatus,
     ProviderPayment,
+    ProviderProduct,
     normalise_status,
 )
 from app.integrations.payments.webhooks import (
@@ -45,6 +46,7 @@ __all__ = [
     "PaymentStatus",
     "ProviderEvent",
     "ProviderPayment",
+    "ProviderProduct",
     "RefundEvent",
     "WebhookEnvelope",
     "WebhookVerifier",

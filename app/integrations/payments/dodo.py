@@ -30,7 +30,9 @@ from app.integrations.payments.port import (
     InvalidPaymentPayload,
     PaymentProviderError,
     ProviderPayment,
+    ProviderProduct,
 )
+from app.integrations.payments.products import product_from_dodo
 
 DodoMode = Literal["test_mode", "live_mode"]
 _T = TypeVar("_T")
@@ -141,6 +143,13 @@ class DodoPayments:
             # The customer is still on the checkout page (or left it): nothing to reconcile.
             return None
         return await self.get_payment(payment_id)
+
+    async def get_product(self, product_id: str) -> ProviderProduct:
+        if not _PROVIDER_ID.fullmatch(product_id):
+            # Our own setting, but still never a path of its own in an authenticated URL.
+            raise InvalidPaymentPayload("DODO_PAYMENTS_PRODUCT_ID is not a Dodo product id")
+        product = await self._call("read a product", self._client.products.retrieve(product_id))
+        return product_from_dodo(_as_mapping(product))
 
     async def _call(self, action: str, pending: Awaitable[_T]) -> _T:
         try:

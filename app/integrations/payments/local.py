@@ -22,6 +22,7 @@ from app.integrations.payments.port import (
     CheckoutSession,
     PaymentStatus,
     ProviderPayment,
+    ProviderProduct,
 )
 from app.integrations.payments.webhooks import sign
 
@@ -66,6 +67,15 @@ class LocalCheckout:
     async def find_payment_for_session(self, session_id: str) -> ProviderPayment | None:
         session = self.sessions.get(session_id)
         return session.payment if session else None
+
+    async def get_product(self, product_id: str) -> ProviderProduct:
+        # The test page charges exactly quantity x price: no tax is added on top.
+        return ProviderProduct(
+            product_id=product_id,
+            price_minor=self.unit_price_minor,
+            currency=self.currency,
+            tax_inclusive=True,
+        )
 
     def session(self, session_id: str) -> LocalSession | None:
         return self.sessions.get(session_id)

@@ -121,6 +121,18 @@ class ProviderPayment:
     product_cart: tuple[CartItem, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderProduct:
+    """A product's one-time price as the provider's dashboard sets it: the one source of the
+    price per credit. `price_minor` is before tax (added at checkout from the buyer's address
+    unless `tax_inclusive`) and before any discount code."""
+
+    product_id: str
+    price_minor: int
+    currency: str
+    tax_inclusive: bool
+
+
 class PaymentProviderError(Exception):
     """A provider call that did not give an answer we can use.
 
@@ -183,4 +195,9 @@ class PaymentProvider(Protocol):
     async def find_payment_for_session(self, session_id: str) -> ProviderPayment | None:
         """The payment a checkout session produced; None while the customer has not paid yet
         (or the session is unknown)."""
+        ...
+
+    async def get_product(self, product_id: str) -> ProviderProduct:
+        """The product's current price, or `PaymentProviderError` (404 when it is unknown,
+        `InvalidPaymentPayload` when it is not a one-time price)."""
         ...

@@ -101,6 +101,38 @@ def payment_object(
     }
 
 
+def product_object(
+    product_id: str, price: int, currency: str, *, tax_inclusive: bool = False
+) -> dict[str, Any]:
+    """A one-time Product as `GET /products/{id}` returns it (Dodo prices are tax-exclusive
+    unless marked otherwise)."""
+    created = iso_now()
+    return {
+        "product_id": product_id,
+        "business_id": BUSINESS_ID,
+        "brand_id": BUSINESS_ID,
+        "name": "HairTryOn credit",
+        "description": "One try-on credit",
+        "is_recurring": False,
+        "license_key_enabled": False,
+        "metadata": {},
+        "credit_entitlements": [],
+        "entitlements": [],
+        "tax_category": "saas",
+        "price": {
+            "type": "one_time_price",
+            "price": price,
+            "currency": currency,
+            "discount": 0,
+            "purchasing_power_parity": False,
+            "pay_what_you_want": False,
+            "tax_inclusive": tax_inclusive,
+        },
+        "created_at": created,
+        "updated_at": created,
+    }
+
+
 def refund_object(
     payment: dict[str, Any], *, amount: int | None = None, status: str = "succeeded"
 ) -> dict[str, Any]:

@@ -2,9 +2,10 @@
 
 uvicorn on 127.0.0.1 in a background thread, so the real SDK (its own httpx client, retries,
 headers) talks real HTTP to it through `base_url`. It speaks external-apis.md §2:
-`POST /checkouts`, `GET /checkouts/{id}`, `GET /payments/{id}` behind `Authorization: Bearer`,
-and a hosted page at `/checkout/{id}`. Error bodies are `{"code", "message"}` (Dodo's exact
-key names are unverified; the adapter only reads them for messages).
+`POST /checkouts`, `GET /checkouts/{id}`, `GET /payments/{id}`, `GET /products/{id}` behind
+`Authorization: Bearer`, and a hosted page at `/checkout/{id}`. Error bodies are
+`{"code", "message"}` (Dodo's exact key names are unverified; the adapter only reads them for
+messages).
 
     async with FakeDodo() as dodo:
         adapter = DodoPayments(dodo.api_key, mode="test_mode", base_url=dodo.base_url,
@@ -62,6 +63,16 @@ class Failure:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """API requests under `path_prefix` wait at the door until `release` is set; `entered` is
+    set when the first one arrives. Lets a test hold one caller mid-call, deterministically."""
+
+    path_prefix: str
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
 @dataclass(slots=True)
 class FakeSession:
     session_id: str
@@ -91,6 +102,7 @@ class _State:
     sessions: dict[str, FakeSession] = field(default_factory=dict)
     payments: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
+    gates: list[Gate] = field(default_factory=list)
 
 
 class FakeDodo:
@@ -124,6 +136,7 @@ class FakeDodo:
                 Route("/checkouts", self._create_checkout, methods=["POST"]),
                 Route("/checkouts/{session_id}", self._get_checkout, methods=["GET"]),
                 Route("/payments/{payment_id}", self._get_payment, methods=["GET"]),
+                Route("/products/{product_id}", self._get_product, methods=["GET"]),
                 Route("/checkout/{session_id}", self._hosted_page, methods=["GET"]),
             ]
         )
@@ -158,6 +171,9 @@ class FakeDodo:
     def stop(self) -> None:
         self._stopping.set()
         self._gate.set()
+        with self._lock:
+            for gate in self._state.gates:
+                gate.release.set()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(STARTUP_TIMEOUT_S)
@@ -191,7 +207,9 @@ class FakeDodo:
         """Forget requests, sessions, payments and injected behaviour, so one running fake
         can serve a whole module of tests."""
         with self._lock:
-            self._state = _State()
+            gates, self._state = self._state.gates, _State()
+        for gate in gates:
+            gate.release.set()
         self.delay_s = 0.0
         self._gate.set()
 
@@ -244,6 +262,17 @@ class FakeDodo:
             self._state.failures.append(
                 Failure(status, times, path_prefix, failure_body, media_type, dict(headers or {}))
             )
+
+    def gate(self, path_prefix: str) -> Gate:
+        """Hold API requests under `path_prefix` until `gate.release.set()`."""
+        gate = Gate(path_prefix)
+        with self._lock:
+            self._state.gates.append(gate)
+        return gate
+
+    def requests_to(self, path: str) -> int:
+        """How many API requests reached `path` (authenticated or not)."""
+        return sum(1 for r in self.requests if r.path == path)
 
     # -- scenario state -------------------------------------------------------------------
 
@@ -422,6 +451,16 @@ class FakeDodo:
                 return _error(404, "PAYMENT_NOT_FOUND", "no such payment")
             return JSONResponse(payment)
 
+    async def _get_product(self, request: Request) -> Response:
+        refused = await self._admit(request, b"")
+        if refused is not None:
+            return refused
+        product_id = request.path_params["product_id"]
+        if product_id not in self.products:
+            return _error(404, "PRODUCT_NOT_FOUND", "no such product")
+        price, currency = self.products[product_id]
+        return JSONResponse(objects.product_object(product_id, price, currency))
+
     async def _hosted_page(self, request: Request) -> Response:
         session_id = request.path_params["session_id"]
         with self._lock:
@@ -440,6 +479,7 @@ class FakeDodo:
                 )
             )
         await self._pause()
+        await self._wait_at_gates(request.url.path)
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "UNAUTHORIZED", "invalid API key")
         return self._injected_failure(request.url.path)
@@ -458,6 +498,13 @@ class FakeDodo:
         # sleeping, so stopping the server does not wait out a long delay.
         if self.delay_s > 0:
             await asyncio.to_thread(self._stopping.wait, self.delay_s)
+
+    async def _wait_at_gates(self, path: str) -> None:
+        with self._lock:
+            gates = [g for g in self._state.gates if path.startswith(g.path_prefix)]
+        for gate in gates:
+            gate.entered.set()
+            await asyncio.to_thread(gate.release.wait, STARTUP_TIMEOUT_S * 6)
 
     def _injected_failure(self, path: str) -> Response | None:
         with self._lock:
