@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import mimetypes
 import os
 import tempfile
 import time
@@ -31,6 +30,7 @@ from app.integrations.storage import post_policy
 from app.integrations.storage.keys import check_content_type, check_key, check_prefix
 from app.integrations.storage.port import (
     DEFAULT_URL_EXPIRY_S,
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     PresignedPost,
@@ -83,6 +83,19 @@ class LocalStorage:
             await anyio.to_thread.run_sync(self._write, path, data, content_type)
         except OSError as exc:
             raise StorageError(f"cannot write {key!r}: {exc}") from exc
+
+    async def put_once(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` only if no object was ever written at `key` since it was last deleted;
+        `ObjectExists` otherwise. What makes a presigned form single-use (UP-06): a second
+        POST cannot replace bytes that were checked (or are about to be)."""
+        path = self.path_for(key)
+        check_content_type(content_type)
+        try:
+            created = await anyio.to_thread.run_sync(self._write_once, path, data, content_type)
+        except OSError as exc:
+            raise StorageError(f"cannot write {key!r}: {exc}") from exc
+        if not created:
+            raise ObjectExists(key)
 
     async def get(self, key: str) -> bytes:
         path = self.path_for(key)
@@ -209,6 +222,21 @@ class LocalStorage:
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
 
+    def _write_once(self, path: Path, data: bytes, content_type: str) -> bool:
+        meta = json.dumps({"content_type": content_type}).encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._confined(path)
+        # The metadata file is the claim: hard-linking it into place fails if it exists, so
+        # of two concurrent first writes exactly one gets on (os.replace would let both).
+        if not _create_exclusively(_meta_path(path), meta):
+            return False
+        try:
+            _atomic_write(path, data)
+        except BaseException:
+            _unlink_quietly(_meta_path(path))
+            raise
+        return True
+
     def _read(self, path: Path) -> bytes:
         return self._confined(path).read_bytes()
 
@@ -268,8 +296,10 @@ def _read_content_type(path: Path) -> str | None:
         meta = None
     if isinstance(meta, dict) and isinstance(meta.get("content_type"), str):
         return str(meta["content_type"])
-    # Files copied in by hand have no metadata; the extension is the best we know.
-    return mimetypes.guess_type(path.name)[0]
+    # Only the type stored with the object counts (a guess from the name would let a file
+    # copied in by hand as `x.html` be served as a page); the media route then answers
+    # application/octet-stream.
+    return None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -288,6 +318,22 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         _unlink_quietly(Path(temporary))
         raise
+
+
+def _create_exclusively(path: Path, data: bytes) -> bool:
+    """Write a whole file at `path` unless one is there; False if one is."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        _unlink_quietly(Path(temporary))
+    return True
 
 
 def _unlink_quietly(path: Path) -> None:
