@@ -315,3 +315,21 @@ async def test_up06_a_checked_local_upload_cannot_be_replaced_before_generation(
     assert await run_jobs(resources) == 1
     status = await signed_in.get(f"/api/v1/image/status/{started.json()['image_id']}")
     assert status.json()["status"] == "completed", status.json()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("signature", "sïgnature"), ("policy", "pölicy"), ("key", "uploads/ü.jpg"), ("ñ", "x")],
+)
+async def test_non_ascii_upload_form_fields_get_s3_xml_errors_not_500(
+    signed_in: httpx.AsyncClient, field: str, value: str
+) -> None:
+    presigned = await _presign(signed_in)
+    fields = presigned["fields"]
+    assert isinstance(fields, dict)
+    response = await _post_form(
+        signed_in, {**presigned, "fields": {**fields, field: value}}, jpeg(), "image/jpeg"
+    )
+    assert response.status_code in {400, 403}, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    assert "<Error><Code>" in response.text
