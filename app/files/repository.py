@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from app.core.repository import Repository
-from app.models import Upload, UploadStatus
+from app.models import Image, Upload, UploadStatus, User
 
 
 class UploadRepository(Repository[Upload]):
@@ -44,9 +44,18 @@ class UploadRepository(Repository[Upload]):
         )
         return result.scalar_one_or_none() is not None
 
-    async def list_created_before(self, cutoff: datetime, limit: int) -> list[Upload]:
+    async def list_unused_created_before(self, cutoff: datetime, limit: int) -> list[Upload]:
+        """Uploads older than `cutoff` that nothing uses: no user's profile picture and no
+        input of an image that still exists."""
+        in_use = or_(
+            exists().where(User.userpic == Upload.key),
+            exists().where(Image.input_key == Upload.key),
+        )
         rows = await self.session.scalars(
-            select(Upload).where(Upload.created_at < cutoff).order_by(Upload.id).limit(limit)
+            select(Upload)
+            .where(Upload.created_at < cutoff, ~in_use)
+            .order_by(Upload.id)
+            .limit(limit)
         )
         return list(rows)
 
