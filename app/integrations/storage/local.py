@@ -41,6 +41,12 @@ from app.integrations.storage.post_policy import PolicyCheck, PostPolicy
 _URL_CONTEXT = b"hairtryon/media-url\n"  # see post_policy._POLICY_CONTEXT
 _META_SUFFIX = ".meta.json"
 _WRITE_ATTEMPTS = 3
+_IMAGE_EXTENSIONS = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
 # Errors that mean "no object there": missing file, a folder at the key, or a file where the
 # key needs a folder (`a` is a file, `a/b` is asked for).
 _ABSENT = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
@@ -296,10 +302,10 @@ def _read_content_type(path: Path) -> str | None:
         meta = None
     if isinstance(meta, dict) and isinstance(meta.get("content_type"), str):
         return str(meta["content_type"])
-    # Only the type stored with the object counts (a guess from the name would let a file
-    # copied in by hand as `x.html` be served as a page); the media route then answers
-    # application/octet-stream.
-    return None
+    # Files copied in by hand (style thumbnails) have no metadata. Their name may only give
+    # an image type: a guess of text/html for `x.html` would serve it as a page. Anything
+    # else has no type, and the media route answers application/octet-stream.
+    return _IMAGE_EXTENSIONS.get(path.suffix.lower())
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -135,14 +135,16 @@ async def test_delete_prefix_prunes_emptied_folders(storage: LocalStorage) -> No
     assert sorted(path.name for path in (storage.root / "uploads").iterdir()) == ["user_2"]
 
 
-async def test_file_without_metadata_has_no_content_type(storage: LocalStorage) -> None:
-    # UP-06: only the type stored with an object is ever served (the media route answers
-    # application/octet-stream here), never one guessed from a name such as `x.html`.
-    path = storage.path_for("generated/copied.html")
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"<html>")
-
-    assert await storage.head("generated/copied.html") == ObjectInfo(6, None)
+async def test_file_without_metadata_gets_an_image_type_from_its_extension_only(
+    storage: LocalStorage,
+) -> None:
+    # UP-06: a name never makes a file servable as a page (`x.html` is not text/html); the
+    # media route answers application/octet-stream for an object without a type.
+    for name, content_type in (("copied.jpg", "image/jpeg"), ("copied.html", None)):
+        path = storage.path_for(f"generated/{name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"data")
+        assert await storage.head(f"generated/{name}") == ObjectInfo(4, content_type)
 
 
 async def test_up06_put_once_refuses_a_second_write_to_a_key(storage: LocalStorage) -> None:
