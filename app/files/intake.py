@@ -30,9 +30,7 @@ from app.core.imaging import (
     WEBP,
     TooManyPixels,
     UndecodableImage,
-    check_pixels,
     decode_image,
-    read_dimensions,
     sniff_image_type,
 )
 from app.files.exceptions import ImageTooLarge, InvalidImage, UnsupportedImageType
@@ -120,9 +118,7 @@ def process_image(data: bytes, policy: ImagePolicy) -> ProcessedImage:
     if content_type is None or content_type not in policy.allowed_types:
         raise UnsupportedImageType()
     try:
-        dimensions = read_dimensions(data, content_type)
-        if dimensions is not None:
-            check_pixels(*dimensions, policy.max_pixels)
+        # decode_image checks the header's pixel count before Pillow sees the bytes.
         return _decode_and_reencode(data, content_type, policy)
     except AppError:
         raise
