@@ -53,7 +53,7 @@ worker: install ## run job workers (needs JOB_BROKER_URL=redis://...)
 reconcile-payments: install ## ask the provider about open transactions whose webhook never came
 	$(RUN) python -m app.payments.reconcile
 
-purge-uploads: install ## delete uploads older than UPLOAD_RETENTION_DAYS (objects and rows)
+purge-uploads: install ## delete unused uploads older than UPLOAD_RETENTION_DAYS (objects and rows)
 	$(RUN) python -m app.files.retention
 
 clean: ## remove the virtualenv and local state (database, media, mail)

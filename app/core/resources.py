@@ -189,7 +189,7 @@ class Resources:
             google=build_google(settings),
             storage=build_storage(settings),
             image_policy=build_image_policy(settings),
-            generator=LocalGenerator(),
+            generator=LocalGenerator(max_pixels=settings.MAX_IMAGE_PIXELS),
             picture_fetcher=build_picture_fetcher(settings),
             payments=build_payment_provider(settings),
             webhook_verifier=build_webhook_verifier(settings),

@@ -5,7 +5,8 @@ Order matters, each step refusing before the next one costs anything:
 2. the type comes from the magic bytes only: the client's file name and content type are
    never trusted (UP-02);
 3. the pixel count is read from the file header and checked *before* Pillow allocates a
-   canvas: a 12000x12000 PNG compresses to ~140 KiB but decodes to ~0.5 GB (UP-03);
+   canvas: a 12000x12000 PNG compresses to ~140 KiB but decodes to ~0.5 GB (UP-03); the
+   decode itself is `app.core.imaging.decode_image`, the one decode of the process (UP-06);
 4. a full decode proves the file is whole, then it is re-encoded with EXIF orientation applied
    and no metadata, so the copy we keep carries no GPS position (UP-04) and no polyglot payload.
 """
@@ -13,8 +14,6 @@ Order matters, each step refusing before the next one costs anything:
 from __future__ import annotations
 
 import io
-import struct
-import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +23,26 @@ import anyio.to_thread
 from PIL import Image, ImageOps
 
 from app.core.errors import AppError
+from app.core.imaging import (
+    DEFAULT_MAX_PIXELS,
+    JPEG,
+    PNG,
+    WEBP,
+    TooManyPixels,
+    UndecodableImage,
+    decode_image,
+    sniff_image_type,
+)
 from app.files.exceptions import ImageTooLarge, InvalidImage, UnsupportedImageType
 
-JPEG = "image/jpeg"
-PNG = "image/png"
-WEBP = "image/webp"
-GIF = "image/gif"
-
-DEFAULT_MAX_PIXELS = 40_000_000
+__all__ = [
+    "ImagePolicy",
+    "ProcessedImage",
+    "process_image",
+    "process_image_async",
+    "read_capped",
+    "sniff_image_type",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,30 +108,6 @@ async def read_capped(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return bytes(buffer)
 
 
-def sniff_image_type(data: bytes) -> str | None:
-    """The image type by magic bytes alone. GIF is recognised so that it can be refused."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return JPEG
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return PNG
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return WEBP
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return GIF
-    return None
-
-
-def read_dimensions(data: bytes, content_type: str) -> tuple[int, int] | None:
-    """(width, height) from the header, without decoding; None if the header can't be read."""
-    if content_type == PNG:
-        return _png_dimensions(data)
-    if content_type == WEBP:
-        return _webp_dimensions(data)
-    if content_type == JPEG:
-        return _jpeg_dimensions(data)
-    return None
-
-
 def process_image(data: bytes, policy: ImagePolicy) -> ProcessedImage:
     """Check an image against `policy` and return a clean re-encoded copy (CPU-bound)."""
     if not data:
@@ -130,18 +117,17 @@ def process_image(data: bytes, policy: ImagePolicy) -> ProcessedImage:
     content_type = sniff_image_type(data)
     if content_type is None or content_type not in policy.allowed_types:
         raise UnsupportedImageType()
-    dimensions = read_dimensions(data, content_type)
-    if dimensions is not None:
-        _check_pixels(*dimensions, policy)
     try:
+        # decode_image checks the header's pixel count before Pillow sees the bytes.
         return _decode_and_reencode(data, content_type, policy)
     except AppError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageTooLarge("The image has too many pixels.") from exc
+    except TooManyPixels as exc:
+        raise ImageTooLarge(str(exc)) from exc
+    except UndecodableImage as exc:
+        raise InvalidImage() from exc
     except Exception as exc:
-        # Pillow's plugins raise whatever the damaged input provokes (OSError, SyntaxError,
-        # struct.error, ValueError, IndexError, ...): all of them mean "not a valid image".
+        # Damaged input that decoded but fails on orientation, conversion or re-encoding.
         raise InvalidImage() from exc
 
 
@@ -156,20 +142,12 @@ async def process_image_async(
 
 def _decode_and_reencode(data: bytes, content_type: str, policy: ImagePolicy) -> ProcessedImage:
     fmt = _FORMATS[content_type]
-    # catch_warnings is process-global state, so a concurrent thread could briefly undo this
-    # filter. It is a second net only: the per-call limit is our own size check below (and the
-    # header check before it), which never depends on warnings. We deliberately do not lower
-    # Image.MAX_IMAGE_PIXELS per call: it is a module global shared by every thread.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        # formats=[...]: only the plugin of the sniffed type may parse the bytes.
-        with Image.open(io.BytesIO(data), formats=[fmt.pillow_save]) as opened:
-            if opened.format not in fmt.pillow_names:
-                raise InvalidImage("The file content does not match its image type.")
-            _check_pixels(*opened.size, policy)
-            opened.load()  # full decode: truncated or corrupt data fails here
-            icc_profile = opened.info.get("icc_profile") if opened.mode != "CMYK" else None
-            image = _apply_orientation(opened)
+    # formats=[...]: only the plugin of the sniffed type may parse the bytes.
+    with decode_image(data, max_pixels=policy.max_pixels, formats=[fmt.pillow_save]) as decoded:
+        if decoded.format not in fmt.pillow_names:
+            raise InvalidImage("The file content does not match its image type.")
+        icc_profile = decoded.info.get("icc_profile") if decoded.mode != "CMYK" else None
+        image = _apply_orientation(decoded)
     image = _to_storable_mode(image, content_type)
     # Drop every piece of metadata (EXIF with GPS, XMP, comments, text chunks); only the
     # colour profile is carried over, explicitly, because colours depend on it.
@@ -220,64 +198,5 @@ def _save_options(content_type: str, icc_profile: object) -> dict[str, Any]:
     return options
 
 
-def _check_pixels(width: int, height: int, policy: ImagePolicy) -> None:
-    if width * height > policy.max_pixels:
-        raise ImageTooLarge(
-            f"The image has {width}x{height} pixels; the limit is {policy.max_pixels:,} pixels."
-        )
-
-
 def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB"
-
-
-def _png_dimensions(data: bytes) -> tuple[int, int] | None:
-    # IHDR must be the first chunk: signature (8) + length (4) + b"IHDR" + width + height.
-    if len(data) < 24 or data[12:16] != b"IHDR":
-        return None
-    width, height = struct.unpack(">II", data[16:24])
-    return int(width), int(height)
-
-
-def _webp_dimensions(data: bytes) -> tuple[int, int] | None:
-    chunk = data[12:16]
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", data[26:30])
-        return int(width) & 0x3FFF, int(height) & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        (bits,) = struct.unpack("<I", data[21:25])
-        return (int(bits) & 0x3FFF) + 1, ((int(bits) >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X" and len(data) >= 30:
-        width = int.from_bytes(data[24:27], "little") + 1
-        height = int.from_bytes(data[27:30], "little") + 1
-        return width, height
-    return None
-
-
-# Start-of-frame markers carry the dimensions; C4 (DHT), C8 (JPG) and CC (DAC) share the range.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-
-
-def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
-    """Walk the marker segments up to the first start-of-frame (before any scan data)."""
-    offset = 2
-    while offset + 4 <= len(data):
-        if data[offset] != 0xFF:
-            return None
-        marker = data[offset + 1]
-        if marker == 0xFF:  # fill byte
-            offset += 1
-        elif marker in _JPEG_STANDALONE:
-            offset += 2
-        elif marker in _JPEG_SOF:
-            if offset + 9 > len(data):
-                return None
-            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
-            return int(width), int(height)
-        elif marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
-            return None
-        else:
-            (length,) = struct.unpack(">H", data[offset + 2 : offset + 4])
-            offset += 2 + int(length)
-    return None

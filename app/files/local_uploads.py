@@ -10,7 +10,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from app.core.errors import AppError, NotFound
 from app.files.forms import text_fields
-from app.integrations.storage import Storage
+from app.integrations.storage import ObjectExists, Storage
 from app.integrations.storage.local import LocalStorage
 from app.integrations.storage.post_policy import PolicyViolation
 
@@ -36,7 +36,8 @@ def local_storage(storage: Storage) -> LocalStorage:
 
 async def receive_form_upload(storage: Storage, form: FormData) -> None:
     """Check the signed policy exactly as S3 would, then store the file. Raises
-    PolicyViolation (rendered as S3's XML error) for anything S3 would refuse."""
+    PolicyViolation (rendered as S3's XML error) for anything S3 would refuse, and for a
+    second POST to a key: unlike S3's, our forms are single-use (UP-06)."""
     local = local_storage(storage)
     fields = text_fields(form)
     upload = form.get("file")
@@ -48,7 +49,18 @@ async def receive_form_upload(storage: Storage, form: FormData) -> None:
         )
     data = await upload.read()
     check = local.verify_post_policy(fields, len(data), upload.content_type)
-    await local.put(check.key, data, check.content_type)
+    try:
+        await local.put_once(check.key, data, check.content_type)
+    except ObjectExists:
+        raise used_form_violation() from None
+
+
+def used_form_violation() -> PolicyViolation:
+    return PolicyViolation(
+        "AccessDenied",
+        "Invalid according to Policy: this upload form has been used already; "
+        "ask for a new one to upload another file.",
+    )
 
 
 def too_large_violation(max_bytes: int, declared: int | None) -> PolicyViolation:

@@ -2,41 +2,65 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from app.core.repository import Repository
-from app.models import Upload, UploadStatus
+from app.models import Image, Upload, UploadStatus, User
 
 
 class UploadRepository(Repository[Upload]):
     model = Upload
 
     async def get_by_key(self, key: str) -> Upload | None:
-        return await self.session.scalar(select(Upload).where(Upload.key == key))
+        """The upload a client names by its key or by the key of its presigned form."""
+        return await self.session.scalar(
+            select(Upload).where(or_(Upload.key == key, Upload.presigned_key == key)).limit(1)
+        )
 
     async def mark_ready(
-        self, upload_id: int, *, content_type: str, size: int, width: int, height: int
-    ) -> None:
-        await self.session.execute(
+        self,
+        upload_id: int,
+        *,
+        key: str,
+        content_type: str,
+        size: int,
+        width: int,
+        height: int,
+    ) -> bool:
+        """Pending → ready with its checked copy at `key`; False when another request checked
+        it first (its copy wins)."""
+        result = await self.session.execute(
             update(Upload)
-            .where(Upload.id == upload_id)
+            .where(Upload.id == upload_id, Upload.status == UploadStatus.PENDING)
             .values(
+                key=key,
                 status=UploadStatus.READY,
                 content_type=content_type,
                 size=size,
                 width=width,
                 height=height,
             )
+            .returning(Upload.id)
         )
+        return result.scalar_one_or_none() is not None
 
     async def remember_face(self, upload_id: int, has_face: bool) -> None:
         await self.session.execute(
             update(Upload).where(Upload.id == upload_id).values(has_face=has_face)
         )
 
-    async def list_created_before(self, cutoff: datetime, limit: int) -> list[Upload]:
+    async def list_unused_created_before(self, cutoff: datetime, limit: int) -> list[Upload]:
+        """Uploads older than `cutoff` that nothing uses: no user's profile picture and no
+        input of an image that still exists."""
+        in_use = or_(
+            exists().where(User.userpic == Upload.key),
+            exists().where(Image.input_key == Upload.key),
+        )
         rows = await self.session.scalars(
-            select(Upload).where(Upload.created_at < cutoff).order_by(Upload.id).limit(limit)
+            select(Upload)
+            .where(Upload.created_at < cutoff, ~in_use)
+            .order_by(Upload.id)
+            .limit(limit)
         )
         return list(rows)
 

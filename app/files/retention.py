@@ -1,5 +1,9 @@
 """Upload retention: delete uploads older than UPLOAD_RETENTION_DAYS, objects and rows.
 
+Uploads still in use are kept, however old: a profile picture, or the input photo of an image
+that still exists (its gallery "before" photo, share page and recent uploads). They are purged
+by the first run after nothing uses them any more.
+
 python -m app.files.retention      (make purge-uploads)
 """
 
@@ -29,9 +33,11 @@ async def purge_uploads_older_than(
     while True:
         async with database.unit_of_work() as session:
             uploads = UploadRepository(session)
-            batch = await uploads.list_created_before(cutoff, BATCH)
+            batch = await uploads.list_unused_created_before(cutoff, BATCH)
             for upload in batch:
                 await storage.delete(upload.key)
+                if upload.presigned_key and upload.presigned_key != upload.key:
+                    await storage.delete(upload.presigned_key)
             await uploads.delete_ids([upload.id for upload in batch])
         purged += len(batch)
         if len(batch) < BATCH:

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from app.core.config import Settings
+from app.core.db import release
 from app.files.exceptions import ImageNotFound, UnsupportedImageType
 from app.files.intake import ImagePolicy, ProcessedImage, process_image_async
 from app.files.keys import EXTENSIONS, user_key
@@ -55,7 +56,13 @@ class FileService:
             key, content_type, self.policy.max_bytes, expires_in=PRESIGN_EXPIRES_S
         )
         await self.uploads.add(
-            Upload(user_id=user.id, key=key, status=UploadStatus.PENDING, content_type=content_type)
+            Upload(
+                user_id=user.id,
+                key=key,
+                presigned_key=key,
+                status=UploadStatus.PENDING,
+                content_type=content_type,
+            )
         )
         return PresignedUpload(
             upload_url=post.url,
@@ -81,32 +88,40 @@ class FileService:
     async def ensure_checked(self, user_id: int, key: str) -> Upload:
         """The caller's own upload at `key`, through image intake if it came in presigned.
 
-        Presigned uploads go straight from the browser to storage: the first use re-reads
-        them, runs the same checks as a direct upload and rewrites them without metadata.
+        Presigned uploads go straight from the browser to storage, and their form can post
+        again until it expires (S3 cannot make it single-use). The first use reads the posted
+        bytes, runs the same checks as a direct upload and stores the clean copy under a new
+        server-named key: from then on only that copy is used (UP-06). The posted object is
+        replaced by the clean copy too, so the form's `file_url` keeps showing the photo
+        without its metadata (GPS).
         """
         upload = await self.uploads.get_by_key(key)
         if upload is None or upload.user_id != user_id:
             raise ImageNotFound()
         if upload.status == UploadStatus.READY:
             return upload
+        # Download, decode and re-encode with no transaction open (DB-01).
+        await release(self.uploads.session)
+        posted_key = upload.presigned_key or upload.key
         try:
-            raw = await self.storage.get(key)
+            raw = await self.storage.get(posted_key)
         except ObjectNotFound:
             raise ImageNotFound("The upload has not arrived in storage yet.") from None
         image = await process_image_async(raw, self.policy)
-        if image.content_type != upload.content_type:
-            # The key's extension promised another type: store under a key that tells the truth.
-            await self.storage.delete(key)
-            key = user_key(self.settings.UPLOADS_FOLDER, user_id, image.content_type)
-            upload.key = key
-        await self.storage.put(key, image.data, image.content_type)
-        await self.uploads.mark_ready(
+        checked_key = user_key(self.settings.UPLOADS_FOLDER, user_id, image.content_type)
+        await self.storage.put(checked_key, image.data, image.content_type)
+        await self.storage.put(posted_key, image.data, image.content_type)
+        won = await self.uploads.mark_ready(
             upload.id,
+            key=checked_key,
             content_type=image.content_type,
             size=len(image.data),
             width=image.width,
             height=image.height,
         )
+        if not won:
+            # A concurrent first use checked it already: keep one copy, theirs.
+            await self.storage.delete(checked_key)
         await self.uploads.session.refresh(upload)
         return upload
 

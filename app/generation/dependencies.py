@@ -15,6 +15,7 @@ from app.files.dependencies import FileServiceDep
 from app.files.repository import UploadRepository
 from app.generation.gallery import GalleryService
 from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
+from app.generation.result_keys import ResultKeys
 from app.generation.service import GenerationService
 from app.styles.repository import StyleRepository
 
@@ -52,6 +53,7 @@ def get_gallery_service(session: SessionDep, resources: ResourcesDep) -> Gallery
         SessionRepository(session),
         resources.storage,
         partial(after_commit, session),
+        ResultKeys.from_settings(resources.settings),
     )
 
 

@@ -10,6 +10,7 @@ from app.core.background import AfterCommit
 from app.core.errors import NotAuthenticated
 from app.files.exceptions import ImageNotFound
 from app.generation.repository import ImageRepository, ImageViewRepository
+from app.generation.result_keys import ResultKeys
 from app.generation.schemas import (
     ImageRead,
     ImagesPage,
@@ -31,12 +32,14 @@ class GalleryService:
         sessions: SessionRepository,
         storage: Storage,
         after_commit: Callable[[AfterCommit], None],
+        result_keys: ResultKeys,
     ) -> None:
         self.images = images
         self.views = views
         self.sessions = sessions
         self.storage = storage
         self.after_commit = after_commit
+        self.result_keys = result_keys
 
     async def status(self, image_id: int, user_id: int, session_id: str) -> StatusRead:
         """The hot path: one indexed read that also proves the session is live."""
@@ -102,11 +105,14 @@ class GalleryService:
             )
             if key
         ]
+        # The image's result folder also holds what a crashed attempt stored unrecorded.
+        folder = self.result_keys.folder_of(image.user_id, image.id)
         await self.images.delete(image)
 
         async def remove_files() -> None:
             for key in keys:
                 await self.storage.delete(key)
+            await self.storage.delete_prefix(folder)
 
         self.after_commit(remove_files)
 

@@ -1,7 +1,10 @@
 """The generation jobs. Each takes an image id, opens its own units of work, and is safe to
 run more than once (JOB-06): a job is claimed by a conditional UPDATE with a lease, results
 are stored before the row says `completed` (JOB-04), and only the one call that moves a job to
-`failed` refunds it (exactly once, CR-04)."""
+`failed` refunds it (exactly once, CR-04).
+
+Results are stored under keys derived from the job (`result_keys.py`): a retry after a crash
+overwrites what the dead attempt stored, and failing a job removes whatever it left."""
 
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
-from app.files.keys import user_key
 from app.generation.repository import ImageRepository, ImageViewRepository
+from app.generation.result_keys import ResultKeys
 from app.integrations.generator import (
     GenerationFailed,
     GenerationRequest,
@@ -31,7 +34,7 @@ from app.integrations.generator import (
     View,
 )
 from app.integrations.generator.port import Length, Texture
-from app.integrations.storage import ObjectNotFound, Storage
+from app.integrations.storage import ObjectNotFound, Storage, StorageError
 from app.models import CreditReason, Image, ImageStatus, ImageView, Style, ViewsStatus
 
 logger = logging.getLogger(__name__)
@@ -87,6 +90,7 @@ class GenerationWorker:
         self.generator = generator
         self.settings = settings
         self.lease = timedelta(seconds=settings.JOB_LEASE_S)
+        self.result_keys = ResultKeys.from_settings(settings)
 
     # --- front image -------------------------------------------------------------------
 
@@ -104,18 +108,19 @@ class GenerationWorker:
         except GenerationFailed as failure:
             await self.fail(image_id, failure)
             return
-        key = user_key(self.settings.GENERATED_IMAGES_FOLDER, job.user_id, result.content_type)
+        key = self.result_keys.key(job.user_id, image_id, View.FRONT, result.content_type)
         # JOB-04: the result is in our storage before the row says completed.
         await self.storage.put(key, result.data, result.content_type)
         async with self.database.unit_of_work() as session:
             images = ImageRepository(session)
             done = await images.complete(image_id, key, now_utc(), time.monotonic() - started)
-            if done and result.provider_id:
-                image = await images.get(image_id)
-                if image is not None:
-                    image.provider_prediction_id = result.provider_id
-        if not done:
-            # Deleted meanwhile, or a duplicate delivery finished first (JOB-05): one result.
+            image = await images.get(image_id)
+            if done and result.provider_id and image is not None:
+                image.provider_prediction_id = result.provider_id
+            # A duplicate delivery that finished first wrote this same key (JOB-05): keep it.
+            kept = done or (image is not None and image.output_key == key)
+        if not kept:
+            # Deleted or failed meanwhile: nothing will ever show this object.
             await self.storage.delete(key)
 
     async def _claim(self, image_id: int) -> ClaimedJob | None:
@@ -174,6 +179,9 @@ class GenerationWorker:
                 await _credits(session, self.settings).refund(
                     owner, 1, charge, charged=(CreditReason.GENERATION, charge)
                 )
+        if owner is not None:
+            # What an attempt stored before it died (a failed image has no views yet).
+            await self._remove_leftovers(self.result_keys.folder_of(owner, image_id))
         logger.info("generation %s failed: %s", image_id, failure.code)
 
     @contextlib.asynccontextmanager
@@ -230,26 +238,40 @@ class GenerationWorker:
         except GenerationFailed as failure:
             await self.fail_view(job.image_id, view, failure.code)
             return
-        key = user_key(self.settings.GENERATED_IMAGES_FOLDER, job.user_id, result.content_type)
+        key = self.result_keys.key(job.user_id, job.image_id, view.view, result.content_type)
         await self.storage.put(key, result.data, result.content_type)
         async with self.database.unit_of_work() as session:
-            if await ImageViewRepository(session).complete(view.id, key):
+            done = await ImageViewRepository(session).complete(view.id, key)
+            if done:
                 await ImageRepository(session).set_view_key(job.image_id, view.view, key)
-            else:
-                await self.storage.delete(key)
+            row = await session.get(ImageView, view.id, populate_existing=True)
+            kept = done or (row is not None and row.output_key == key)
+        if not kept:
+            await self.storage.delete(key)
 
     async def fail_view(self, image_id: int, view: ImageView, code: str) -> None:
         async with self.database.unit_of_work() as session:
             if not await ImageViewRepository(session).fail(view.id, code):
                 return
             image = await session.get(Image, image_id)
-            if image is not None:
+            owner = image.user_id if image is not None else None
+            if owner is not None:
                 await _credits(session, self.settings).refund(
-                    image.user_id,
+                    owner,
                     1,
                     Reference("view", f"{image_id}-{view.view}"),
                     charged=(CreditReason.VIEW_GENERATION, Reference("image", image_id)),
                 )
+        if owner is not None:
+            await self._remove_leftovers(self.result_keys.view_prefix(owner, image_id, view.view))
+
+    async def _remove_leftovers(self, prefix: str) -> None:
+        """Best effort: the failure and its refund are committed already; an object left by a
+        storage outage here is removed with the image or the account."""
+        try:
+            await self.storage.delete_prefix(prefix)
+        except StorageError:
+            logger.warning("could not remove leftover results under %s", prefix, exc_info=True)
 
     async def finish_views(self, image_id: int) -> None:
         async with self.database.unit_of_work() as session:

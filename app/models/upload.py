@@ -19,7 +19,13 @@ class UploadStatus(enum.StrEnum):
 
 
 class Upload(Base):
-    """An image a user put in our storage: who owns which key, and whether it was checked."""
+    """An image a user put in our storage: who owns which key, and whether it was checked.
+
+    `key` is the object every use reads (generation, face check, profile picture). A presigned
+    upload also has `presigned_key`, the key its browser form may write for an hour: the check
+    copies the checked bytes to a new server-named `key`, so whatever is posted to the form
+    afterwards is never used (UP-06). Clients may name the upload by either key.
+    """
 
     __tablename__ = "uploads"
     __table_args__ = (CheckConstraint("status IN ('pending', 'ready')", name="status_known"),)
@@ -29,6 +35,7 @@ class Upload(Base):
         BigIntId, ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
     )
     key: Mapped[str] = mapped_column(String(1024), unique=True, nullable=False)
+    presigned_key: Mapped[str | None] = mapped_column(String(1024), unique=True, nullable=True)
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     content_type: Mapped[str] = mapped_column(String(64), nullable=False)
     size: Mapped[int | None] = mapped_column(Integer, nullable=True)

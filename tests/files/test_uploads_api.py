@@ -16,6 +16,7 @@ from PIL import Image
 from app.core.resources import Resources
 from tests.auth.flows import Mail, signed_up_and_verified
 from tests.files.images import jpeg, jpeg_with_gps_and_rotation, png
+from tests.generation.steps import first_style_id, generate, portrait, run_jobs
 
 MiB = 1024 * 1024
 
@@ -282,3 +283,53 @@ async def test_deleting_the_account_removes_its_files(
     assert (await signed_in.delete("/api/v1/user/me")).status_code == 204
     await resources.database.background.drain()
     assert not await resources.storage.exists(key)
+
+
+async def test_up06_second_post_to_a_presigned_key_is_refused(
+    signed_in: httpx.AsyncClient,
+) -> None:
+    presigned = await _presign(signed_in)
+    first = jpeg(color="red")
+    assert (await _post_form(signed_in, presigned, first, "image/jpeg")).status_code == 204
+    again = await _post_form(signed_in, presigned, b"<html><script>x</script></html>", "image/jpeg")
+    assert again.status_code == 403
+    assert again.headers["content-type"].startswith("application/xml")
+    assert "<Code>AccessDenied</Code>" in again.text
+    file_url = presigned["file_url"]
+    assert isinstance(file_url, str)
+    fetched = await signed_in.get(_path(file_url))
+    assert fetched.content == first
+    assert fetched.headers["x-content-type-options"] == "nosniff"
+    assert fetched.headers["content-type"] == "image/jpeg"
+
+
+async def test_up06_a_checked_local_upload_cannot_be_replaced_before_generation(
+    signed_in: httpx.AsyncClient, resources: Resources
+) -> None:
+    presigned = await _presign(signed_in)
+    assert (await _post_form(signed_in, presigned, portrait(), "image/jpeg")).status_code == 204
+    started = await generate(signed_in, str(presigned["key"]), await first_style_id(signed_in))
+    assert started.status_code == 200, started.text
+    replaced = await _post_form(signed_in, presigned, jpeg(), "image/jpeg")
+    assert replaced.status_code == 403
+    assert await run_jobs(resources) == 1
+    status = await signed_in.get(f"/api/v1/image/status/{started.json()['image_id']}")
+    assert status.json()["status"] == "completed", status.json()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("signature", "sïgnature"), ("policy", "pölicy"), ("key", "uploads/ü.jpg"), ("ñ", "x")],
+)
+async def test_non_ascii_upload_form_fields_get_s3_xml_errors_not_500(
+    signed_in: httpx.AsyncClient, field: str, value: str
+) -> None:
+    presigned = await _presign(signed_in)
+    fields = presigned["fields"]
+    assert isinstance(fields, dict)
+    response = await _post_form(
+        signed_in, {**presigned, "fields": {**fields, field: value}}, jpeg(), "image/jpeg"
+    )
+    assert response.status_code in {400, 403}, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    assert "<Error><Code>" in response.text

@@ -15,6 +15,7 @@ from app.main import create_app
 from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
 from tests.conftest import build_test_resources
 from tests.files.images import jpeg
+from tests.generation.steps import first_style_id, generate, portrait, run_jobs
 from tests.integrations.storage.servers import S3Server, run_moto
 
 
@@ -87,3 +88,43 @@ async def test_direct_upload_lands_in_s3(
     assert response.status_code == 200, response.text
     assert await resources.storage.exists(response.json()["key"])
     assert (await client.get("/ready")).json()["checks"]["storage"] == "ok"
+
+
+async def test_up06_replacing_a_checked_s3_upload_has_no_effect_on_generation(
+    s3_app: tuple[httpx.AsyncClient, Resources], mail: Mail
+) -> None:
+    """A presigned POST stays valid for its hour and S3 cannot make it single-use: once the
+    upload is checked, generation (and the face check) read only the checked copy."""
+    client, resources = s3_app
+    await signed_up_and_verified(client, Mail(mail.directory, resources.database.background))
+    presigned = (
+        await client.get("/api/v1/files/presign", params={"file_type": "image/jpeg"})
+    ).json()
+    style_id = await first_style_id(client)
+    async with httpx.AsyncClient() as browser:
+
+        async def post(data: bytes) -> None:
+            posted = await browser.post(
+                presigned["upload_url"],
+                data=presigned["fields"],
+                files={"file": ("selfie.jpg", data, "image/jpeg")},
+            )
+            assert posted.status_code in {200, 201, 204}, posted.text
+
+        await post(portrait())
+        first = await generate(client, presigned["key"], style_id)
+        assert first.status_code == 200, first.text
+        # The same form again, now with a photo without a face: S3 accepts it.
+        await post(jpeg())
+        second = await generate(client, presigned["file_url"], style_id)
+        assert second.status_code == 200, second.text
+
+        assert await run_jobs(resources) == 2
+        for started in (first, second):
+            status = await client.get(f"/api/v1/image/status/{started.json()['image_id']}")
+            assert status.json()["status"] == "completed", status.json()
+        images = (await client.get("/api/v1/user/images")).json()["images"]
+        inputs = [(await browser.get(image["input_image_url"])).content for image in images]
+    assert len(inputs) == 2
+    assert all(data not in (jpeg(), b"") for data in inputs)
+    assert inputs[0] == inputs[1]

@@ -8,30 +8,29 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from app.core.imaging import TooManyPixels, UndecodableImage, decode_image
+
+__all__ = ["JPEG_CONTENT_TYPE", "TooManyPixels", "UndecodableImage", "decode_rgb", "encode_jpeg"]
+
 JPEG_CONTENT_TYPE = "image/jpeg"
 _JPEG_QUALITY = 90
 _WHITE = (255, 255, 255, 255)
 
 
-class UndecodableImage(ValueError):
-    """The bytes are not an image Pillow can read."""
-
-
-def decode_rgb(data: bytes, max_side: int) -> npt.NDArray[np.uint8]:
+def decode_rgb(data: bytes, max_side: int, max_pixels: int) -> npt.NDArray[np.uint8]:
     """The image as an RGB array whose longer side is at most `max_side`.
 
-    EXIF orientation is applied at upload (image intake), so it is not looked at here.
-    Transparent images are flattened onto white, the way a browser shows them.
+    Raises `TooManyPixels` (nothing decoded) or `UndecodableImage`. EXIF orientation is
+    applied at upload (image intake), so it is not looked at here. Transparent images are
+    flattened onto white, the way a browser shows them.
     """
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            # JPEG only: decode straight at a reduced scale (DCT scaling), much faster for
-            # large phone photos; a no-op for other formats.
-            image.draft("RGB", (max_side, max_side))
-            image.load()
+    # draft_size: JPEG decodes straight at a reduced scale (DCT scaling), much faster for
+    # large phone photos; a no-op for other formats. The pixel cap applies to the full size.
+    with decode_image(data, max_pixels=max_pixels, draft_size=max_side) as image:
+        try:
             rgb = _flatten(image)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise UndecodableImage(str(exc)) from exc
+        except (OSError, ValueError) as exc:
+            raise UndecodableImage(str(exc)) from exc
     if max(rgb.size) > max_side:
         factor = max_side / max(rgb.size)
         size = (max(1, round(rgb.width * factor)), max(1, round(rgb.height * factor)))

@@ -19,6 +19,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
+from app.core.imaging import DEFAULT_MAX_PIXELS
 from app.integrations.generator.codec import JPEG_CONTENT_TYPE
 from app.integrations.generator.pipeline import Deadline, has_face, render_preview
 from app.integrations.generator.port import GenerationFailed, GenerationRequest, GenerationResult
@@ -32,9 +33,15 @@ _FACE_CHECK_BUDGET_S = 30.0
 
 class LocalGenerator:
     def __init__(
-        self, max_side: int = DEFAULT_MAX_SIDE, limiter: anyio.CapacityLimiter | None = None
+        self,
+        max_side: int = DEFAULT_MAX_SIDE,
+        limiter: anyio.CapacityLimiter | None = None,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self._max_side = max_side
+        # The same cap as the intake (MAX_IMAGE_PIXELS): checked before any decode (UP-06).
+        self._max_pixels = max_pixels
         self._limiter = limiter if limiter is not None else anyio.CapacityLimiter(1)
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -54,6 +61,7 @@ class LocalGenerator:
             request.view,
             seed=seed,
             max_side=self._max_side,
+            max_pixels=self._max_pixels,
             deadline=deadline,
         )
         data = await self._in_worker(work, deadline)
@@ -62,7 +70,7 @@ class LocalGenerator:
         )
 
     async def detect_face(self, image_bytes: bytes) -> bool:
-        work = partial(has_face, image_bytes, self._max_side)
+        work = partial(has_face, image_bytes, self._max_side, self._max_pixels)
         return await self._in_worker(work, Deadline(_FACE_CHECK_BUDGET_S))
 
     async def _in_worker(self, work: Callable[[], T], deadline: Deadline) -> T:

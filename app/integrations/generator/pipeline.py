@@ -14,7 +14,12 @@ from contextlib import contextmanager
 import numpy as np
 import numpy.typing as npt
 
-from app.integrations.generator.codec import UndecodableImage, decode_rgb, encode_jpeg
+from app.integrations.generator.codec import (
+    TooManyPixels,
+    UndecodableImage,
+    decode_rgb,
+    encode_jpeg,
+)
 from app.integrations.generator.faces import FaceBox, find_face
 from app.integrations.generator.masks import hair_mask
 from app.integrations.generator.port import GenerationFailed, StyleSpec, View
@@ -58,16 +63,23 @@ class StageClock:
 
 
 def render_preview(
-    data: bytes, style: StyleSpec, view: View, *, seed: int, max_side: int, deadline: Deadline
+    data: bytes,
+    style: StyleSpec,
+    view: View,
+    *,
+    seed: int,
+    max_side: int,
+    max_pixels: int,
+    deadline: Deadline,
 ) -> bytes:
     """JPEG bytes of the labelled preview, or `GenerationFailed` with the job failure code."""
     clock = StageClock(deadline)
     try:
-        result = _render(data, style, view, seed, max_side, clock)
+        result = _render(data, style, view, seed, (max_side, max_pixels), clock)
     except GenerationFailed:
         raise
-    except UndecodableImage as exc:
-        raise GenerationFailed("GENERATION_FAILED", "The image could not be read.") from exc
+    except (TooManyPixels, UndecodableImage) as exc:
+        raise _unreadable(exc) from exc
     except Exception as exc:
         # A bug or an OpenCV/Pillow failure on an odd image: the job fails and is refunded
         # rather than the worker dying; the traceback goes to the log.
@@ -77,19 +89,30 @@ def render_preview(
     return result
 
 
-def has_face(data: bytes, max_side: int) -> bool:
+def has_face(data: bytes, max_side: int, max_pixels: int) -> bool:
     try:
-        rgb = decode_rgb(data, max_side)
-    except UndecodableImage as exc:
-        raise GenerationFailed("GENERATION_FAILED", "The image could not be read.") from exc
+        rgb = decode_rgb(data, max_side, max_pixels)
+    except (TooManyPixels, UndecodableImage) as exc:
+        raise _unreadable(exc) from exc
     return find_face(rgb) is not None
 
 
+def _unreadable(exc: TooManyPixels | UndecodableImage) -> GenerationFailed:
+    if isinstance(exc, TooManyPixels):
+        return GenerationFailed("GENERATION_FAILED", str(exc))
+    return GenerationFailed("GENERATION_FAILED", "The image could not be read.")
+
+
 def _render(
-    data: bytes, style: StyleSpec, view: View, seed: int, max_side: int, clock: StageClock
+    data: bytes,
+    style: StyleSpec,
+    view: View,
+    seed: int,
+    limits: tuple[int, int],
+    clock: StageClock,
 ) -> bytes:
     with clock.stage("decode"):
-        rgb = decode_rgb(data, max_side)
+        rgb = decode_rgb(data, *limits)
     with clock.stage("face"):
         face = find_face(rgb)
     if face is None:

@@ -3,6 +3,7 @@
 from app.integrations.storage.port import (
     DEFAULT_URL_EXPIRY_S,
     InvalidKey,
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     PresignedPost,
@@ -13,6 +14,7 @@ from app.integrations.storage.port import (
 __all__ = [
     "DEFAULT_URL_EXPIRY_S",
     "InvalidKey",
+    "ObjectExists",
     "ObjectInfo",
     "ObjectNotFound",
     "PresignedPost",

@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import mimetypes
 import os
 import tempfile
 import time
@@ -31,6 +30,7 @@ from app.integrations.storage import post_policy
 from app.integrations.storage.keys import check_content_type, check_key, check_prefix
 from app.integrations.storage.port import (
     DEFAULT_URL_EXPIRY_S,
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     PresignedPost,
@@ -41,6 +41,12 @@ from app.integrations.storage.post_policy import PolicyCheck, PostPolicy
 _URL_CONTEXT = b"hairtryon/media-url\n"  # see post_policy._POLICY_CONTEXT
 _META_SUFFIX = ".meta.json"
 _WRITE_ATTEMPTS = 3
+_IMAGE_EXTENSIONS = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+}
 # Errors that mean "no object there": missing file, a folder at the key, or a file where the
 # key needs a folder (`a` is a file, `a/b` is asked for).
 _ABSENT = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
@@ -83,6 +89,19 @@ class LocalStorage:
             await anyio.to_thread.run_sync(self._write, path, data, content_type)
         except OSError as exc:
             raise StorageError(f"cannot write {key!r}: {exc}") from exc
+
+    async def put_once(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` only if no object was ever written at `key` since it was last deleted;
+        `ObjectExists` otherwise. What makes a presigned form single-use (UP-06): a second
+        POST cannot replace bytes that were checked (or are about to be)."""
+        path = self.path_for(key)
+        check_content_type(content_type)
+        try:
+            created = await anyio.to_thread.run_sync(self._write_once, path, data, content_type)
+        except OSError as exc:
+            raise StorageError(f"cannot write {key!r}: {exc}") from exc
+        if not created:
+            raise ObjectExists(key)
 
     async def get(self, key: str) -> bytes:
         path = self.path_for(key)
@@ -209,6 +228,21 @@ class LocalStorage:
                 if attempt == _WRITE_ATTEMPTS - 1:
                     raise
 
+    def _write_once(self, path: Path, data: bytes, content_type: str) -> bool:
+        meta = json.dumps({"content_type": content_type}).encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._confined(path)
+        # The metadata file is the claim: hard-linking it into place fails if it exists, so
+        # of two concurrent first writes exactly one gets on (os.replace would let both).
+        if not _create_exclusively(_meta_path(path), meta):
+            return False
+        try:
+            _atomic_write(path, data)
+        except BaseException:
+            _unlink_quietly(_meta_path(path))
+            raise
+        return True
+
     def _read(self, path: Path) -> bytes:
         return self._confined(path).read_bytes()
 
@@ -268,8 +302,10 @@ def _read_content_type(path: Path) -> str | None:
         meta = None
     if isinstance(meta, dict) and isinstance(meta.get("content_type"), str):
         return str(meta["content_type"])
-    # Files copied in by hand have no metadata; the extension is the best we know.
-    return mimetypes.guess_type(path.name)[0]
+    # Files copied in by hand (style thumbnails) have no metadata. Their name may only give
+    # an image type: a guess of text/html for `x.html` would serve it as a page. Anything
+    # else has no type, and the media route answers application/octet-stream.
+    return _IMAGE_EXTENSIONS.get(path.suffix.lower())
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -288,6 +324,22 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         _unlink_quietly(Path(temporary))
         raise
+
+
+def _create_exclusively(path: Path, data: bytes) -> bool:
+    """Write a whole file at `path` unless one is there; False if one is."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        _unlink_quietly(Path(temporary))
+    return True
 
 
 def _unlink_quietly(path: Path) -> None:

@@ -23,6 +23,14 @@ class ObjectNotFound(StorageError):
         self.key = key
 
 
+class ObjectExists(StorageError):
+    """A write that may only create the object found one there already."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"an object exists at key {key!r}")
+        self.key = key
+
+
 class InvalidKey(ValueError):
     """A key that is not a plain relative path of safe segments; never sent to the backend.
 

@@ -119,7 +119,10 @@ def read_post_policy(
     if not policy or not signature:
         # No credentials at all: S3 treats the form as an anonymous write to a private bucket.
         raise PolicyViolation("AccessDenied", "Access Denied")
-    if not hmac.compare_digest(_policy_signature(signing_key, policy), signature):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII text (a 500 for one
+    # typed character); "replace" also survives lone surrogates.
+    expected = _policy_signature(signing_key, policy).encode()
+    if not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
         raise PolicyViolation(
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided. "
@@ -185,7 +188,8 @@ def verify_post_policy(
 
 
 def _policy_signature(signing_key: bytes, policy: str) -> str:
-    return hmac.new(signing_key, _POLICY_CONTEXT + policy.encode(), hashlib.sha256).hexdigest()
+    message = _POLICY_CONTEXT + policy.encode("utf-8", "replace")
+    return hmac.new(signing_key, message, hashlib.sha256).hexdigest()
 
 
 def _condition_failed(field: str, expected: str) -> PolicyViolation:

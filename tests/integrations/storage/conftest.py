@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from app.integrations.storage.local import LocalStorage
-from app.integrations.storage.port import PresignedPost, Storage
+from app.integrations.storage.port import ObjectExists, PresignedPost, Storage
 from app.integrations.storage.post_policy import PolicyViolation
 from app.integrations.storage.s3 import S3Storage
 from tests.integrations.storage.servers import S3Server, find_weed, run_moto, run_seaweedfs
@@ -186,9 +186,11 @@ def local_upload(storage: LocalStorage) -> Upload:
             return 404
         try:
             check = storage.verify_post_policy(post.fields, len(data), content_type)
+            await storage.put_once(check.key, data, check.content_type)
         except PolicyViolation as violation:
             return violation.status_code
-        await storage.put(check.key, data, check.content_type)
+        except ObjectExists:
+            return 403
         return 204
 
     return upload

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from app.integrations.storage.local import LocalStorage
-from app.integrations.storage.port import InvalidKey, ObjectInfo, StorageError
+from app.integrations.storage.port import InvalidKey, ObjectExists, ObjectInfo, StorageError
 from tests.integrations.storage.conftest import PUBLIC_BASE_URL, SIGNING_KEY, local_fetch
 
 KEY = "uploads/user_7/0f3a9c.png"
@@ -135,14 +135,50 @@ async def test_delete_prefix_prunes_emptied_folders(storage: LocalStorage) -> No
     assert sorted(path.name for path in (storage.root / "uploads").iterdir()) == ["user_2"]
 
 
-async def test_file_without_metadata_gets_its_type_from_the_extension(
+async def test_file_without_metadata_gets_an_image_type_from_its_extension_only(
     storage: LocalStorage,
 ) -> None:
-    path = storage.path_for("generated/copied.jpg")
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"jpeg")
+    # UP-06: a name never makes a file servable as a page (`x.html` is not text/html); the
+    # media route answers application/octet-stream for an object without a type.
+    for name, content_type in (("copied.jpg", "image/jpeg"), ("copied.html", None)):
+        path = storage.path_for(f"generated/{name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"data")
+        assert await storage.head(f"generated/{name}") == ObjectInfo(4, content_type)
 
-    assert await storage.head("generated/copied.jpg") == ObjectInfo(4, "image/jpeg")
+
+async def test_up06_put_once_refuses_a_second_write_to_a_key(storage: LocalStorage) -> None:
+    await storage.put_once("uploads/user_1/a.jpg", b"first", "image/jpeg")
+
+    with pytest.raises(ObjectExists):
+        await storage.put_once("uploads/user_1/a.jpg", b"second", "text/html")
+
+    assert await storage.get("uploads/user_1/a.jpg") == b"first"
+    assert await storage.head("uploads/user_1/a.jpg") == ObjectInfo(5, "image/jpeg")
+    # Our own writes (the checked copy) still replace it; a deleted key is free again.
+    await storage.put("uploads/user_1/a.jpg", b"clean", "image/jpeg")
+    await storage.delete("uploads/user_1/a.jpg")
+    await storage.put_once("uploads/user_1/a.jpg", b"again", "image/jpeg")
+
+
+async def test_up06_concurrent_first_writes_to_a_key_let_exactly_one_in(
+    storage: LocalStorage,
+) -> None:
+    outcomes: list[bytes] = []
+
+    async def write(data: bytes) -> None:
+        try:
+            await storage.put_once("uploads/user_1/race.jpg", data, "image/jpeg")
+        except ObjectExists:
+            return
+        outcomes.append(data)
+
+    async with anyio.create_task_group() as tasks:
+        for index in range(8):
+            tasks.start_soon(write, bytes([index]) * 10)
+
+    assert len(outcomes) == 1
+    assert await storage.get("uploads/user_1/race.jpg") == outcomes[0]
 
 
 async def test_a_file_in_the_way_of_a_folder_is_a_storage_error(storage: LocalStorage) -> None:

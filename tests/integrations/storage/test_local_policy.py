@@ -208,3 +208,26 @@ def test_s3_error_xml_escapes_values() -> None:
     ]
     with pytest.raises(ValueError, match="element name"):
         s3_error_xml("X", "y", **{"bad name": "z"})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("signature", "ünïcode-signature", "SignatureDoesNotMatch"),
+        ("policy", "pölicy", "SignatureDoesNotMatch"),
+        ("key", "uploads/user_7/ü.png", "AccessDenied"),
+        ("Content-Type", "image/pñg", "AccessDenied"),
+        ("x-amz-meta-ñame", "value", "AccessDenied"),
+        ("signature", "\ud800", "SignatureDoesNotMatch"),
+    ],
+)
+async def test_non_ascii_form_fields_are_refused_like_s3(
+    storage: LocalStorage, post: PresignedPost, field: str, value: str, code: str
+) -> None:
+    fields = {**post.fields, field: value}
+
+    with pytest.raises(PolicyViolation) as raised:
+        storage.verify_post_policy(fields, 10, "image/png")
+
+    assert raised.value.status_code in {400, 403}
+    assert error_of(raised.value)["Code"] == code
