@@ -48,7 +48,9 @@ class PasswordResetService:
             raise InvalidToken()
 
     async def reset(self, token: str, new_password: str) -> None:
-        user_id = await self.challenges.redeem_link(token, ChallengePurpose.PASSWORD_RESET)
+        user_id = (
+            await self.challenges.redeem_link(token, ChallengePurpose.PASSWORD_RESET)
+        ).user_id
         user = await self.users.get(user_id)
         if user is None:
             raise InvalidToken()

@@ -30,6 +30,7 @@ from app.auth.schemas import (
     MessageResponse,
     RefreshRequest,
     RefreshResponse,
+    ResendSignupRequest,
     ResetPasswordRequest,
     SignupRequest,
     SignupResponse,
@@ -65,13 +66,18 @@ def _login_body(tokens: SessionTokens) -> LoginResponse:
 )
 async def signup(body: SignupRequest, accounts: AccountServiceDep) -> SignupResponse:
     """Creates an unverified user and emails a 6-digit code and a verification link.
-    `verify_token` is the handle to send back with the code to `/verify-signup`."""
+    `verify_token` is the handle to send back with the code to `/verify-signup`.
+
+    Signing up again on an address that is not verified yet is a new, separate pending
+    registration: it never changes the stored name or password. Whichever signup's code or
+    link is redeemed, that signup's name and password become the account's, and the other
+    pending signups expire."""
     pending = await accounts.sign_up(body.name, body.email, body.password)
     user = pending.user
     return SignupResponse(
         id=user.id,
         email=user.email,
-        name=user.name,
+        name=pending.name,
         verified=user.verified,
         verify_token=pending.handle,
     )
@@ -93,10 +99,17 @@ router.add_api_route(
     "/request-signup-token",
     dependencies=LIMITED,
     summary="Send a new verification code",
-    responses=error_responses("ALREADY_VERIFIED", "USER_NOT_FOUND"),
+    responses=error_responses("ALREADY_VERIFIED", "USER_NOT_FOUND", "INVALID_TOKEN"),
 )
-async def request_signup_token(body: EmailRequest, accounts: AccountServiceDep) -> TokenResponse:
-    return TokenResponse(token=await accounts.resend_signup_code(body.email))
+async def request_signup_token(
+    body: ResendSignupRequest, accounts: AccountServiceDep
+) -> TokenResponse:
+    """Emails a new code and link for one pending signup, replacing its old code. Send the
+    `verify_token` from `/signup` (or the last `token` from here) as `token` to pick your own
+    signup; without it the newest signup on the address is re-sent. The new code activates
+    that signup's name and password only."""
+    token = await accounts.resend_signup_code(body.email, body.token)
+    return TokenResponse(token=token)
 
 
 @router.post(

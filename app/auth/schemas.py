@@ -32,6 +32,12 @@ class EmailRequest(InputModel):
     email: NormalizedEmail
 
 
+class ResendSignupRequest(InputModel):
+    email: NormalizedEmail
+    # The signup's `verify_token` (or a later resend's `token`): which pending signup to re-send.
+    token: Handle | None = None
+
+
 class CredentialsRequest(InputModel):
     email: NormalizedEmail
     password: AnyPassword

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.auth.challenges import ChallengeService
+from app.auth.challenges import ChallengeService, PendingCredentials
 from app.auth.exceptions import (
     AlreadyVerified,
     EmailCodeRequired,
@@ -12,6 +12,7 @@ from app.auth.exceptions import (
     EmailTaken,
     InvalidCredentials,
     InvalidLogin,
+    InvalidToken,
     UserNotFound,
 )
 from app.auth.mailer import AccountMailer
@@ -20,7 +21,7 @@ from app.auth.sessions import SessionService, SessionTokens
 from app.core.config import Settings
 from app.core.rate_limit import RateLimiter
 from app.credits.service import CreditsService, Reference
-from app.models import ChallengePurpose, CreditReason, User
+from app.models import AuthChallenge, ChallengePurpose, CreditReason, User
 from app.users.repository import UserRepository
 
 
@@ -34,6 +35,8 @@ class SignedIn:
 class PendingSignup:
     user: User
     handle: str
+    # This signup's name: the stored one changes only when this signup is verified.
+    name: str
 
 
 class AccountService:
@@ -58,6 +61,9 @@ class AccountService:
         self.limiter = limiter
 
     async def sign_up(self, name: str, email: str, password: str) -> PendingSignup:
+        """A new pending registration. On an address nobody has proven yet the stored
+        credentials stay as they are: this signup's name and password wait in its own
+        challenge and become the account's only if its code or link is redeemed (AUTH-13)."""
         await self._count_account_attempt(email)
         hashed = await self.passwords.hash(password)
         user = await self.users.get_by_email(email)
@@ -69,30 +75,33 @@ class AccountService:
             )
             if user is None:
                 raise EmailTaken()
-        else:
-            # Nobody has proven this address yet: the newest signup wins, so a stranger who
-            # registered it first cannot keep a password on the owner's future account.
-            user.name = name
-            user.hashed_password = hashed
-        handle = await self._send_signup_code(user)
-        return PendingSignup(user=user, handle=handle)
+        handle = await self._send_signup_code(user, PendingCredentials(name, hashed))
+        return PendingSignup(user=user, handle=handle, name=name)
 
-    async def resend_signup_code(self, email: str) -> str:
+    async def resend_signup_code(self, email: str, handle: str | None = None) -> str:
+        """A new code and link for one registration: the one `handle` names, else the newest.
+        It carries that registration's credentials and replaces only its old challenge."""
         await self._count_account_attempt(email)
         user = await self.users.get_by_email(email)
         if user is None:
             raise UserNotFound()
         if user.verified:
             raise AlreadyVerified()
-        return await self._send_signup_code(user)
+        registration = await self.challenges.signup_registration(user.id, handle)
+        pending = None
+        if registration is not None and registration.pending_password_hash is not None:
+            pending = PendingCredentials(
+                registration.pending_name or user.name, registration.pending_password_hash
+            )
+        return await self._send_signup_code(user, pending, replaces=registration)
 
     async def verify_signup(self, handle: str, code: str) -> SignedIn:
-        user_id = await self.challenges.redeem_code(handle, code, ChallengePurpose.SIGNUP)
-        return await self._complete_verification(user_id)
+        challenge = await self.challenges.redeem_code(handle, code, ChallengePurpose.SIGNUP)
+        return await self._complete_verification(challenge)
 
     async def verify_signup_link(self, token: str) -> SignedIn:
-        user_id = await self.challenges.redeem_link(token, ChallengePurpose.SIGNUP)
-        return await self._complete_verification(user_id)
+        challenge = await self.challenges.redeem_link(token, ChallengePurpose.SIGNUP)
+        return await self._complete_verification(challenge)
 
     async def request_login_code(self, email: str, password: str) -> str:
         await self._count_account_attempt(email)
@@ -109,8 +118,8 @@ class AccountService:
         return opened.handle
 
     async def verify_login(self, handle: str, code: str) -> SignedIn:
-        user_id = await self.challenges.redeem_code(handle, code, ChallengePurpose.LOGIN)
-        user = await self._existing(user_id)
+        challenge = await self.challenges.redeem_code(handle, code, ChallengePurpose.LOGIN)
+        user = await self._existing(challenge.user_id)
         return SignedIn(user=user, tokens=await self.sessions.start(user.id))
 
     async def is_code_handle_valid(self, handle: str) -> bool:
@@ -155,27 +164,46 @@ class AccountService:
             user.hashed_password = await self.passwords.hash(password)
         return user
 
-    async def _send_signup_code(self, user: User) -> str:
+    async def _send_signup_code(
+        self,
+        user: User,
+        pending: PendingCredentials | None,
+        replaces: AuthChallenge | None = None,
+    ) -> str:
         opened = await self.challenges.open(
-            user.id, ChallengePurpose.SIGNUP, with_code=True, with_link=True
+            user.id,
+            ChallengePurpose.SIGNUP,
+            with_code=True,
+            with_link=True,
+            pending=pending,
+            replaces=replaces,
         )
         assert opened.code is not None
         assert opened.link_token is not None
-        self.mailer.verification(user.email, user.name, opened.code, opened.link_token)
+        # Addressed with the name this signup chose: the mail shows whose signup it confirms.
+        name = pending.name if pending else user.name
+        self.mailer.verification(user.email, name, opened.code, opened.link_token)
         return opened.handle
 
-    async def _complete_verification(self, user_id: int) -> SignedIn:
+    async def _complete_verification(self, challenge: AuthChallenge) -> SignedIn:
+        user_id = challenge.user_id
         user = await self._existing(user_id)
-        if await self.users.mark_verified(user_id):
-            if self.settings.FREE_USER_CREDITS > 0:
-                await self.credits.grant(
-                    user_id,
-                    self.settings.FREE_USER_CREDITS,
-                    CreditReason.SIGNUP_BONUS,
-                    Reference("user", user_id),
-                )
-            self.mailer.welcome(user.email, user.name)
+        # Only this registration's credentials become the account's, and only while nobody has
+        # verified the address yet: a stale registration of a verified account changes nothing.
+        if not await self.users.activate(
+            user_id, name=challenge.pending_name, hashed_password=challenge.pending_password_hash
+        ):
+            raise InvalidToken()
+        await self.challenges.close_signups(user_id)
+        if self.settings.FREE_USER_CREDITS > 0:
+            await self.credits.grant(
+                user_id,
+                self.settings.FREE_USER_CREDITS,
+                CreditReason.SIGNUP_BONUS,
+                Reference("user", user_id),
+            )
         await self.users.session.refresh(user)
+        self.mailer.welcome(user.email, user.name)
         return SignedIn(user=user, tokens=await self.sessions.start(user_id))
 
     async def _existing(self, user_id: int) -> User:
