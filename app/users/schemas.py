@@ -1,13 +1,29 @@
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints
 
 from app.core.schemas import InputModel
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=50)]
+# Control characters (CR, LF, TAB, NEL, DEL...), line and paragraph separators and lone
+# surrogates: a name is one line of text, and it ends up in email headers and logs.
+_NOT_IN_NAMES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def _one_line_of_text(value: str) -> str:
+    if any(unicodedata.category(char) in _NOT_IN_NAMES for char in value):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=50),
+    AfterValidator(_one_line_of_text),
+]
 
 
 class UserRead(BaseModel):
