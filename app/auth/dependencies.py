@@ -13,7 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from app.api.deps import ResourcesDep, SessionDep, SettingsDep
 from app.auth.challenges import ChallengeService
 from app.auth.cookies import ACCESS_COOKIE, CookiePolicy
-from app.auth.csrf import enforce_same_origin
+from app.auth.csrf import enforce_same_origin, enforce_same_origin_for_browsers
 from app.auth.exceptions import EmailNotVerified, NoCookiesFound
 from app.auth.google_accounts import GoogleAccountService
 from app.auth.google_pictures import GooglePictureCopier
@@ -139,6 +139,14 @@ def get_cookie_policy(settings: SettingsDep) -> CookiePolicy:
 
 
 CookiePolicyDep = Annotated[CookiePolicy, Depends(get_cookie_policy)]
+
+
+def same_origin_for_browser_sign_in(request: Request, settings: SettingsDep) -> None:
+    """On the endpoints that set session cookies; runs before the body is read."""
+    enforce_same_origin_for_browsers(request, settings)
+
+
+SignInCsrf = Depends(same_origin_for_browser_sign_in)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from app.auth.google import GoogleIdentity
 from app.auth.service import SignedIn
 from app.auth.sessions import SessionService
 from app.core.config import Settings
+from app.core.errors import AppError
 from app.credits.service import CreditsService, Reference
 from app.models import CreditReason, User
 from app.users.repository import UserRepository
@@ -16,6 +17,15 @@ from app.users.repository import UserRepository
 
 class GoogleEmailNotVerified(EmailNotVerified):
     message = "Google has not verified this email address; verify it with Google first."
+
+
+class GoogleAccountConflict(AppError):
+    status_code = 409
+    code = "GOOGLE_ACCOUNT_CONFLICT"
+    message = (
+        "This email's account is linked to a different Google account; sign in with that "
+        "Google account or with your password."
+    )
 
 
 class GoogleAccountService:
@@ -46,6 +56,10 @@ class GoogleAccountService:
         return SignedIn(user=user, tokens=await self.sessions.start(user.id))
 
     async def _link(self, user: User, identity: GoogleIdentity) -> User:
+        if user.google_sub is not None and user.google_sub != identity.sub:
+            # The address now belongs to another Google account (recycled, re-provisioned):
+            # relinking would hand this account to whoever holds that one.
+            raise GoogleAccountConflict()
         user.google_sub = identity.sub
         if not user.verified:
             # The password on an unverified account was set by someone who never proved the

@@ -17,6 +17,7 @@ from app.auth.dependencies import (
     CookiePolicyDep,
     PasswordResetServiceDep,
     SessionServiceDep,
+    SignInCsrf,
 )
 from app.auth.exceptions import NoCookiesFound
 from app.auth.login_form import LOGIN_OPENAPI, read_login_credentials
@@ -46,6 +47,9 @@ router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses("RAT
 # Per client IP on every endpoint that checks a password or a code; the services add
 # per-account limits. Refresh and logout are left out: tabs refresh together.
 LIMITED = [AuthIpRateLimit]
+# The endpoints that sign in and set the session cookies also refuse cross-site browsers
+# (login CSRF); API clients that send no Origin/Referer are unaffected.
+SIGNS_IN = [AuthIpRateLimit, SignInCsrf]
 
 RESET_ANSWER = "If an account uses this email, a reset link is on its way."
 
@@ -114,9 +118,11 @@ async def request_signup_token(
 
 @router.post(
     "/verify-signup",
-    dependencies=LIMITED,
+    dependencies=SIGNS_IN,
     summary="Verify the email with the emailed code; signs in",
-    responses=error_responses("INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"),
+    responses=error_responses(
+        "INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN", "CSRF_FAILED"
+    ),
 )
 async def verify_signup(
     body: CodeRequest, accounts: AccountServiceDep, cookies: CookiePolicyDep, response: Response
@@ -178,9 +184,11 @@ async def request_login_token(
 
 @router.post(
     "/verify-login",
-    dependencies=LIMITED,
+    dependencies=SIGNS_IN,
     summary="Sign in with the emailed login code",
-    responses=error_responses("INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"),
+    responses=error_responses(
+        "INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN", "CSRF_FAILED"
+    ),
 )
 async def verify_login(
     body: CodeRequest, accounts: AccountServiceDep, cookies: CookiePolicyDep, response: Response
@@ -207,10 +215,12 @@ async def check_email_status(body: EmailRequest, accounts: AccountServiceDep) ->
 
 @router.post(
     "/login",
-    dependencies=LIMITED,
+    dependencies=SIGNS_IN,
     summary="Direct login (JSON or OAuth2 password form)",
     openapi_extra=LOGIN_OPENAPI,
-    responses=error_responses("INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED", "EMAIL_CODE_REQUIRED"),
+    responses=error_responses(
+        "INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED", "EMAIL_CODE_REQUIRED", "CSRF_FAILED"
+    ),
 )
 async def login(
     credentials: Annotated[CredentialsRequest, Depends(read_login_credentials)],
@@ -219,7 +229,9 @@ async def login(
     response: Response,
 ) -> LoginResponse:
     """For API clients and Swagger UI. Refused with `EMAIL_CODE_REQUIRED` when
-    `REQUIRE_LOGIN_CODE=true`; the web app signs in with a code instead."""
+    `REQUIRE_LOGIN_CODE=true`; the web app signs in with a code instead. A browser request
+    from another site (its Origin, Referer or `Sec-Fetch-Site` says so) is refused with
+    `CSRF_FAILED`; clients that send none of those headers are not affected."""
     signed_in = await accounts.log_in(credentials.email, credentials.password)
     cookies.set_session(response, signed_in.tokens)
     return _login_body(signed_in.tokens)
