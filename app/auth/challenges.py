@@ -29,6 +29,10 @@ class OpenedChallenge:
     link_token: str | None
 
 
+# Stored instead of a code hash on a decoy: no HMAC hex digest ever equals it.
+UNMATCHABLE_CODE_HASH = "!"
+
+
 def hash_link_token(token: str) -> str:
     # Link tokens carry 256 random bits: a plain digest is enough to make a leaked table useless.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -55,13 +59,15 @@ class ChallengeService:
         pending: PendingCredentials | None = None,
         replaces: AuthChallenge | None = None,
     ) -> OpenedChallenge:
-        """A new challenge. Login and reset challenges replace the user's open ones of the same
-        purpose; a signup challenge is its own registration and replaces only `replaces` (a
-        resend), so one signup can never expire another person's pending one."""
+        """A new challenge. A login code replaces the user's open ones (only the password
+        holder can ask for one). A signup challenge is its own registration and replaces only
+        `replaces` (a resend), so one signup never expires another person's pending one; reset
+        links replace nothing, so anyone asking for more cannot invalidate the owner's link
+        (they all die when one is used)."""
         now = self.clock()
         if replaces is not None:
             await self.challenges.retire(replaces.id, now)
-        elif purpose is not ChallengePurpose.SIGNUP:
+        elif purpose is ChallengePurpose.LOGIN:
             await self.challenges.retire_open(user_id, purpose, now)
         handle = new_handle()
         code = generate_code() if with_code else None
@@ -79,6 +85,20 @@ class ChallengeService:
             )
         )
         return OpenedChallenge(handle=handle, code=code, link_token=link_token)
+
+    async def open_decoy(self, user_id: int, purpose: ChallengePurpose) -> str:
+        """A challenge no code opens; it retires nothing, so the owner's open code stays."""
+        handle = new_handle()
+        await self.challenges.add(
+            AuthChallenge(
+                user_id=user_id,
+                purpose=purpose,
+                handle=handle,
+                code_hash=UNMATCHABLE_CODE_HASH,
+                expires_at=self.clock() + CODE_TTL,
+            )
+        )
+        return handle
 
     async def redeem_code(self, handle: str, code: str, purpose: ChallengePurpose) -> AuthChallenge:
         """Check the code and consume the challenge; the challenge it proves."""
@@ -116,6 +136,9 @@ class ChallengeService:
         if challenge is None or challenge.user_id != user_id:
             raise InvalidToken()
         return challenge
+
+    async def retire_all(self, user_id: int, purpose: ChallengePurpose) -> None:
+        await self.challenges.retire_open(user_id, purpose, self.clock())
 
     async def close_signups(self, user_id: int) -> None:
         await self.challenges.close_signups(user_id, self.clock())

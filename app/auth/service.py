@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.auth.challenges import ChallengeService, PendingCredentials
+from app.auth.codes import new_handle
 from app.auth.exceptions import (
     AlreadyVerified,
     EmailCodeRequired,
@@ -104,12 +105,25 @@ class AccountService:
         return await self._complete_verification(challenge)
 
     async def request_login_code(self, email: str, password: str) -> str:
-        await self._count_account_attempt(email)
+        """Check the password and email a login code: the web app's sign-in, and the step-up
+        that always lets the owner in (AUTH-14).
+
+        While the account's failure budget has room, a wrong password answers
+        `INVALID_CREDENTIALS` and spends one unit of it; successes spend nothing. Once it is
+        spent the account is under attack, and this endpoint stops giving verdicts: every
+        request answers 200 with a handle, but only the right password gets a code in the
+        mailbox. A guesser learns nothing more; the owner types the code and is in."""
         user = await self._check_password(email, password)
-        if user is None:
-            raise InvalidCredentials()
-        if not user.verified:
+        budget_left = await self.limiter.allows(*self._failures(email))
+        if user is None or not user.verified:
+            if not budget_left:
+                return await self._decoy_login_handle(email)
+            if user is None:
+                await self.limiter.take(*self._failures(email))
+                raise InvalidCredentials()
             raise EmailNotVerified()
+        # Only the password holder gets here, so nobody else can spend this mail budget.
+        await self.limiter.hit(self.settings.RATE_LIMIT_AUTH, "login-code", email)
         opened = await self.challenges.open(
             user.id, ChallengePurpose.LOGIN, with_code=True, with_link=False
         )
@@ -132,11 +146,20 @@ class AccountService:
         return user.verified
 
     async def log_in(self, email: str, password: str) -> SignedIn:
+        """Direct login. Failures spend the account's failure budget (successes do not); once
+        it is spent the answer is 429 without a verdict, right password or not, and the way
+        in is the emailed code (`request-login-token`), which still works."""
         if self.settings.REQUIRE_LOGIN_CODE:
             raise EmailCodeRequired()
-        await self._count_account_attempt(email)
+        if not await self.limiter.allows(*self._failures(email)):
+            raise await self._under_attack(email)
         user = await self._check_password(email, password)
+        # Checked again after the hash: hashes queue one at a time, and guesses that waited
+        # together must not all get a verdict.
+        if not await self.limiter.allows(*self._failures(email)):
+            raise await self._under_attack(email)
         if user is None:
+            await self.limiter.take(*self._failures(email))
             raise InvalidLogin()
         if not user.verified:
             raise EmailNotVerified()
@@ -150,9 +173,32 @@ class AccountService:
             await self.sessions.end(session_id)
 
     async def _count_account_attempt(self, email: str) -> None:
-        """Per-account limit: rotating IPs (or forged X-Forwarded-For) does not buy more
-        guesses at one account's password, nor more mail to one inbox."""
+        """Per-inbox limit on signup mail: rotating IPs (or forged X-Forwarded-For) does not
+        buy more mail to one inbox."""
         await self.limiter.hit(self.settings.RATE_LIMIT_AUTH, "account", email)
+
+    def _failures(self, email: str) -> tuple[str, str, str]:
+        """The account's password-failure budget (RATE_LIMIT_AUTH), whichever IPs the wrong
+        passwords come from; only failures are counted."""
+        return (self.settings.RATE_LIMIT_AUTH, "account-failures", email)
+
+    async def _under_attack(self, email: str) -> Exception:
+        return await self.limiter.refusal(
+            *self._failures(email),
+            message=(
+                "Too many failed sign-ins for this account; sign in with the code sent to "
+                "your email (request-login-token)."
+            ),
+        )
+
+    async def _decoy_login_handle(self, email: str) -> str:
+        """What a wrong password gets while the account is under attack: a handle that looks
+        and behaves like a real one (valid, counts code attempts) but no code exists for it,
+        so it can never sign in and nothing is mailed. It does not replace the owner's code."""
+        user = await self.users.get_by_email(email)
+        if user is None:
+            return new_handle()
+        return await self.challenges.open_decoy(user.id, ChallengePurpose.LOGIN)
 
     async def _check_password(self, email: str, password: str) -> User | None:
         """The user when the password matches. Unknown emails cost the same hash time."""
