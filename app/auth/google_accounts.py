@@ -13,6 +13,7 @@ from app.core.errors import AppError
 from app.credits.service import CreditsService, Reference
 from app.models import CreditReason, User
 from app.users.repository import UserRepository
+from app.users.schemas import without_control_characters
 
 
 class GoogleEmailNotVerified(EmailNotVerified):
@@ -74,7 +75,8 @@ class GoogleAccountService:
         return user
 
     async def _create(self, identity: GoogleIdentity) -> User:
-        name = (identity.name or identity.email.split("@")[0]).strip()[:50] or "HairTryOn user"
+        raw_name = without_control_characters(identity.name or identity.email.split("@")[0])
+        name = raw_name.strip()[:50] or "HairTryOn user"
         user = await self.users.add_if_email_free(
             User(
                 email=identity.email,

@@ -179,6 +179,11 @@ async def verify_link(
 async def request_login_token(
     body: CredentialsRequest, accounts: AccountServiceDep
 ) -> TokenResponse:
+    """Emails a 6-digit code for `/verify-login` when the password is right. Only wrong
+    passwords count against the account's limit. Once that limit is spent (an attack), this
+    answers 200 with a `token` whatever the password, and emails a code only for the right one:
+    the owner can always sign in with their password and the emailed code, while a guesser gets
+    no more verdicts. If no code arrives, the password was wrong."""
     return TokenResponse(token=await accounts.request_login_code(body.email, body.password))
 
 
@@ -229,7 +234,10 @@ async def login(
     response: Response,
 ) -> LoginResponse:
     """For API clients and Swagger UI. Refused with `EMAIL_CODE_REQUIRED` when
-    `REQUIRE_LOGIN_CODE=true`; the web app signs in with a code instead. A browser request
+    `REQUIRE_LOGIN_CODE=true`; the web app signs in with a code instead. Only wrong passwords
+    count against the account's limit; once it is spent this answers 429 without checking the
+    password, and `/request-login-token` + `/verify-login` (password and emailed code) is the
+    way in. A browser request
     from another site (its Origin, Referer or `Sec-Fetch-Site` says so) is refused with
     `CSRF_FAILED`; clients that send none of those headers are not affected."""
     signed_in = await accounts.log_in(credentials.email, credentials.password)
@@ -292,7 +300,10 @@ async def logout(
 
 @router.post("/forgot-password", dependencies=LIMITED, summary="Email a password reset link")
 async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -> DetailResponse:
-    """Answers the same whether or not an account uses the email."""
+    """Answers the same whether or not an account uses the email, after the same work: the
+    account lookup and the mail happen after the response. Past the per-address limit the
+    answer is still the same and no new mail is sent; earlier links stay valid until one is
+    used."""
     await resets.request(body.email)
     return DetailResponse(detail=RESET_ANSWER)
 

@@ -13,6 +13,13 @@ from app.core.schemas import InputModel
 _NOT_IN_NAMES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 
+def without_control_characters(value: str) -> str:
+    """For names we did not get from a form (Google's profile): what a form refuses becomes a
+    space, and runs of whitespace collapse."""
+    spaced = "".join(" " if unicodedata.category(char) in _NOT_IN_NAMES else char for char in value)
+    return " ".join(spaced.split())
+
+
 def _one_line_of_text(value: str) -> str:
     if any(unicodedata.category(char) in _NOT_IN_NAMES for char in value):
         raise ValueError("must not contain control characters or line breaks")

@@ -165,6 +165,19 @@ async def test_google_sign_in_refuses_to_relink_an_account_linked_to_another_goo
     assert again.headers["location"] == f"{FRONTEND}/auth/callback?success=true"
 
 
+async def test_google_profile_name_loses_its_control_characters(
+    google_client: httpx.AsyncClient, idp: FakeGoogle
+) -> None:
+    """Google's name never went through our form; it reaches email headers all the same."""
+    idp.account = dataclasses.replace(
+        idp.account, email=new_email(), sub="google-sub-crlf", name="Ada\r\nBcc: x@evil.example"
+    )
+    response = await google_client.get(await _to_google_and_back(google_client, idp))
+    assert response.headers["location"] == f"{FRONTEND}/auth/callback?success=true"
+    me = (await google_client.get("/api/v1/user/me")).json()
+    assert me["name"] == "Ada Bcc: x@evil.example"
+
+
 async def test_google_access_denied_redirects_with_error(
     google_client: httpx.AsyncClient, idp: FakeGoogle
 ) -> None:
