@@ -74,6 +74,19 @@ async def test_auth13_second_signup_cannot_take_over_pending_account(
     assert await _login_status(client, email, ATTACKER_PASSWORD) == 401
 
 
+async def test_auth13_owner_code_of_the_first_signup_still_works_after_a_second_signup(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    email = new_email()
+    owner_handle = await _sign_up(client, email, "Ada Lovelace", OWNER_PASSWORD)
+    await _sign_up(client, email, "Mallory", ATTACKER_PASSWORD)
+    owner_code, _ = await _nth_mail(mail, email, 0)
+    verified = await _verify(client, owner_handle, owner_code)
+    assert verified.status_code == 200, verified.text
+    assert await _login_status(client, email, OWNER_PASSWORD) == 200
+    assert await _login_status(client, email, ATTACKER_PASSWORD) == 401
+
+
 async def test_auth13_owner_link_of_the_first_signup_activates_the_first_password(
     client: httpx.AsyncClient, mail: Mail
 ) -> None:
