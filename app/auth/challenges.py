@@ -15,10 +15,22 @@ from app.models import AuthChallenge, ChallengePurpose
 
 
 @dataclass(frozen=True, slots=True)
+class PendingCredentials:
+    """What one signup chose; they become the account's only when its challenge is redeemed."""
+
+    name: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class OpenedChallenge:
     handle: str
     code: str | None
     link_token: str | None
+
+
+# Stored instead of a code hash on a decoy: no HMAC hex digest ever equals it.
+UNMATCHABLE_CODE_HASH = "!"
 
 
 def hash_link_token(token: str) -> str:
@@ -38,10 +50,25 @@ class ChallengeService:
         self.clock = clock
 
     async def open(
-        self, user_id: int, purpose: ChallengePurpose, *, with_code: bool, with_link: bool
+        self,
+        user_id: int,
+        purpose: ChallengePurpose,
+        *,
+        with_code: bool,
+        with_link: bool,
+        pending: PendingCredentials | None = None,
+        replaces: AuthChallenge | None = None,
     ) -> OpenedChallenge:
+        """A new challenge. A login code replaces the user's open ones (only the password
+        holder can ask for one). A signup challenge is its own registration and replaces only
+        `replaces` (a resend), so one signup never expires another person's pending one; reset
+        links replace nothing, so anyone asking for more cannot invalidate the owner's link
+        (they all die when one is used)."""
         now = self.clock()
-        await self.challenges.retire_open(user_id, purpose, now)
+        if replaces is not None:
+            await self.challenges.retire(replaces.id, now)
+        elif purpose is ChallengePurpose.LOGIN:
+            await self.challenges.retire_open(user_id, purpose, now)
         handle = new_handle()
         code = generate_code() if with_code else None
         link_token = secrets.token_urlsafe(32) if with_link else None
@@ -52,13 +79,29 @@ class ChallengeService:
                 handle=handle,
                 code_hash=self.codes.hash(code, handle) if code else None,
                 link_token_hash=hash_link_token(link_token) if link_token else None,
+                pending_name=pending.name if pending else None,
+                pending_password_hash=pending.password_hash if pending else None,
                 expires_at=now + CODE_TTL,
             )
         )
         return OpenedChallenge(handle=handle, code=code, link_token=link_token)
 
-    async def redeem_code(self, handle: str, code: str, purpose: ChallengePurpose) -> int:
-        """Check the code and consume the challenge; the user id it proves."""
+    async def open_decoy(self, user_id: int, purpose: ChallengePurpose) -> str:
+        """A challenge no code opens; it retires nothing, so the owner's open code stays."""
+        handle = new_handle()
+        await self.challenges.add(
+            AuthChallenge(
+                user_id=user_id,
+                purpose=purpose,
+                handle=handle,
+                code_hash=UNMATCHABLE_CODE_HASH,
+                expires_at=self.clock() + CODE_TTL,
+            )
+        )
+        return handle
+
+    async def redeem_code(self, handle: str, code: str, purpose: ChallengePurpose) -> AuthChallenge:
+        """Check the code and consume the challenge; the challenge it proves."""
         challenge = await self.challenges.get_by_handle(handle, purpose)
         now = self.clock()
         if challenge is None or challenge.consumed_at is not None or challenge.code_hash is None:
@@ -72,16 +115,33 @@ class ChallengeService:
             raise InvalidCode()
         if not await self.challenges.consume(challenge.id, now):
             raise InvalidToken()
-        return challenge.user_id
+        return challenge
 
-    async def redeem_link(self, token: str, purpose: ChallengePurpose) -> int:
+    async def redeem_link(self, token: str, purpose: ChallengePurpose) -> AuthChallenge:
         challenge = await self.challenges.get_by_link_hash(hash_link_token(token), purpose)
         now = self.clock()
         if challenge is None or challenge.expires_at <= now:
             raise InvalidToken()
         if not await self.challenges.consume(challenge.id, now):
             raise InvalidToken()
-        return challenge.user_id
+        return challenge
+
+    async def signup_registration(self, user_id: int, handle: str | None) -> AuthChallenge | None:
+        """The registration a resend re-issues: the one `handle` names (a signup of this user),
+        else the newest one. Superseded or expired ones still count: the user is unverified, so
+        nobody has redeemed any, and a resend is exactly for a code that ran out."""
+        if handle is None:
+            return await self.challenges.newest_signup(user_id)
+        challenge = await self.challenges.get_by_handle(handle, ChallengePurpose.SIGNUP)
+        if challenge is None or challenge.user_id != user_id:
+            raise InvalidToken()
+        return challenge
+
+    async def retire_all(self, user_id: int, purpose: ChallengePurpose) -> None:
+        await self.challenges.retire_open(user_id, purpose, self.clock())
+
+    async def close_signups(self, user_id: int) -> None:
+        await self.challenges.close_signups(user_id, self.clock())
 
     async def link_is_open(self, token: str, purpose: ChallengePurpose) -> bool:
         challenge = await self.challenges.get_by_link_hash(hash_link_token(token), purpose)

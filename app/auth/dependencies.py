@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import ResourcesDep, SessionDep, SettingsDep
 from app.auth.challenges import ChallengeService
 from app.auth.cookies import ACCESS_COOKIE, CookiePolicy
-from app.auth.csrf import enforce_same_origin
+from app.auth.csrf import enforce_same_origin, enforce_same_origin_for_browsers
 from app.auth.exceptions import EmailNotVerified, NoCookiesFound
 from app.auth.google_accounts import GoogleAccountService
 from app.auth.google_pictures import GooglePictureCopier
@@ -23,6 +25,7 @@ from app.auth.repository import ChallengeRepository, SessionRepository
 from app.auth.service import AccountService
 from app.auth.sessions import SessionService, utcnow
 from app.core.db import after_commit, release
+from app.core.resources import Resources
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
 from app.models import User
@@ -85,20 +88,38 @@ AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 
 
 def get_password_reset_service(
-    session: SessionDep,
-    resources: ResourcesDep,
-    sessions: SessionServiceDep,
-    challenges: ChallengeServiceDep,
-    mailer: AccountMailerDep,
+    session: SessionDep, resources: ResourcesDep, after_response: BackgroundTasks
+) -> PasswordResetService:
+    def issue_later(email: str) -> None:
+        async def issue() -> None:
+            async with resources.database.unit_of_work() as own_session:
+                await build_password_reset_service(own_session, resources).issue(email)
+
+        async def spawn() -> None:
+            # Async, so Starlette runs it on the loop rather than in a worker thread.
+            resources.database.background.spawn(issue, name="password-reset")
+
+        # Spawned once the response is out, into the tracked background tasks (shutdown and
+        # tests wait for them); the lookup, the challenge and the mail happen there.
+        after_response.add_task(spawn)
+
+    return build_password_reset_service(session, resources, issue_later)
+
+
+def build_password_reset_service(
+    session: AsyncSession,
+    resources: Resources,
+    issue_later: Callable[[str], None] | None = None,
 ) -> PasswordResetService:
     return PasswordResetService(
         UserRepository(session),
-        challenges,
-        sessions,
+        get_challenge_service(session, resources),
+        get_session_service(session, resources),
         resources.passwords,
-        mailer,
+        get_account_mailer(session, resources),
         resources.limiter,
         resources.settings.RATE_LIMIT_AUTH,
+        issue_later,
     )
 
 
@@ -139,6 +160,14 @@ def get_cookie_policy(settings: SettingsDep) -> CookiePolicy:
 
 
 CookiePolicyDep = Annotated[CookiePolicy, Depends(get_cookie_policy)]
+
+
+def same_origin_for_browser_sign_in(request: Request, settings: SettingsDep) -> None:
+    """On the endpoints that set session cookies; runs before the body is read."""
+    enforce_same_origin_for_browsers(request, settings)
+
+
+SignInCsrf = Depends(same_origin_for_browser_sign_in)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,13 +9,24 @@ from app.auth.google import GoogleIdentity
 from app.auth.service import SignedIn
 from app.auth.sessions import SessionService
 from app.core.config import Settings
+from app.core.errors import AppError
 from app.credits.service import CreditsService, Reference
 from app.models import CreditReason, User
 from app.users.repository import UserRepository
+from app.users.schemas import without_control_characters
 
 
 class GoogleEmailNotVerified(EmailNotVerified):
     message = "Google has not verified this email address; verify it with Google first."
+
+
+class GoogleAccountConflict(AppError):
+    status_code = 409
+    code = "GOOGLE_ACCOUNT_CONFLICT"
+    message = (
+        "This email's account is linked to a different Google account; sign in with that "
+        "Google account or with your password."
+    )
 
 
 class GoogleAccountService:
@@ -46,6 +57,10 @@ class GoogleAccountService:
         return SignedIn(user=user, tokens=await self.sessions.start(user.id))
 
     async def _link(self, user: User, identity: GoogleIdentity) -> User:
+        if user.google_sub is not None and user.google_sub != identity.sub:
+            # The address now belongs to another Google account (recycled, re-provisioned):
+            # relinking would hand this account to whoever holds that one.
+            raise GoogleAccountConflict()
         user.google_sub = identity.sub
         if not user.verified:
             # The password on an unverified account was set by someone who never proved the
@@ -60,7 +75,8 @@ class GoogleAccountService:
         return user
 
     async def _create(self, identity: GoogleIdentity) -> User:
-        name = (identity.name or identity.email.split("@")[0]).strip()[:50] or "HairTryOn user"
+        raw_name = without_control_characters(identity.name or identity.email.split("@")[0])
+        name = raw_name.strip()[:50] or "HairTryOn user"
         user = await self.users.add_if_email_free(
             User(
                 email=identity.email,

@@ -54,6 +54,36 @@ class ChallengeRepository(Repository[AuthChallenge]):
         )
         return result.scalar_one_or_none() is not None
 
+    async def newest_signup(self, user_id: int) -> AuthChallenge | None:
+        """The newest signup registration of this user that carries credentials."""
+        return await self.session.scalar(
+            select(AuthChallenge)
+            .where(
+                AuthChallenge.user_id == user_id,
+                AuthChallenge.purpose == "signup",
+                AuthChallenge.pending_password_hash.is_not(None),
+            )
+            .order_by(AuthChallenge.created_at.desc(), AuthChallenge.id.desc())
+            .limit(1)
+        )
+
+    async def retire(self, challenge_id: int, now: datetime) -> None:
+        await self.session.execute(
+            update(AuthChallenge)
+            .where(AuthChallenge.id == challenge_id, AuthChallenge.consumed_at.is_(None))
+            .values(consumed_at=now)
+        )
+
+    async def close_signups(self, user_id: int, now: datetime) -> None:
+        """The account is verified: every other pending registration expires, and the
+        password hashes they held are dropped."""
+        await self.retire_open(user_id, "signup", now)
+        await self.session.execute(
+            update(AuthChallenge)
+            .where(AuthChallenge.user_id == user_id, AuthChallenge.purpose == "signup")
+            .values(pending_password_hash=None)
+        )
+
     async def retire_open(self, user_id: int, purpose: str, now: datetime) -> None:
         """A new code replaces the older ones of the same purpose."""
         await self.session.execute(

@@ -17,6 +17,7 @@ from app.auth.dependencies import (
     CookiePolicyDep,
     PasswordResetServiceDep,
     SessionServiceDep,
+    SignInCsrf,
 )
 from app.auth.exceptions import NoCookiesFound
 from app.auth.login_form import LOGIN_OPENAPI, read_login_credentials
@@ -30,6 +31,7 @@ from app.auth.schemas import (
     MessageResponse,
     RefreshRequest,
     RefreshResponse,
+    ResendSignupRequest,
     ResetPasswordRequest,
     SignupRequest,
     SignupResponse,
@@ -45,6 +47,9 @@ router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses("RAT
 # Per client IP on every endpoint that checks a password or a code; the services add
 # per-account limits. Refresh and logout are left out: tabs refresh together.
 LIMITED = [AuthIpRateLimit]
+# The endpoints that sign in and set the session cookies also refuse cross-site browsers
+# (login CSRF); API clients that send no Origin/Referer are unaffected.
+SIGNS_IN = [AuthIpRateLimit, SignInCsrf]
 
 RESET_ANSWER = "If an account uses this email, a reset link is on its way."
 
@@ -65,13 +70,18 @@ def _login_body(tokens: SessionTokens) -> LoginResponse:
 )
 async def signup(body: SignupRequest, accounts: AccountServiceDep) -> SignupResponse:
     """Creates an unverified user and emails a 6-digit code and a verification link.
-    `verify_token` is the handle to send back with the code to `/verify-signup`."""
+    `verify_token` is the handle to send back with the code to `/verify-signup`.
+
+    Signing up again on an address that is not verified yet is a new, separate pending
+    registration: it never changes the stored name or password. Whichever signup's code or
+    link is redeemed, that signup's name and password become the account's, and the other
+    pending signups expire."""
     pending = await accounts.sign_up(body.name, body.email, body.password)
     user = pending.user
     return SignupResponse(
         id=user.id,
         email=user.email,
-        name=user.name,
+        name=pending.name,
         verified=user.verified,
         verify_token=pending.handle,
     )
@@ -93,17 +103,26 @@ router.add_api_route(
     "/request-signup-token",
     dependencies=LIMITED,
     summary="Send a new verification code",
-    responses=error_responses("ALREADY_VERIFIED", "USER_NOT_FOUND"),
+    responses=error_responses("ALREADY_VERIFIED", "USER_NOT_FOUND", "INVALID_TOKEN"),
 )
-async def request_signup_token(body: EmailRequest, accounts: AccountServiceDep) -> TokenResponse:
-    return TokenResponse(token=await accounts.resend_signup_code(body.email))
+async def request_signup_token(
+    body: ResendSignupRequest, accounts: AccountServiceDep
+) -> TokenResponse:
+    """Emails a new code and link for one pending signup, replacing its old code. Send the
+    `verify_token` from `/signup` (or the last `token` from here) as `token` to pick your own
+    signup; without it the newest signup on the address is re-sent. The new code activates
+    that signup's name and password only."""
+    token = await accounts.resend_signup_code(body.email, body.token)
+    return TokenResponse(token=token)
 
 
 @router.post(
     "/verify-signup",
-    dependencies=LIMITED,
+    dependencies=SIGNS_IN,
     summary="Verify the email with the emailed code; signs in",
-    responses=error_responses("INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"),
+    responses=error_responses(
+        "INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN", "CSRF_FAILED"
+    ),
 )
 async def verify_signup(
     body: CodeRequest, accounts: AccountServiceDep, cookies: CookiePolicyDep, response: Response
@@ -160,14 +179,21 @@ async def verify_link(
 async def request_login_token(
     body: CredentialsRequest, accounts: AccountServiceDep
 ) -> TokenResponse:
+    """Emails a 6-digit code for `/verify-login` when the password is right. Only wrong
+    passwords count against the account's limit. Once that limit is spent (an attack), this
+    answers 200 with a `token` whatever the password, and emails a code only for the right one:
+    the owner can always sign in with their password and the emailed code, while a guesser gets
+    no more verdicts. If no code arrives, the password was wrong."""
     return TokenResponse(token=await accounts.request_login_code(body.email, body.password))
 
 
 @router.post(
     "/verify-login",
-    dependencies=LIMITED,
+    dependencies=SIGNS_IN,
     summary="Sign in with the emailed login code",
-    responses=error_responses("INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"),
+    responses=error_responses(
+        "INVALID_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN", "CSRF_FAILED"
+    ),
 )
 async def verify_login(
     body: CodeRequest, accounts: AccountServiceDep, cookies: CookiePolicyDep, response: Response
@@ -194,10 +220,12 @@ async def check_email_status(body: EmailRequest, accounts: AccountServiceDep) ->
 
 @router.post(
     "/login",
-    dependencies=LIMITED,
+    dependencies=SIGNS_IN,
     summary="Direct login (JSON or OAuth2 password form)",
     openapi_extra=LOGIN_OPENAPI,
-    responses=error_responses("INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED", "EMAIL_CODE_REQUIRED"),
+    responses=error_responses(
+        "INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED", "EMAIL_CODE_REQUIRED", "CSRF_FAILED"
+    ),
 )
 async def login(
     credentials: Annotated[CredentialsRequest, Depends(read_login_credentials)],
@@ -206,7 +234,12 @@ async def login(
     response: Response,
 ) -> LoginResponse:
     """For API clients and Swagger UI. Refused with `EMAIL_CODE_REQUIRED` when
-    `REQUIRE_LOGIN_CODE=true`; the web app signs in with a code instead."""
+    `REQUIRE_LOGIN_CODE=true`; the web app signs in with a code instead. Only wrong passwords
+    count against the account's limit; once it is spent this answers 429 without checking the
+    password, and `/request-login-token` + `/verify-login` (password and emailed code) is the
+    way in. A browser request
+    from another site (its Origin, Referer or `Sec-Fetch-Site` says so) is refused with
+    `CSRF_FAILED`; clients that send none of those headers are not affected."""
     signed_in = await accounts.log_in(credentials.email, credentials.password)
     cookies.set_session(response, signed_in.tokens)
     return _login_body(signed_in.tokens)
@@ -267,7 +300,10 @@ async def logout(
 
 @router.post("/forgot-password", dependencies=LIMITED, summary="Email a password reset link")
 async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -> DetailResponse:
-    """Answers the same whether or not an account uses the email."""
+    """Answers the same whether or not an account uses the email, after the same work: the
+    account lookup and the mail happen after the response. Past the per-address limit the
+    answer is still the same and no new mail is sent; earlier links stay valid until one is
+    used."""
     await resets.request(body.email)
     return DetailResponse(detail=RESET_ANSWER)
 

@@ -5,11 +5,11 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.schemas import InputModel, NormalizedEmail
+from app.users.schemas import Name
 
 Password = Annotated[str, Field(min_length=8, max_length=128)]
 # Login accepts whatever length was allowed at signup time, but never an unbounded body.
 AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=50)]
 Handle = Annotated[str, Field(min_length=1, max_length=200)]
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
 
@@ -30,6 +30,12 @@ class SignupResponse(BaseModel):
 
 class EmailRequest(InputModel):
     email: NormalizedEmail
+
+
+class ResendSignupRequest(InputModel):
+    email: NormalizedEmail
+    # The signup's `verify_token` (or a later resend's `token`): which pending signup to re-send.
+    token: Handle | None = None
 
 
 class CredentialsRequest(InputModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,15 +39,43 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s"
+# Line breaks, terminal escapes and other control characters, plus the Unicode line and
+# paragraph separators and lone surrogates.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def escape_controls(text: str) -> str:
+    """`\\n`, `\\x1b`, `\\u2028` instead of the characters: one log record stays one line."""
+    if not any(unicodedata.category(char) in _ESCAPED_CATEGORIES for char in text):
+        return text
+    return "".join(
+        char.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(char) in _ESCAPED_CATEGORIES
+        else char
+        for char in text
+    )
+
+
+class TextFormatter(logging.Formatter):
+    """The development format. The message is escaped (request paths and other client text
+    end up in it, and a CR LF there would forge a log line); tracebacks keep their lines."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
+
+
 def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_RequestIdFilter())
     if json_logs:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
-        )
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -63,6 +63,37 @@ class RateLimiter:
         retry_after = max(1, math.ceil(stats.reset_time - time.time()))
         raise RateLimited(headers={"Retry-After": str(retry_after)})
 
+    async def allows(self, rule: str, *identity: str) -> bool:
+        """Whether one more hit would be within `rule`, without counting one. A storage outage
+        answers yes, as `hit` does."""
+        if not self.enabled:
+            return True
+        try:
+            return bool(await self._limiter.test(parse(rule), *identity))
+        except Exception:
+            logger.exception("rate limit storage unavailable; request allowed")
+            return True
+
+    async def take(self, rule: str, *identity: str) -> bool:
+        """Count one hit if the budget has room; False (nothing raised) when it has none, for
+        callers that answer the same either way."""
+        if not self.enabled:
+            return True
+        try:
+            return bool(await self._limiter.hit(parse(rule), *identity))
+        except Exception:
+            logger.exception("rate limit storage unavailable; request allowed")
+            return True
+
+    async def refusal(self, rule: str, *identity: str, message: str | None = None) -> RateLimited:
+        """The 429 for a budget that `allows` said is spent, with its Retry-After."""
+        try:
+            stats = await self._limiter.get_window_stats(parse(rule), *identity)
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        except Exception:
+            retry_after = 60
+        return RateLimited(message, headers={"Retry-After": str(retry_after)})
+
     async def ping(self) -> bool:
         return bool(await self.storage.check())
 

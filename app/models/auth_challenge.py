@@ -20,6 +20,9 @@ class AuthChallenge(Base):
     """One emailed proof of control: a 6-digit code and/or a link token, both stored hashed.
 
     The client only ever sees `handle`, an opaque pointer to this row.
+
+    A signup challenge is that signup's pending registration: it holds the name and password
+    hash the signup chose, and only redeeming it makes them the account's (AUTH-13).
     """
 
     __tablename__ = "auth_challenges"
@@ -36,6 +39,8 @@ class AuthChallenge(Base):
     handle: Mapped[str] = mapped_column(String(96), unique=True, nullable=False)
     code_hash: Mapped[str | None] = mapped_column(String(128), nullable=True)
     link_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)
+    pending_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    pending_password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

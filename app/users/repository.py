@@ -26,6 +26,24 @@ class UserRepository(Repository[User]):
             return None
         return user
 
+    async def activate(
+        self, user_id: int, *, name: str | None, hashed_password: str | None
+    ) -> bool:
+        """Verify the user and, when given, make these its name and password, in one statement
+        that only an unverified row matches: of two signups redeemed at once, one wins."""
+        values: dict[str, object] = {"verified": True}
+        if hashed_password is not None:
+            values["hashed_password"] = hashed_password
+        if name is not None:
+            values["name"] = name
+        result = await self.session.execute(
+            update(User)
+            .where(User.id == user_id, User.verified.is_(False))
+            .values(**values)
+            .returning(User.id)
+        )
+        return result.scalar_one_or_none() is not None
+
     async def mark_verified(self, user_id: int) -> bool:
         """True when this call verified the user (False if already verified)."""
         result = await self.session.execute(

@@ -1,13 +1,36 @@
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import AfterValidator, BaseModel, StringConstraints
 
 from app.core.schemas import InputModel
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=50)]
+# Control characters (CR, LF, TAB, NEL, DEL...), line and paragraph separators and lone
+# surrogates: a name is one line of text, and it ends up in email headers and logs.
+_NOT_IN_NAMES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+
+
+def without_control_characters(value: str) -> str:
+    """For names we did not get from a form (Google's profile): what a form refuses becomes a
+    space, and runs of whitespace collapse."""
+    spaced = "".join(" " if unicodedata.category(char) in _NOT_IN_NAMES else char for char in value)
+    return " ".join(spaced.split())
+
+
+def _one_line_of_text(value: str) -> str:
+    if any(unicodedata.category(char) in _NOT_IN_NAMES for char in value):
+        raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=2, max_length=50),
+    AfterValidator(_one_line_of_text),
+]
 
 
 class UserRead(BaseModel):

@@ -140,6 +140,44 @@ async def test_auth10_verified_google_email_takes_over_an_unverified_password_ac
     assert (user.verified, user.google_sub) == (True, "google-sub-owner")
 
 
+async def test_google_sign_in_refuses_to_relink_an_account_linked_to_another_google_account(
+    google_client: httpx.AsyncClient, idp: FakeGoogle, session: AsyncSession
+) -> None:
+    """The account's email now belongs to a different Google account (a recycled address, a
+    workspace re-provisioned): signing in with it must not move the account to that subject."""
+    email = new_email()
+    idp.account = dataclasses.replace(idp.account, email=email, sub="google-sub-first")
+    first = await google_client.get(await _to_google_and_back(google_client, idp))
+    assert first.headers["location"] == f"{FRONTEND}/auth/callback?success=true"
+    google_client.cookies.clear()
+
+    idp.account = dataclasses.replace(idp.account, email=email, sub="google-sub-other")
+    response = await google_client.get(await _to_google_and_back(google_client, idp))
+    assert "different Google account" in _error_of(response)
+    assert "access_token" not in response.cookies
+    user = await session.scalar(select(User).where(User.email == email))
+    assert user is not None
+    await session.refresh(user)
+    assert user.google_sub == "google-sub-first"
+    # The original Google account still signs in.
+    idp.account = dataclasses.replace(idp.account, email=email, sub="google-sub-first")
+    again = await google_client.get(await _to_google_and_back(google_client, idp))
+    assert again.headers["location"] == f"{FRONTEND}/auth/callback?success=true"
+
+
+async def test_google_profile_name_loses_its_control_characters(
+    google_client: httpx.AsyncClient, idp: FakeGoogle
+) -> None:
+    """Google's name never went through our form; it reaches email headers all the same."""
+    idp.account = dataclasses.replace(
+        idp.account, email=new_email(), sub="google-sub-crlf", name="Ada\r\nBcc: x@evil.example"
+    )
+    response = await google_client.get(await _to_google_and_back(google_client, idp))
+    assert response.headers["location"] == f"{FRONTEND}/auth/callback?success=true"
+    me = (await google_client.get("/api/v1/user/me")).json()
+    assert me["name"] == "Ada Bcc: x@evil.example"
+
+
 async def test_google_access_denied_redirects_with_error(
     google_client: httpx.AsyncClient, idp: FakeGoogle
 ) -> None:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Message, Receive, Scope, Send
 
 from tests.auth.flows import FRONTEND, PASSWORD, Mail, new_email, signed_up_and_verified
 from tests.mailbox import latest_link, messages_to
@@ -81,3 +89,69 @@ async def test_auth03_reset_token_is_not_an_access_token(
     client.cookies.clear()
     response = await client.get("/api/v1/user/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
+
+
+@contextmanager
+def _recorded_statements(engine: AsyncEngine, events: list[str]) -> Iterator[None]:
+    def record(*args: Any) -> None:
+        sql = " ".join(str(args[2]).split()).upper()
+        events.append(re.sub(r"SA_SAVEPOINT_\d+", "SA_SAVEPOINT_N", sql))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def _answering_client(app: FastAPI, events: list[str]) -> httpx.AsyncClient:
+    """The app, with the moment it starts answering written into the same event list."""
+
+    async def noting_the_answer(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_and_note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                events.append("-- RESPONSE --")
+            await send(message)
+
+        await app(scope, receive, send_and_note)
+
+    transport = httpx.ASGITransport(app=noting_the_answer)
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"Origin": FRONTEND}
+    )
+
+
+async def test_forgot_password_does_the_same_work_for_known_and_unknown_emails_before_answering(
+    app: FastAPI, client: httpx.AsyncClient, mail: Mail, engine: AsyncEngine
+) -> None:
+    """Timing (issue 9, 7c), by what happens before the answer rather than by a clock: the
+    account lookup, the reset challenge and the mail all come after the response has started,
+    so a known and an unknown email are answered after the very same work."""
+    email = await signed_up_and_verified(client, mail)
+    await mail.background.drain()
+    mails_before = len(messages_to(mail.directory, email))
+
+    runs: dict[str, list[str]] = {}
+    for label, address in (("known", email), ("unknown", new_email())):
+        events: list[str] = []
+        async with _answering_client(app, events) as browser:
+            with _recorded_statements(engine, events):
+                answer = await browser.post("/api/v1/auth/forgot-password", json={"email": address})
+                assert answer.status_code == 200
+                await mail.background.drain()
+        runs[label] = events
+
+    def before_answer(events: list[str]) -> list[str]:
+        return events[: events.index("-- RESPONSE --")]
+
+    assert before_answer(runs["known"]) == before_answer(runs["unknown"])
+    assert not any(
+        "USERS" in sql or "AUTH_CHALLENGES" in sql for sql in before_answer(runs["known"])
+    )
+    after_known = runs["known"][runs["known"].index("-- RESPONSE --") :]
+    assert any(sql.startswith("SELECT") and "FROM USERS" in sql for sql in after_known)
+    assert any(sql.startswith("INSERT INTO AUTH_CHALLENGES") for sql in after_known)
+    after_unknown = runs["unknown"][runs["unknown"].index("-- RESPONSE --") :]
+    assert any(sql.startswith("SELECT") and "FROM USERS" in sql for sql in after_unknown)
+    assert not any(sql.startswith("INSERT INTO AUTH_CHALLENGES") for sql in after_unknown)
+    assert len(messages_to(mail.directory, email)) == mails_before + 1

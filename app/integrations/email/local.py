@@ -11,11 +11,13 @@ import os
 import secrets
 import tempfile
 import time
+import unicodedata
 from datetime import UTC, datetime
 from email import policy
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 class LocalMailbox:
     def __init__(self, directory: Path, sender_email: str, sender_name: str) -> None:
         self._directory = directory
-        self._sender = Address(display_name=_one_line(sender_name), addr_spec=sender_email)
+        self._sender = Address(display_name=_display_name(sender_name), addr_spec=sender_email)
         self._last_ns = 0
 
     @property
@@ -39,7 +41,9 @@ class LocalMailbox:
     async def send(self, message: OutgoingEmail) -> None:
         sent_at_ns = self._next_timestamp_ns()
         try:
-            content = self._compose(message, sent_at_ns).as_bytes(policy=policy.SMTP)
+            composed = self._compose(message, sent_at_ns)
+            content = composed.as_bytes(policy=policy.SMTP)
+            _check_generated_headers(content, composed.keys())
         except (ValueError, IndexError, MessageError) as exc:
             # What the stdlib address parser raises for a malformed address (IndexError for an
             # empty one); the same message would fail again on every retry.
@@ -61,7 +65,9 @@ class LocalMailbox:
     def _compose(self, message: OutgoingEmail, sent_at_ns: int) -> EmailMessage:
         mail = EmailMessage()
         mail["From"] = self._sender
-        mail["To"] = Address(display_name=_one_line(message.to_name), addr_spec=message.to_email)
+        mail["To"] = Address(
+            display_name=_display_name(message.to_name), addr_spec=message.to_email
+        )
         mail["Subject"] = _one_line(message.subject)
         mail["Date"] = format_datetime(datetime.fromtimestamp(sent_at_ns / 1e9, UTC))
         # An explicit domain: without one, make_msgid resolves the host name (a DNS lookup).
@@ -95,5 +101,24 @@ def _file_name(sent_at_ns: int) -> str:
 
 
 def _one_line(value: str) -> str:
-    """Collapse whitespace, so a user-chosen name cannot break a header onto a new line."""
-    return " ".join(value.split())
+    """Collapse whitespace and drop control characters, so a user-chosen name cannot break a
+    header onto a new line."""
+    printable = "".join(char for char in value if unicodedata.category(char) != "Cc")
+    return " ".join(printable.split())
+
+
+def _display_name(value: str) -> str:
+    """A display name that stays one display name. Python's header folder re-parses the
+    header text and decodes RFC 2047 encoded words inside it, so a name such as
+    `=?utf-8?q?x=0D=0ABcc:_y?=` would come out as a real line break and a Bcc header
+    (CVE-2024-6923; Python 3.11 has no `verify_generated_headers`). Breaking the `=?` opener
+    keeps the text readable and leaves nothing to decode."""
+    return _one_line(value).replace("=?", "= ?")
+
+
+def _check_generated_headers(content: bytes, expected: list[str]) -> None:
+    """Our own `verify_generated_headers`: the message must carry exactly the headers we set."""
+    header_block = content.split(b"\r\n\r\n", 1)[0]
+    parsed = BytesParser(policy=policy.SMTP).parsebytes(header_block + b"\r\n\r\n")
+    if sorted(parsed.keys()) != sorted(expected):
+        raise MessageError("a header value produced extra headers")
