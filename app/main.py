@@ -23,9 +23,9 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.openapi import operation_id
 from app.core.request_id import RequestIdMiddleware
-from app.core.resources import Resources
 from app.files.router import media_router
 from app.payments.router import webhook_router
+from app.resources import Resources
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"

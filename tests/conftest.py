@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import PROJECT_ROOT, Settings
 from app.core.db import Database, create_engine
-from app.core.resources import Resources
 from app.main import create_app
+from app.resources import Resources
 from tests.auth.flows import Mail
 from tests.generation.queue import RecordingQueue
 from tests.live_server import LiveServer, server_env, start_live_server

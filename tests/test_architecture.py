@@ -54,3 +54,49 @@ def test_the_rules_catch_a_violation(tmp_path: Path) -> None:
     """The scanners above must see what they look for."""
     tree = ast.parse("from sqlalchemy import select\nimport boto3\n")
     assert {"sqlalchemy", "boto3"} <= _imported_modules(tree)
+
+
+# What app/core may not import: every layer above it, and the composition root.
+ABOVE_CORE = (
+    "app.auth",
+    "app.users",
+    "app.files",
+    "app.styles",
+    "app.generation",
+    "app.credits",
+    "app.payments",
+    "app.admin",
+    "app.integrations",
+    "app.jobs",
+    "app.api",
+    "app.main",
+    "app.resources",
+    "app.wiring",
+)
+
+
+def _imports_above_core(modules: set[str]) -> list[str]:
+    return sorted(
+        module
+        for module in modules
+        if any(module == layer or module.startswith(layer + ".") for layer in ABOVE_CORE)
+    )
+
+
+def test_core_imports_nothing_above_it() -> None:
+    """app/core is infrastructure (settings, database, errors, logging): the adapters and
+    services are built by the composition root in the entry layer (app/wiring.py), so core
+    can be reused and tested without any domain — lazy imports inside functions included."""
+    core = sorted((APP / "core").rglob("*.py"))
+    assert core
+    offenders = [
+        f"{path.relative_to(PROJECT_ROOT)} imports {module}"
+        for path in core
+        for module in _imports_above_core(_imported_modules(ast.parse(path.read_text())))
+    ]
+    assert offenders == []
+
+
+def test_the_core_rule_sees_a_lazy_import() -> None:
+    tree = ast.parse("def f():\n    from app.generation.handlers import build_worker\n")
+    assert _imports_above_core(_imported_modules(tree)) == ["app.generation.handlers"]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.tokens import InvalidToken, TokenType
 from app.core.config import Settings
 from app.core.rate_limit import client_ip
-from app.core.resources import Resources
+from app.resources import Resources
 
 
 def get_resources(request: Request) -> Resources:

@@ -25,10 +25,10 @@ from app.auth.repository import ChallengeRepository, SessionRepository
 from app.auth.service import AccountService
 from app.auth.sessions import SessionService, utcnow
 from app.core.db import after_commit, release
-from app.core.resources import Resources
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
 from app.models import User
+from app.resources import Resources
 from app.users.repository import UserRepository
 
 # Lets Swagger UI's Authorize button log in; errors are ours, so auto_error is off.

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 from app.core.config import get_settings
 from app.core.db import Database
-from app.core.resources import build_storage
 from app.files.repository import UploadRepository
 from app.integrations.storage import Storage
+from app.wiring import build_storage
 
 logger = logging.getLogger(__name__)
 BATCH = 200

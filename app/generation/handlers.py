@@ -9,7 +9,7 @@ from app.generation.worker import GenerationWorker
 from app.jobs.port import JobHandlers
 
 if TYPE_CHECKING:
-    from app.core.resources import Resources
+    from app.resources import Resources
 
 
 def build_worker(resources: Resources) -> GenerationWorker:

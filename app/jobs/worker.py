@@ -22,9 +22,9 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
-from app.core.resources import Resources
 from app.jobs.broker import REDELIVER_AFTER_S, build_broker, register_tasks
 from app.jobs.port import JobHandlers
+from app.resources import Resources
 
 logger = logging.getLogger(__name__)
 

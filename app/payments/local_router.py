@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.deps import ResourcesDep
 from app.core.errors import NotFound
-from app.core.resources import Resources
 from app.integrations.payments.local import LocalCheckout
+from app.resources import Resources
 
 router = APIRouter(prefix="/payments/local-checkout", tags=["payments"], include_in_schema=False)
 SessionId = Annotated[str, Path(min_length=1, max_length=64)]

@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.locks import held_alone
-from app.core.resources import build_payment_provider
 from app.integrations.payments.port import PaymentProvider, PaymentProviderError
 from app.models import TransactionStatus
 from app.payments.repository import OPEN_STATUSES, OpenTransaction, TransactionRepository
 from app.payments.service import apply_reported_payment
+from app.wiring import build_payment_provider
 
 logger = logging.getLogger(__name__)
 LOCK_NAME = "payments-reconcile"

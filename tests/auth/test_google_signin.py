@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.main import create_app
 from app.models import User
+from app.resources import Resources
 from tests.auth.flows import FRONTEND, PASSWORD, new_email, sign_up
 from tests.auth.oidc_provider import CLIENT_ID, CLIENT_SECRET, Behaviour, FakeGoogle
 from tests.auth.test_google_client import with_query

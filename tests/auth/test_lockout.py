@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.main import create_app
+from app.resources import Resources
 from tests.auth.flows import FRONTEND, PASSWORD, Mail, new_email
 from tests.conftest import build_test_resources
 from tests.mailbox import latest_link, messages_to

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.auth.tokens import TokenType
-from app.core.resources import Resources
+from app.resources import Resources
 from tests.auth.flows import PASSWORD, Mail, new_email, signed_up_and_verified
 
 

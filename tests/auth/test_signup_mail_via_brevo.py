@@ -12,8 +12,8 @@ import respx
 from pydantic import SecretStr
 
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.main import create_app
+from app.resources import Resources
 from tests.auth.flows import FRONTEND, PASSWORD, new_email
 from tests.conftest import build_test_resources
 

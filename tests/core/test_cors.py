@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.main import create_app
+from app.resources import Resources
 from tests.conftest import build_test_resources
 
 

@@ -4,8 +4,8 @@ import httpx
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.resources import Resources
 from app.main import create_app
+from app.resources import Resources
 from tests.conftest import build_test_resources
 
 

@@ -13,8 +13,8 @@ from starlette.requests import Request
 
 from app.core.config import Settings
 from app.core.rate_limit import RateLimiter, client_ip, parse_networks
-from app.core.resources import Resources
 from app.main import create_app
+from app.resources import Resources
 from tests.auth.flows import FRONTEND, PASSWORD, new_email
 from tests.conftest import build_test_resources
 

@@ -14,13 +14,13 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.resources import Resources
 from app.generation.handlers import build_worker
 from app.generation.sweeper import Sweeper
 from app.generation.worker import GenerationWorker
 from app.integrations.storage import DEFAULT_URL_EXPIRY_S, ObjectInfo, PresignedPost, Storage
 from app.integrations.storage.local import LocalStorage
 from app.models import Image
+from app.resources import Resources
 from tests.auth.flows import Mail, signed_up_and_verified
 from tests.generation.steps import first_style_id, generate, upload
 

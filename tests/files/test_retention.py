@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.resources import Resources
 from app.files.retention import purge_uploads_older_than
 from app.models import Image, ImageStatus, Upload, UploadStatus
+from app.resources import Resources
 from tests.factories import create_user
 from tests.files.images import jpeg
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from PIL import Image
 
-from app.core.resources import Resources
+from app.resources import Resources
 from tests.auth.flows import Mail, signed_up_and_verified
 from tests.files.images import jpeg, jpeg_with_gps_and_rotation, png
 from tests.generation.steps import first_style_id, generate, portrait, run_jobs

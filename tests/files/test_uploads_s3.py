@@ -9,9 +9,9 @@ import pytest
 from pydantic import SecretStr
 
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.integrations.storage.s3 import S3Storage
 from app.main import create_app
+from app.resources import Resources
 from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
 from tests.conftest import build_test_resources
 from tests.files.images import jpeg

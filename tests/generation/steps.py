@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from app.core.resources import Resources
 from app.generation.handlers import build_handlers
+from app.resources import Resources
 from tests.generation.queue import RecordingQueue
 
 PORTRAIT = Path(__file__).resolve().parents[1] / "fixtures" / "portrait.jpg"

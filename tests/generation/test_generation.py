@@ -11,12 +11,12 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.resources import Resources
 from app.generation.handlers import build_handlers, build_worker
 from app.generation.tasks import GENERATE_IMAGE
 from app.integrations.generator import GenerationFailed
 from app.models import CreditLedgerEntry
 from app.models import Image as ImageRow
+from app.resources import Resources
 from tests.auth.flows import Mail, signed_up_and_verified
 from tests.files.images import jpeg
 from tests.generation.queue import RecordingQueue

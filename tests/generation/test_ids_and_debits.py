@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.resources import Resources
 from app.credits.exceptions import DebitNotApplied
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
@@ -20,6 +19,7 @@ from app.generation.handlers import build_worker
 from app.integrations.generator import GenerationFailed
 from app.models import CreditLedgerEntry, CreditReason, ImageStatus
 from app.models import Image as ImageRow
+from app.resources import Resources
 from tests.auth.flows import Mail, signed_up_and_verified
 from tests.factories import create_user
 from tests.files.images import jpeg

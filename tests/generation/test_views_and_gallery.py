@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.resources import Resources
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
 from app.models import CreditLedgerEntry, CreditReason
+from app.resources import Resources
 from tests.auth.flows import Mail, signed_up_and_verified
 from tests.generation.steps import first_style_id, generate, path_of, run_jobs, upload
 

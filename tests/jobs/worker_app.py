@@ -16,9 +16,9 @@ import os
 from redis.asyncio import Redis
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
-from app.core.resources import Resources
 from app.jobs import worker
 from app.jobs.port import JobHandlers
+from app.resources import Resources
 
 # Short, so that the tests see a dead worker's job redelivered within seconds; production's
 # is `app.jobs.broker.REDELIVER_AFTER_S`.

@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.main import create_app
+from app.resources import Resources
 from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
 from tests.conftest import build_test_resources
 from tests.integrations.payments import dodo_objects as objects

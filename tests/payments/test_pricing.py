@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.main import create_app
 from app.payments.pricing import PRICE_TTL_S, RETRY_AFTER_FAILURE_S, ProductPrices
+from app.resources import Resources
 from tests.conftest import build_test_resources
 from tests.integrations.payments import dodo_objects as objects
 from tests.integrations.payments.fake_dodo import FakeDodo

@@ -16,7 +16,6 @@ from sqlalchemy import delete, func, select, update
 
 from app.core.config import Settings
 from app.core.db import Database
-from app.core.resources import Resources
 from app.integrations.payments import CheckoutRequest
 from app.integrations.payments.dodo import DodoPayments
 from app.main import create_app
@@ -26,6 +25,7 @@ from app.payments.reconcile import (
     PaymentReconciler,
     reconcile_open_transactions,
 )
+from app.resources import Resources
 from tests.conftest import build_test_resources
 from tests.factories import create_user
 from tests.integrations.payments import dodo_objects as objects
