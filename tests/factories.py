@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import User, UserRole
+from app.models import Image, ImageStatus, User, UserRole
 
 
 async def create_user(
@@ -30,3 +31,20 @@ async def create_user(
     session.add(user)
     await session.flush()
     return user
+
+
+async def create_image(
+    session: AsyncSession, *, user_id: int, status: ImageStatus = ImageStatus.PENDING
+) -> Image:
+    """An image row as start_generation writes it, without its charge (the caller decides)."""
+    image = Image(
+        user_id=user_id,
+        style_name="Factory Bob",
+        description="",
+        input_key=f"uploads/user_{user_id}/factory.jpg",
+        status=status,
+        deadline_at=datetime.now(UTC) + timedelta(minutes=5),
+    )
+    session.add(image)
+    await session.flush()
+    return image

@@ -12,7 +12,6 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from hypothesis import HealthCheck, settings
@@ -25,7 +24,8 @@ from app.core.db import Database
 from app.credits.exceptions import InsufficientCredits
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
-from app.models import CreditLedgerEntry, CreditReason, Image, ImageStatus, User
+from app.models import CreditLedgerEntry, CreditReason, Image, User
+from tests.factories import create_image
 
 T = TypeVar("T")
 _ids = itertools.count(1)
@@ -91,16 +91,7 @@ class LedgerMachine(RuleBasedStateMachine):
         reason = CreditReason.GENERATION if cost == 1 else CreditReason.VIEW_GENERATION
 
         async def make_and_charge(session: AsyncSession) -> int:
-            image = Image(
-                user_id=self.user_id,
-                style_name="Ledger",
-                description="",
-                input_key="uploads/ledger.jpg",
-                status=ImageStatus.PENDING,
-                deadline_at=datetime.now(UTC) + timedelta(minutes=5),
-            )
-            session.add(image)
-            await session.flush()
+            image = await create_image(session, user_id=self.user_id)
             await self._service(session).charge(
                 self.user_id, cost, reason, Reference("image", image.id)
             )

@@ -5,8 +5,6 @@ later answers 500."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -17,11 +15,10 @@ from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
 from app.generation.handlers import build_worker
 from app.integrations.generator import GenerationFailed
-from app.models import CreditLedgerEntry, CreditReason, ImageStatus
-from app.models import Image as ImageRow
+from app.models import CreditLedgerEntry, CreditReason
 from app.resources import Resources
 from tests.auth.flows import Mail, signed_up_and_verified
-from tests.factories import create_user
+from tests.factories import create_image, create_user
 from tests.files.images import jpeg
 from tests.generation.steps import first_style_id, generate, run_jobs, upload
 
@@ -93,17 +90,7 @@ async def test_cr08_a_refund_without_a_debit_of_that_job_refunds_nothing(
     """A failure reported for a job that was never charged (or charged under another key) must
     not create credits out of nothing."""
     user = await create_user(session, credits=0)
-    image = ImageRow(
-        user_id=user.id,
-        style_id=None,
-        style_name="Bob",
-        description="",
-        input_key="uploads/x.jpg",
-        status=ImageStatus.PENDING,
-        deadline_at=datetime.now(UTC) + timedelta(minutes=5),
-    )
-    session.add(image)
-    await session.flush()
+    image = await create_image(session, user_id=user.id)
     await build_worker(resources).fail(image.id, GenerationFailed("PROVIDER_UNAVAILABLE"))
     await session.refresh(user)
     assert user.credits == 0
