@@ -11,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from redis import asyncio as redis
 
 from app.core.config import PROJECT_ROOT
 from tests.auth.flows import FRONTEND, PASSWORD, new_email
@@ -19,8 +18,6 @@ from tests.live_server import LiveServer, start_live_server
 from tests.mailbox import latest_code
 
 pytestmark = pytest.mark.e2e
-
-REDIS_URL = "redis://127.0.0.1:6379/14"
 
 
 async def _code(mail_dir: Path, email: str, attempts: int = 100) -> str:
@@ -113,21 +110,19 @@ async def test_auth09_ten_concurrent_refreshes_leave_every_tab_signed_in(
 
 @pytest.fixture
 async def two_servers(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, redis_url: str
 ) -> AsyncIterator[tuple[LiveServer, LiveServer]]:
+    """Two server processes sharing the database and this run's own Redis (emptied first, so
+    every test starts with empty buckets)."""
     env = {
         "DATABASE_URL": database_url,
         "MAIL_DIR": str(tmp_path / "mail"),
         "RATE_LIMIT_ENABLED": "true",
-        "RATE_LIMIT_STORAGE_URL": REDIS_URL,
+        "RATE_LIMIT_STORAGE_URL": redis_url,
         # Generous general limit; the auth limit is what RL-01 checks.
         "RATE_LIMIT_DEFAULT": "1000/minute",
         "RATE_LIMIT_AUTH": "10/minute",
     }
-    # Database 14 of the machine's Redis is this suite's own: start every test with empty buckets.
-    client = redis.from_url(REDIS_URL)
-    await client.flushdb()
-    await client.aclose()
     first = await start_live_server(env, tmp_path)
     try:
         second = await start_live_server(env, tmp_path)
