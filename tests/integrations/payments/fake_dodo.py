@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
@@ -107,6 +109,8 @@ class FakeDodo:
         self.products = products or {objects.PRODUCT_ID: (objects.UNIT_PRICE_MINOR, "INR")}
         # Seconds every API answer waits first (the hosted page is not slowed).
         self.delay_s = 0.0
+        # Set while answers are held (answers_held): API answers wait until it is set.
+        self._gate: threading.Event | None = None
         self._state = _State()
         # The server thread and the test both touch the state; no awaits happen under it.
         self._lock = threading.Lock()
@@ -188,6 +192,23 @@ class FakeDodo:
         with self._lock:
             self._state = _State()
         self.delay_s = 0.0
+        self._release_gate()
+
+    @contextlib.contextmanager
+    def answers_held(self) -> Iterator[None]:
+        """Inside the block every API answer waits until the block ends (the request is still
+        recorded when it arrives). Whatever waits for Dodo cannot finish inside the block, so
+        a test proves "X did not wait for Dodo" by ordering instead of with a stopwatch."""
+        self._gate = threading.Event()
+        try:
+            yield
+        finally:
+            self._release_gate()
+
+    def _release_gate(self) -> None:
+        gate, self._gate = self._gate, None
+        if gate is not None:
+            gate.set()
 
     # -- what the tests look at -----------------------------------------------------------
 
@@ -439,10 +460,18 @@ class FakeDodo:
         return self._injected_failure(request.url.path)
 
     async def _pause(self) -> None:
+        gate = self._gate
+        if gate is not None:
+            await asyncio.to_thread(self._wait_for_release, gate)
         # Waiting on the stop event (in a worker thread: it is a threading.Event) rather than
         # sleeping, so stopping the server does not wait out a long delay.
         if self.delay_s > 0:
             await asyncio.to_thread(self._stopping.wait, self.delay_s)
+
+    def _wait_for_release(self, gate: threading.Event) -> None:
+        while not gate.wait(0.05):
+            if self._stopping.is_set():
+                return
 
     def _injected_failure(self, path: str) -> Response | None:
         with self._lock:
