@@ -8,9 +8,12 @@ HAIRTRYON_REQUIRE_REDIS=1 (as .ci/run does) to make that an error instead.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +53,12 @@ class RedisServer:
         return self.log_path.read_text(errors="replace")
 
 
+def _die_with_parent() -> None:
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def redis_server_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
@@ -79,6 +88,8 @@ def start_redis_server(workdir: Path) -> RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
+            # If the test run itself is killed, its Redis goes with it rather than lingering.
+            preexec_fn=_die_with_parent,
         )
         server = RedisServer(process, port, log_path)
         if _wait_until_ready(server):
