@@ -10,7 +10,7 @@ endif
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help uv install run dev test lint format migrate worker reconcile-payments purge-uploads clean
+.PHONY: help uv install run dev test bench lint format migrate worker reconcile-payments purge-uploads clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -28,12 +28,15 @@ run: install ## apply migrations and serve the API on HOST:PORT (default 127.0.0
 dev: install ## like run, restarting on code changes
 	$(RUN) python run.py --reload
 
-test: install ## the whole suite on SQLite, then on PostgreSQL when TEST_DATABASE_URL is set
+test: install ## the whole suite on SQLite, then on PostgreSQL when TEST_DATABASE_URL is set (needs nothing running)
 	$(RUN) pytest
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "--- again on PostgreSQL ($$TEST_DATABASE_URL)"; \
 		HAIRTRYON_TEST_DB=postgresql $(RUN) pytest; \
 	fi
+
+bench: install ## timing and memory figures, measured side by side (bench/README.md)
+	$(RUN) python -m bench
 
 lint: install ## ruff (lint + format check) and mypy strict
 	$(RUN) ruff check .

@@ -2,14 +2,16 @@
 the real ASGI app over httpx, and the real server process for end-to-end tests.
 
 `HAIRTRYON_TEST_DB=postgresql` (set by `make test` when `TEST_DATABASE_URL` is given) runs the
-suite against PostgreSQL; otherwise against a SQLite file.
+suite against PostgreSQL, in a database of its own that it creates on that URL's server and drops
+at the end; otherwise against a SQLite file in a temporary directory. Tests that need Redis get a
+`redis-server` the suite starts itself (tests/redis_server.py). Nothing shared is ever wiped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,6 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import PROJECT_ROOT, Settings
@@ -25,8 +26,10 @@ from app.core.db import Database, create_engine
 from app.main import create_app
 from app.resources import Resources
 from tests.auth.flows import Mail
+from tests.databases import own_postgres_database
 from tests.generation.queue import RecordingQueue
 from tests.live_server import LiveServer, server_env, start_live_server
+from tests.redis_server import RedisServer, start_redis_server
 
 BACKEND = os.environ.get("HAIRTRYON_TEST_DB", "sqlite")
 FRONTEND_ORIGIN = "http://localhost:5173"
@@ -66,25 +69,25 @@ async def run_alembic(database_url: str, *revisions: str) -> None:
     await asyncio.to_thread(_run)
 
 
-async def reset_postgres_schema(url: str) -> None:
-    engine = create_engine(url)
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await connection.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
+def postgres_server_url() -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        raise pytest.UsageError("HAIRTRYON_TEST_DB=postgresql needs TEST_DATABASE_URL")
+    return url
 
 
 @pytest.fixture(scope="session")
-async def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated database of this run's own: on PostgreSQL a new `hairtryon_test_<pid>_<hex>`
+    (dropped at the end, after the engine and the live servers that use it have stopped)."""
     if BACKEND == "postgresql":
-        url = os.environ.get("TEST_DATABASE_URL")
-        if not url:
-            raise pytest.UsageError("HAIRTRYON_TEST_DB=postgresql needs TEST_DATABASE_URL")
-        await reset_postgres_schema(url)
+        async with own_postgres_database(postgres_server_url()) as url:
+            await run_alembic(url, "head")
+            yield url
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-    await run_alembic(url, "head")
-    return url
+        await run_alembic(url, "head")
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -183,3 +186,20 @@ async def live_server(
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """This run's own Redis (skips the test when `redis-server` is not installed)."""
+    server = start_redis_server(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """Database 0 of this run's own Redis, emptied for the test."""
+    redis_server.flush()
+    return redis_server.url(0)

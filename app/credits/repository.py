@@ -3,8 +3,6 @@ then the balance changes with a conditional UPDATE ... RETURNING."""
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -19,7 +17,8 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
 
     def __init__(self, session: AsyncSession, *, unsafe_read_modify_write: bool = False) -> None:
         super().__init__(session)
-        # Only for CR-06: the naive debit, to prove the double-spend test can fail.
+        # Only for CR-06 and CR-02's control: the naive debit (CreditsService), to prove the
+        # double-spend tests can fail.
         self.unsafe_read_modify_write = unsafe_read_modify_write
 
     async def claim(
@@ -80,8 +79,6 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
 
     async def change_balance(self, user_id: int, delta: int) -> int | None:
         """Add `delta` unless the balance would go below zero; the new balance, or None."""
-        if self.unsafe_read_modify_write:
-            return await self._read_modify_write(user_id, delta)
         result = await self.session.execute(
             update(User)
             .where(User.id == user_id, User.credits + delta >= 0)
@@ -90,16 +87,13 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
         )
         return result.scalar_one_or_none()
 
-    async def _read_modify_write(self, user_id: int, delta: int) -> int | None:
-        # Deliberately wrong (CR-06): two requests read the same balance and both write.
-        current = await self.session.scalar(select(User.credits).where(User.id == user_id))
-        if current is None or current + delta < 0:
-            return None
-        await asyncio.sleep(0.01)
-        await self.session.execute(
-            update(User).where(User.id == user_id).values(credits=current + delta)
-        )
-        return current + delta
+    async def read_balance(self, user_id: int) -> int | None:
+        """A plain read of the balance (no lock): only the CR-06 naive debit decides on it."""
+        return await self.session.scalar(select(User.credits).where(User.id == user_id))
+
+    async def overwrite_balance(self, user_id: int, balance: int) -> None:
+        # Deliberately wrong (CR-06): writes a balance computed from an earlier read.
+        await self.session.execute(update(User).where(User.id == user_id).values(credits=balance))
 
     async def list_for_user(
         self, user_id: int, *, offset: int, limit: int

@@ -3,6 +3,7 @@ caller's transaction, at most once per business key."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -57,12 +58,23 @@ class CreditsService:
         return await self._move(user_id, -amount, reason, reference, None)
 
     async def charge(
-        self, user_id: int, amount: int, reason: CreditReason, reference: Reference
+        self,
+        user_id: int,
+        amount: int,
+        reason: CreditReason,
+        reference: Reference,
+        *,
+        seen_balance: int | None = None,
     ) -> CreditChange:
         """Take payment for work about to start. Unlike `debit`, a business key that was
         already used raises: the work must not start on someone else's (or an earlier) charge
         — that is how a reused id once made generations free (CR-08)."""
-        change = await self.debit(user_id, amount, reason, reference)
+        if self.ledger.unsafe_read_modify_write:
+            change = await self._move_naively(
+                user_id, -amount, reason, reference, None, seen_balance
+            )
+        else:
+            change = await self.debit(user_id, amount, reason, reference)
         if not change.applied:
             raise DebitNotApplied(business_key(reason, reference))
         return change
@@ -75,6 +87,8 @@ class CreditsService:
         reference: Reference,
         note: str | None,
     ) -> CreditChange:
+        if self.ledger.unsafe_read_modify_write:
+            return await self._move_naively(user_id, delta, reason, reference, note)
         entry_id = await self.ledger.claim(
             user_id=user_id,
             delta=delta,
@@ -91,6 +105,40 @@ class CreditsService:
             raise InsufficientCredits()
         await self.ledger.set_balance_after(entry_id, balance)
         return CreditChange(applied=True, balance=balance)
+
+    async def _move_naively(
+        self,
+        user_id: int,
+        delta: int,
+        reason: CreditReason,
+        reference: Reference,
+        note: str | None,
+        seen_balance: int | None = None,
+    ) -> CreditChange:
+        """Deliberately wrong (CR-06, CR-02's control; refused in production): decide on a
+        balance read earlier (`seen_balance`, what the request loaded before any lock, or a
+        plain read now), then write the balance computed from it — what a read-check-write in
+        Python does. Concurrent requests all see the same balance."""
+        current = (
+            seen_balance if seen_balance is not None else await self.ledger.read_balance(user_id)
+        )
+        await asyncio.sleep(0.01)
+        if current is None or current + delta < 0:
+            raise InsufficientCredits()
+        entry_id = await self.ledger.claim(
+            user_id=user_id,
+            delta=delta,
+            reason=reason.value,
+            business_key=business_key(reason, reference),
+            reference_type=reference.type,
+            reference_id=str(reference.id),
+            note=note,
+        )
+        if entry_id is None:
+            return CreditChange(applied=False, balance=None)
+        await self.ledger.overwrite_balance(user_id, current + delta)
+        await self.ledger.set_balance_after(entry_id, current + delta)
+        return CreditChange(applied=True, balance=current + delta)
 
     async def refund(
         self,

@@ -113,7 +113,14 @@ class GenerationService:
                 deadline_at=now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
             )
         )
-        await self.credits.charge(user.id, 1, CreditReason.GENERATION, Reference("image", image.id))
+        await self.credits.charge(
+            user.id,
+            1,
+            CreditReason.GENERATION,
+            Reference("image", image.id),
+            # Only the CR-06 naive debit looks at it: the balance loaded before any lock.
+            seen_balance=user.credits,
+        )
         started = StartedJob(image.id, "Generation started; poll /image/status/{id}.")
         if record is not None:
             record.response_json = json.dumps(asdict(started))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import statistics
-import time
+import asyncio
 
+import argon2
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -17,6 +17,7 @@ from tests.auth.flows import (
     sign_up,
     signed_up_and_verified,
 )
+from tests.loop_probe import LoopProbe
 
 
 async def test_login_code_flow_signs_in(client: httpx.AsyncClient, mail: Mail) -> None:
@@ -144,28 +145,44 @@ async def test_invalid_access_token_is_401_with_www_authenticate(
 
 
 async def test_auth04_login_failures_are_indistinguishable(
-    client: httpx.AsyncClient, mail: Mail
+    client: httpx.AsyncClient, mail: Mail, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Unknown email and wrong password answer alike and do the same work: exactly one argon2id
+    verify each, against hashes with the same parameters (the timings are in bench/)."""
     email = await signed_up_and_verified(client, mail)
     client.cookies.clear()
-    unknown_times: list[float] = []
-    wrong_times: list[float] = []
+    probe = LoopProbe(monkeypatch, asyncio.get_running_loop())
+    probe.wrap(argon2.PasswordHasher, "hash")
+    probe.wrap(argon2.PasswordHasher, "verify")
     bodies: set[str] = set()
     statuses: set[int] = set()
-    for i in range(15):
-        # Interleave so machine noise hits both sides alike.
-        for target, times in ((new_email(), unknown_times), (email, wrong_times)):
-            started = time.perf_counter()
+    work: dict[str, list[list[tuple[str, dict[str, int]]]]] = {"unknown": [], "wrong": []}
+    for i in range(3):
+        for side, target in (("unknown", new_email()), ("wrong", email)):
+            before = len(probe.calls)
             response = await client.post(
                 "/api/v1/auth/login", json={"email": target, "password": f"wrong-{i}"}
             )
-            times.append(time.perf_counter() - started)
             bodies.add(response.text)
             statuses.add(response.status_code)
+            work[side].append(
+                [
+                    (name, _parameters(args[1] if name == "verify" else None))
+                    for name, _, args in probe.calls[before:]
+                ]
+            )
     assert statuses == {401}
     assert len(bodies) == 1
-    ratio = statistics.median(unknown_times) / statistics.median(wrong_times)
-    assert 0.8 <= ratio <= 1.25, f"unknown/wrong median time ratio {ratio:.2f}"
+    one_verify = [("verify", _parameters(probe.args("verify")[-1][1]))]
+    assert work == {"unknown": [one_verify] * 3, "wrong": [one_verify] * 3}
+    assert all(probe.served())
+
+
+def _parameters(phc: str | None) -> dict[str, int]:
+    if phc is None:
+        return {}
+    found = argon2.extract_parameters(phc)
+    return {"m": found.memory_cost, "t": found.time_cost, "p": found.parallelism}
 
 
 @pytest.mark.parametrize(

@@ -56,10 +56,10 @@ async def test_docs_can_be_switched_off(settings: Settings, resources: Resources
 
 
 async def test_ready_checks_the_job_broker_when_there_is_one(
-    settings: Settings, resources: Resources
+    settings: Settings, resources: Resources, redis_url: str
 ) -> None:
     for url, expected in (
-        ("redis://127.0.0.1:6379/11", "ok"),
+        (redis_url, "ok"),
         ("redis://127.0.0.1:1/0", "unreachable"),
     ):
         configured = settings.model_copy(update={"JOB_BROKER_URL": url})

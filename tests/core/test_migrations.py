@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.db import create_engine
 from app.models import Base
-from tests.conftest import BACKEND, reset_postgres_schema, run_alembic
+from tests.conftest import BACKEND, postgres_server_url, run_alembic
+from tests.databases import own_postgres_database
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -27,35 +28,21 @@ async def test_migrations_match_the_models(engine: AsyncEngine, database_url: st
 
 
 async def test_migrations_downgrade_to_base_and_upgrade_again(tmp_path: Path) -> None:
-    if BACKEND == "postgresql":
-        url = os.environ["TEST_DATABASE_URL"].rsplit("/", 1)[0] + "/hairtryon_migrations"
-        await _ensure_postgres_database(url)
-        await reset_postgres_schema(url)
-    else:
-        url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
-    await run_alembic(url, "head", "base", "head")
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as connection:
-            assert await connection.run_sync(_diff) == []
-    finally:
-        await engine.dispose()
-
-
-async def _ensure_postgres_database(url: str) -> None:
-    from sqlalchemy import text
-
-    admin_url, name = url.rsplit("/", 1)
-    engine = create_engine(f"{admin_url}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            exists = await connection.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+    async with AsyncExitStack() as stack:
+        if BACKEND == "postgresql":
+            # A second database of this run's own: the round trip must start from nothing.
+            url = await stack.enter_async_context(
+                own_postgres_database(postgres_server_url(), "migrations_")
             )
-            if not exists:
-                await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await engine.dispose()
+        else:
+            url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
+        await run_alembic(url, "head", "base", "head")
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                assert await connection.run_sync(_diff) == []
+        finally:
+            await engine.dispose()
 
 
 async def test_cr07_every_integer_id_table_keeps_autoincrement_after_all_migrations(

@@ -18,8 +18,6 @@ from app.resources import Resources
 from tests.auth.flows import FRONTEND, PASSWORD, new_email
 from tests.conftest import build_test_resources
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
 
 @pytest.fixture
 async def limited_client(
@@ -109,9 +107,9 @@ def test_client_ip_trusts_forwarded_for_only_from_trusted_proxies(
     assert client_ip(_request(peer, forwarded), parse_networks(trusted.split(","))) == expected
 
 
-async def test_redis_storage_shares_limits_between_limiter_instances() -> None:
+async def test_redis_storage_shares_limits_between_limiter_instances(redis_url: str) -> None:
     """Two processes each build their own limiter; on Redis they count in one bucket."""
-    first, second = RateLimiter(REDIS_URL), RateLimiter(REDIS_URL)
+    first, second = RateLimiter(redis_url), RateLimiter(redis_url)
     key = uuid.uuid4().hex
     await first.hit("2/minute", "test", key)
     await second.hit("2/minute", "test", key)

@@ -1,11 +1,9 @@
 """Payments against the real server process and the loopback fake Dodo: concurrent duplicate
-deliveries over real connections (PAY-03) and fast acknowledgement while Dodo is slow (PAY-06)."""
+deliveries over real connections (PAY-03) and acknowledgement without waiting for Dodo (PAY-06)."""
 
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -141,28 +139,27 @@ async def test_pay08_taxed_discounted_payment_granted_once_with_everything_racin
     assert balance == 3 + quantity
 
 
-async def test_pay06_webhooks_are_acknowledged_fast_while_dodo_is_slow(
+async def test_pay06_webhooks_are_acknowledged_while_dodo_holds_every_answer(
     shop_server: LiveServer, dodo: FakeDodo
 ) -> None:
+    """The webhook answers without waiting for Dodo: with every Dodo answer held until the block
+    ends, all deliveries are still acknowledged inside it (the latency figures are measured by
+    bench/bench_webhooks.py). A webhook path that called Dodo would hang until the client's
+    guard timeout and fail."""
     async with _client(shop_server) as client:
         await _signed_up(client, shop_server.mail_dir)
-        payment_ids = [await _paid(client, dodo, 1) for _ in range(20)]
-    dodo.delay_s = 2.0  # every call to Dodo now takes 2 s: the webhook path must not make one
-    try:
-        latencies: list[float] = []
-        async with httpx.AsyncClient(base_url=shop_server.base_url, timeout=30) as dodo_side:
-            for i in range(200):
-                delivery = dodo.payment_event(payment_ids[i % len(payment_ids)])
-                started = time.perf_counter()
-                answer = await dodo.deliver(dodo_side, "/api/v1/payments/webhook", delivery)
-                latencies.append(time.perf_counter() - started)
-                assert answer.status_code == 200
-    finally:
-        dodo.delay_s = 0.0
-    p99 = statistics.quantiles(latencies, n=100)[98]
-    p50 = statistics.median(latencies)
-    print(f"PAY-06 deliveries=200 p50={p50 * 1000:.1f}ms p99={p99 * 1000:.1f}ms")
-    assert p99 < 0.200
+        payment_ids = [await _paid(client, dodo, 1) for _ in range(5)]
+        with dodo.answers_held():
+            async with httpx.AsyncClient(base_url=shop_server.base_url, timeout=30) as dodo_side:
+                answers = await asyncio.gather(
+                    *(
+                        dodo.deliver(dodo_side, "/api/v1/payments/webhook", delivery)
+                        for payment_id in payment_ids
+                        for delivery in (dodo.payment_event(payment_id),) * 2
+                    )
+                )
+            assert [a.status_code for a in answers] == [200] * 10
+        assert (await client.get("/api/v1/user/credits")).json() == 3 + 5
 
 
 async def test_local_test_checkout_page_buys_credits_end_to_end(

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from redis import asyncio as redis
 
 from app.core.config import PROJECT_ROOT
 from tests.e2e.test_accounts_e2e import _signed_up
@@ -19,16 +18,11 @@ from tests.live_server import server_env, start_live_server
 
 pytestmark = pytest.mark.e2e
 
-BROKER_URL = "redis://127.0.0.1:6379/12"
-
 
 async def test_redis_broker_with_a_separate_worker_completes_a_job(
-    database_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path, redis_url: str
 ) -> None:
-    flush = redis.from_url(BROKER_URL)
-    await flush.flushdb()
-    await flush.aclose()
-    env = server_env(database_url, tmp_path, JOB_BROKER_URL=BROKER_URL, ENV="dev")
+    env = server_env(database_url, tmp_path, JOB_BROKER_URL=redis_url, ENV="dev")
     server = await start_live_server(env, tmp_path)
     worker_log = (tmp_path / "worker.log").open("wb")
     worker = await asyncio.create_subprocess_exec(

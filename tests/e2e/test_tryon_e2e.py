@@ -161,31 +161,41 @@ async def test_cr01_no_double_spend_100_concurrent(
     live_server: LiveServer, database_url: str
 ) -> None:
     statuses, email = await _hundred_concurrent_generations(live_server)
-    jobs, debits, balance = await _count(database_url, email)
-    print(f"CR-01 accepted={statuses.count(200)} jobs={jobs} ledger={debits} balance={balance}")
-    assert statuses.count(200) == 3
+    counts = await _count(database_url, email)
+    print(f"CR-01 accepted={statuses.count(200)} (jobs, ledger, balance)={counts}")
     assert statuses.count(402) == 97
-    assert not [s for s in statuses if s >= 500]
-    assert (jobs, debits, balance) == (3, 3, 0)
+    assert _double_spend_violations(statuses, counts) == []
+
+
+def _double_spend_violations(statuses: list[int], counts: tuple[int, int, int]) -> list[str]:
+    """What CR-01/CR-02 forbid after a 100-request burst by a user with 3 credits: anything but
+    exactly 3 accepted, 3 jobs, 3 debit rows and a zero balance, or any 5xx."""
+    jobs, debits, balance = counts
+    violations = []
+    if statuses.count(200) != 3:
+        violations.append(f"{statuses.count(200)} generations accepted, not 3")
+    if errors := [s for s in statuses if s >= 500]:
+        violations.append(f"{len(errors)} answers were 5xx")
+    if (jobs, debits, balance) != (3, 3, 0):
+        violations.append(f"jobs={jobs} debits={debits} balance={balance}, not 3/3/0")
+    return violations
 
 
 async def test_cr02_no_double_spend_on_sqlite(live_server: LiveServer, database_url: str) -> None:
     if BACKEND != "sqlite":
         pytest.skip("CR-02 is the embedded SQLite default; CR-01 covers PostgreSQL")
     statuses, email = await _hundred_concurrent_generations(live_server)
-    jobs, debits, balance = await _count(database_url, email)
-    print(f"CR-02 accepted={statuses.count(200)} jobs={jobs} ledger={debits} balance={balance}")
-    assert statuses.count(200) == 3
-    assert not [s for s in statuses if s >= 500]
-    assert (jobs, debits, balance) == (3, 3, 0)
+    counts = await _count(database_url, email)
+    print(f"CR-02 accepted={statuses.count(200)} (jobs, ledger, balance)={counts}")
+    assert _double_spend_violations(statuses, counts) == []
 
 
 @pytest.mark.pg_only
 async def test_cr06_read_modify_write_debit_makes_cr01_fail(
     database_url: str, tmp_path: Path
 ) -> None:
-    """The switch swaps in the naive debit: the same burst then over-spends, proving CR-01
-    can catch it."""
+    """The switch swaps in the naive debit: the same burst and the same checks as CR-01 then
+    find a violation, proving CR-01 can catch it."""
     server = await start_live_server(
         server_env(database_url, tmp_path, CREDITS_UNSAFE_READ_MODIFY_WRITE="true"),
         tmp_path,
@@ -194,10 +204,31 @@ async def test_cr06_read_modify_write_debit_makes_cr01_fail(
         statuses, email = await _hundred_concurrent_generations(server)
     finally:
         await server.stop()
-    jobs, debits, balance = await _count(database_url, email)
-    print(f"CR-06 accepted={statuses.count(200)} jobs={jobs} ledger={debits} balance={balance}")
-    assert statuses.count(200) > 3, "the naive debit should have let more than 3 through"
-    assert jobs > 3
+    counts = await _count(database_url, email)
+    violations = _double_spend_violations(statuses, counts)
+    print(f"CR-06 accepted={statuses.count(200)} {counts} violations={violations}")
+    assert violations, "the naive debit passed CR-01's checks: CR-01 cannot catch it"
+
+
+async def test_cr02_read_modify_write_debit_makes_cr02_fail_on_sqlite(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Negative control for CR-02 (as CR-06 is for CR-01): with the naive debit swapped in, the
+    same burst and the same checks on SQLite find a violation."""
+    if BACKEND != "sqlite":
+        pytest.skip("CR-02 is the embedded SQLite default; CR-06 covers PostgreSQL")
+    server = await start_live_server(
+        server_env(database_url, tmp_path, CREDITS_UNSAFE_READ_MODIFY_WRITE="true"),
+        tmp_path,
+    )
+    try:
+        statuses, email = await _hundred_concurrent_generations(server)
+    finally:
+        await server.stop()
+    counts = await _count(database_url, email)
+    violations = _double_spend_violations(statuses, counts)
+    print(f"CR-02 control accepted={statuses.count(200)} {counts} violations={violations}")
+    assert violations, "the naive debit passed CR-02's checks: CR-02 cannot catch it"
 
 
 async def test_a_job_interrupted_by_killing_the_server_completes_after_restart(

@@ -3,21 +3,29 @@ jobs run by the test through the real handlers and the real local generator."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
+from app.core.db import Database
 from app.generation.handlers import build_handlers, build_worker
 from app.generation.tasks import GENERATE_IMAGE
 from app.integrations.generator import GenerationFailed
+from app.main import create_app
 from app.models import CreditLedgerEntry
 from app.models import Image as ImageRow
 from app.resources import Resources
-from tests.auth.flows import Mail, signed_up_and_verified
+from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
+from tests.conftest import build_test_resources
 from tests.files.images import jpeg
 from tests.generation.queue import RecordingQueue
 from tests.generation.steps import first_style_id, generate, path_of, run_jobs, upload
@@ -112,36 +120,78 @@ async def test_a_failed_job_is_refunded_once_and_reports_its_code(
     assert await _ledger(session, image_id, "refund") == 1
 
 
-async def test_cr04_a_failure_reported_many_times_refunds_once(
-    client: httpx.AsyncClient, mail: Mail, resources: Resources, session: AsyncSession
+@dataclass
+class Committed:
+    """The real app on its own engine: each unit of work is a real, committed transaction, so
+    duplicates race as separate transactions would in production (the `client` fixture's
+    units of work take turns on the test's one rolled-back connection)."""
+
+    client: httpx.AsyncClient
+    resources: Resources
+    mail: Mail
+
+    async def ledger(self, image_id: int, reason: str) -> int:
+        async with self.resources.database.unit_of_work(write=False) as session:
+            return await _ledger(session, image_id, reason)
+
+    async def image(self, image_id: int) -> ImageRow:
+        async with self.resources.database.unit_of_work(write=False) as session:
+            row = await session.get(ImageRow, image_id)
+        assert row is not None
+        return row
+
+
+@pytest.fixture
+async def committed(settings: Settings) -> AsyncIterator[Committed]:
+    database = Database.from_url(settings.DATABASE_URL)
+    resources = build_test_resources(settings, database)
+    app = create_app(settings, resources=resources)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=transport, base_url="http://testserver", headers={"Origin": FRONTEND}
+            ) as client,
+        ):
+            yield Committed(client, resources, Mail(settings.MAIL_DIR, database.background))
+    finally:
+        await database.dispose()
+
+
+async def test_cr04_a_failure_reported_many_times_at_once_refunds_once(
+    committed: Committed,
 ) -> None:
-    selfie, style_id = await _ready(client, mail)
+    client, resources = committed.client, committed.resources
+    selfie, style_id = await _ready(client, committed.mail)
     image_id = (await generate(client, selfie["file_url"], style_id)).json()["image_id"]
     await resources.database.background.drain()
     worker = build_worker(resources)
-    for _ in range(3):
-        await worker.fail(image_id, GenerationFailed("PROVIDER_UNAVAILABLE"))
+    # Three reports of the same failure at the same moment (a timeout sweep, the worker, a
+    # redelivery), each in its own transaction: exactly one refund.
+    await asyncio.gather(
+        *(worker.fail(image_id, GenerationFailed("PROVIDER_UNAVAILABLE")) for _ in range(3))
+    )
     # The job itself, delivered late, finds it failed and does nothing.
     await run_jobs(resources)
-    assert await _ledger(session, image_id, "refund") == 1
+    assert await committed.ledger(image_id, "refund") == 1
     assert await _credits(client) == 3
     assert (await client.get(f"/api/v1/image/status/{image_id}")).json()["status"] == "failed"
 
 
-async def test_job06_the_same_job_delivered_three_times_makes_one_result(
-    client: httpx.AsyncClient, mail: Mail, resources: Resources, session: AsyncSession
+async def test_job06_the_same_job_delivered_three_times_at_once_makes_one_result(
+    committed: Committed,
 ) -> None:
-    selfie, style_id = await _ready(client, mail)
+    client, resources = committed.client, committed.resources
+    selfie, style_id = await _ready(client, committed.mail)
     image_id = (await generate(client, selfie["file_url"], style_id)).json()["image_id"]
     await resources.database.background.drain()
     handler = build_handlers(resources)[GENERATE_IMAGE]
-    for _ in range(3):
-        await handler(image_id)
-    row = await session.get(ImageRow, image_id)
-    assert row is not None
-    await session.refresh(row)
+    # At-least-once delivery: three deliveries of one job running at the same time.
+    await asyncio.gather(*(handler(image_id) for _ in range(3)))
+    row = await committed.image(image_id)
     assert (row.status, row.attempts) == ("completed", 1)
-    assert await _ledger(session, image_id, "generation") == 1
+    assert await committed.ledger(image_id, "generation") == 1
     me = (await client.get("/api/v1/user/me")).json()
     generated = await resources.storage.delete_prefix(f"generated/user_{me['id']}/")
     assert generated == 1, "one stored result"

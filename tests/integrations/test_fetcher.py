@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -330,38 +329,58 @@ async def test_ssrf01_compressed_bodies_are_refused(router: respx.MockRouter, dn
             await fetcher.fetch(f"https://{CDN}/z")
 
 
+# The answers below are held until the test releases them: the fetch must give up while they are
+# still pending (ordering, not a stopwatch). GUARD_S only turns a missing deadline into a failure
+# instead of a hang.
+GUARD_S = 30
+
+
 async def test_ssrf01_slow_server_times_out(router: respx.MockRouter, dns: FakeDns) -> None:
+    released = asyncio.Event()
+    answered = False
+
     async def stall(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(3)  # finite, so that a missing deadline fails rather than hangs
+        nonlocal answered
+        await released.wait()
+        answered = True
         return httpx.Response(200, content=PNG_BYTES)
 
     router.get(f"https://{CDN_IP}/slow").mock(side_effect=stall)
 
-    started = time.perf_counter()
-    async with _fetcher(dns, timeout=0.3) as fetcher:
-        with pytest.raises(FetchFailed, match="did not finish"):
-            await fetcher.fetch(f"https://{CDN}/slow")
-
-    assert time.perf_counter() - started < 2
+    try:
+        async with _fetcher(dns, timeout=0.3) as fetcher:
+            with pytest.raises(FetchFailed, match="did not finish"):
+                await asyncio.wait_for(fetcher.fetch(f"https://{CDN}/slow"), GUARD_S)
+        assert not answered, "the fetch waited for the server's answer"
+    finally:
+        released.set()
 
 
 async def test_ssrf01_dripping_body_hits_the_total_deadline(
     router: respx.MockRouter, dns: FakeDns
 ) -> None:
     # Each byte arrives well within a per-read timeout; only a total deadline ends this.
+    released = asyncio.Event()
+    sent = 0
+
     async def drip() -> AsyncIterator[bytes]:
-        for _ in range(150):  # 3 s in all
+        nonlocal sent
+        while not released.is_set():
             await asyncio.sleep(0.02)
+            sent += 1
             yield b"\x00"
 
     router.get(f"https://{CDN_IP}/drip").mock(return_value=httpx.Response(200, content=drip()))
 
-    started = time.perf_counter()
-    async with _fetcher(dns, timeout=0.3) as fetcher:
-        with pytest.raises(FetchFailed, match="did not finish"):
-            await fetcher.fetch(f"https://{CDN}/drip")
-
-    assert time.perf_counter() - started < 2
+    try:
+        async with _fetcher(dns, timeout=0.3) as fetcher:
+            with pytest.raises(FetchFailed, match="did not finish"):
+                await asyncio.wait_for(fetcher.fetch(f"https://{CDN}/drip"), GUARD_S)
+        # Bytes were arriving (so no per-read timeout fired) and the body never ended (it
+        # only ends when released): the total deadline is what stopped the fetch.
+        assert sent > 0
+    finally:
+        released.set()
 
 
 async def test_ssrf01_slow_dns_hits_the_deadline(router: respx.MockRouter) -> None:

@@ -24,8 +24,6 @@ from tests.jobs import worker_app
 
 pytestmark = pytest.mark.slow
 
-# Database 13 of the machine's Redis belongs to these tests; each starts by emptying it.
-REDIS_URL = "redis://127.0.0.1:6379/13"
 WAIT_S = 15.0
 
 
@@ -53,22 +51,22 @@ class Worker:
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS_URL)
-    await client.flushdb()
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """This run's own Redis, emptied for each test."""
+    client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
-async def queue(redis: Redis) -> AsyncIterator[TaskiqJobQueue]:
+async def queue(redis: Redis, redis_url: str) -> AsyncIterator[TaskiqJobQueue]:
     """The API side of Redis mode: it only enqueues, so its handlers must never run here."""
 
     async def runs_in_the_worker(*ids: int) -> None:
         raise AssertionError(f"a job ran in the API process: {ids}")
 
     queue = TaskiqJobQueue(
-        build_broker(REDIS_URL), dict.fromkeys(worker_app.JOB_NAMES, runs_in_the_worker)
+        build_broker(redis_url), dict.fromkeys(worker_app.JOB_NAMES, runs_in_the_worker)
     )
     await queue.start()
     yield queue
@@ -76,13 +74,15 @@ async def queue(redis: Redis) -> AsyncIterator[TaskiqJobQueue]:
 
 
 @pytest.fixture
-def start_worker(database_url: str, tmp_path: Path) -> Iterator[Callable[[], Awaitable[Worker]]]:
+def start_worker(
+    database_url: str, tmp_path: Path, redis_url: str
+) -> Iterator[Callable[[], Awaitable[Worker]]]:
     started: list[Worker] = []
     env = {
         **os.environ,
         "ENV": "dev",
         "LOG_LEVEL": "INFO",
-        "JOB_BROKER_URL": REDIS_URL,
+        "JOB_BROKER_URL": redis_url,
         "DATABASE_URL": database_url,
         "MAIL_DIR": str(tmp_path / "mail"),
         "MEDIA_DIR": str(tmp_path / "media"),

@@ -1,52 +1,43 @@
-"""The local generator's cost: it must never stall the event loop, and stays around a second."""
+"""The local generator's cost stays off the event loop, and it reports each stage's time in its
+log (the figures themselves are measured by bench/bench_generator.py, not asserted here)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 
-import anyio
 import pytest
+from PIL import Image, ImageFile
 
 from app.integrations.generator import LocalGenerator, View
-from tests.integrations.generator.images import BEACH_WAVES, decode, encode, request, resized
+from tests.integrations.generator.images import BEACH_WAVES, request
+from tests.loop_probe import LoopProbe
 
 
-async def test_the_event_loop_keeps_ticking_during_a_generation(
-    generator: LocalGenerator, portrait: bytes
+async def test_the_event_loop_keeps_serving_during_a_generation(
+    generator: LocalGenerator, portrait: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    big = encode(resized(decode(portrait), 768))
-    gaps: list[float] = []
-    done = anyio.Event()
+    """Decoding the selfie and encoding the result (the stages around the CPU-bound render) run
+    in a worker thread: the loop serves other work while each is in progress."""
+    probe = LoopProbe(monkeypatch, asyncio.get_running_loop())
+    probe.wrap(Image, "open")
+    probe.wrap(ImageFile.ImageFile, "load")
+    probe.wrap(Image.Image, "save")
 
-    async def tick() -> None:
-        last = time.perf_counter()
-        while not done.is_set():
-            await anyio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+    for view in View:
+        await generator.generate(request(portrait, BEACH_WAVES, view))
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(tick)
-        for view in View:
-            await generator.generate(request(big, BEACH_WAVES, view))
-        done.set()
-
-    assert len(gaps) > 20
-    assert max(gaps) < 0.1
+    assert {name for name, _, _ in probe.calls} == {"open", "load", "save"}
+    assert len(probe.args("save")) >= len(View)
+    assert all(probe.served()), probe.calls
 
 
-async def test_stage_timings_at_512_px(
+async def test_each_generation_logs_its_stage_timings(
     generator: LocalGenerator, portrait: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Prints each stage's time (run with -s to see them); bounds are loose, for slow CI."""
     caplog.set_level(logging.DEBUG, logger="app.integrations.generator.pipeline")
     for view in View:
-        started = time.perf_counter()
         await generator.generate(request(portrait, BEACH_WAVES, view))
-        total_ms = (time.perf_counter() - started) * 1000
         stages = caplog.records[-1].__dict__["stages_ms"]
-        print(f"\n{view:>5}: total {total_ms:6.1f} ms  stages {stages}")
         assert set(stages) == {"decode", "face", "mask", "render", "view", "encode"}
-        assert total_ms < 5000
+        assert all(isinstance(ms, float | int) and ms >= 0 for ms in stages.values())

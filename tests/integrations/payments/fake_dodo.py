@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
@@ -212,6 +214,17 @@ class FakeDodo:
             gate.release.set()
         self.delay_s = 0.0
         self._gate.set()
+
+    @contextlib.contextmanager
+    def answers_held(self) -> Iterator[None]:
+        """Inside the block every API answer waits until the block ends (the request is still
+        recorded when it arrives). Whatever waits for Dodo cannot finish inside the block, so
+        a test proves "X did not wait for Dodo" by ordering instead of with a stopwatch."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.release()
 
     # -- what the tests look at -----------------------------------------------------------
 
@@ -493,7 +506,7 @@ class FakeDodo:
 
     async def _pause(self) -> None:
         if not self._gate.is_set():
-            await asyncio.to_thread(self._gate.wait, STARTUP_TIMEOUT_S)
+            await asyncio.to_thread(self._wait_for_release)
         # Waiting on the stop event (in a worker thread: it is a threading.Event) rather than
         # sleeping, so stopping the server does not wait out a long delay.
         if self.delay_s > 0:
@@ -505,6 +518,11 @@ class FakeDodo:
         for gate in gates:
             gate.entered.set()
             await asyncio.to_thread(gate.release.wait, STARTUP_TIMEOUT_S * 6)
+
+    def _wait_for_release(self) -> None:
+        while not self._gate.wait(0.05):
+            if self._stopping.is_set():
+                return
 
     def _injected_failure(self, path: str) -> Response | None:
         with self._lock:

@@ -1,7 +1,7 @@
 """A latency probe run in its own process, so the test runner's pauses (its heap is large
 after hundreds of tests) are not mistaken for the server's.
 
-    python -m tests.e2e.probe BASE_URL SECONDS   → prints one JSON list of latencies (s)
+    python -m bench.probe BASE_URL SECONDS   → prints one JSON list of latencies (s)
 """
 
 from __future__ import annotations

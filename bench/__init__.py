@@ -1,0 +1,1 @@
+"""Benchmarks: timing and memory figures the test suite does not assert (see README.md)."""
