@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from app.api.deps import ResourcesDep
 from app.auth.dependencies import CurrentUser
+from app.core.body_limit import reads_own_body
 from app.core.openapi import error_responses
+from app.core.types import Text
 from app.files.dependencies import FileServiceDep
 from app.files.exceptions import ImageTooLarge
 from app.files.forms import file_bytes, read_capped_form
@@ -31,9 +33,9 @@ media_router = APIRouter(tags=["files"])
 async def presign(
     user: CurrentUser,
     files: FileServiceDep,
-    file_type: Annotated[str, Query(max_length=100, description="the file's MIME type")],
+    file_type: Annotated[Text, Query(max_length=100, description="the file's MIME type")],
     file_name: Annotated[
-        str | None, Query(max_length=255, description="ignored: keys are made by the server")
+        Text | None, Query(max_length=255, description="ignored: keys are made by the server")
     ] = None,
 ) -> PresignRead:
     """POST every field of `fields`, then `file` last, to `upload_url` (S3, or this server with
@@ -52,6 +54,7 @@ async def presign(
         "INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE", *AUTH_ERRORS
     ),
 )
+@reads_own_body
 async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> StoredFileRead:
     """Checked on the way in: type by content, full decode, pixel cap, EXIF orientation
     applied and all metadata removed."""
@@ -66,6 +69,7 @@ async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> 
     status_code=204,
     responses={400: {"description": "S3 XML error"}, 403: {"description": "S3 XML error"}},
 )
+@reads_own_body
 async def upload_form(request: Request, resources: ResourcesDep) -> Response:
     """Accepts exactly the form a presigned S3 POST takes and answers errors in S3's XML, so
     browser upload code works unchanged. Authorised by the signed policy, not a session."""
@@ -90,10 +94,10 @@ def _xml_error(violation: PolicyViolation) -> Response:
 
 @media_router.get("/media/{key:path}", summary="Local storage: a signed, expiring file URL")
 async def media(
-    key: str,
+    key: Annotated[Text, Path(max_length=1024)],
     resources: ResourcesDep,
-    expires: Annotated[str, Query(max_length=20)],
-    sig: Annotated[str, Query(max_length=200)],
+    expires: Annotated[Text, Query(max_length=20)],
+    sig: Annotated[Text, Query(max_length=200)],
 ) -> FileResponse:
     found = await media_file(resources.storage, key, expires, sig)
     return FileResponse(

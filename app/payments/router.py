@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from app.auth.dependencies import CurrentUser
+from app.core.body_limit import webhook_body
 from app.core.openapi import error_responses
+from app.core.types import Text
 from app.models import Transaction
 from app.payments.dependencies import NeedsWrite, PaymentServiceDep
 from app.payments.schemas import CheckoutRead, CheckoutRequestBody, TransactionRead, WebhookAck
@@ -66,7 +68,7 @@ alias_router.add_api_route(
     responses=error_responses("TRANSACTION_NOT_FOUND"),
 )
 async def transaction(
-    payment_id: Annotated[str, Path(min_length=1, max_length=128)],
+    payment_id: Annotated[Text, Path(min_length=1, max_length=128)],
     user: CurrentUser,
     payments: PaymentServiceDep,
 ) -> TransactionRead:
@@ -80,6 +82,7 @@ async def transactions(user: CurrentUser, payments: PaymentServiceDep) -> list[T
     return [_read(item) for item in await payments.list(user)]
 
 
+@webhook_body
 async def _webhook(request: Request, payments: PaymentServiceDep) -> WebhookAck:
     """Standard Webhooks signature over the raw body; each webhook-id processed once."""
     await payments.receive_webhook(await request.body(), request.headers)

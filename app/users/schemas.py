@@ -6,8 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, StringConstraints
 
 from app.core.schemas import InputModel
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=50)]
+from app.core.types import PersonName, Text
 
 
 class UserRead(BaseModel):
@@ -23,9 +22,9 @@ class UserRead(BaseModel):
 class ProfileUpdate(InputModel):
     """Only these fields can change through the profile (PROP-02)."""
 
-    name: Name | None = None
+    name: PersonName | None = None
     # An upload of yours (from /files/presign or /files/upload) to use as the picture.
-    userpic_key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    userpic_key: Annotated[Text, StringConstraints(min_length=1, max_length=1024)] | None = None
 
 
 class CreditEntryRead(BaseModel):
