@@ -108,3 +108,20 @@ PageLimit = Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX)]
 
 # A person's name (signup, profile): it goes into mail headers and greetings.
 PersonName = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=2, max_length=50)]
+
+
+def storable(value: Any) -> bool:
+    """True when a parsed JSON value holds nothing a column refuses: every string (keys too)
+    without NUL or lone surrogates, every integer within int64. For payloads that arrive
+    signed (webhooks), where refusing with a 4xx would only make the sender retry."""
+    if isinstance(value, str):
+        return _SECRET_BAD.search(value) is None
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return True
+    if isinstance(value, int):
+        return -INT64_MAX - 1 <= value <= INT64_MAX
+    if isinstance(value, list):
+        return all(storable(item) for item in value)
+    if isinstance(value, dict):
+        return all(storable(key) and storable(item) for key, item in value.items())
+    return False

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 
 from app.core.config import Settings
+from app.core.types import storable
 from app.integrations.payments.port import (
     CheckoutRequest,
     PaymentProvider,
@@ -91,6 +92,11 @@ class PaymentService:
         except InvalidWebhookSignature:
             raise InvalidSignature() from None
         payload = envelope.payload
+        if not storable(payload):
+            # Signed, so not an attacker's; but no column can hold it. A 4xx or 500 would be
+            # retried forever: acknowledge it, keep nothing, and say so in the log.
+            logger.warning("webhook %r ignored: its content cannot be stored", envelope.webhook_id)
+            return "unstorable"
         event_type = str(payload.get("type") or "unknown")
         data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
         assert isinstance(data, dict)

@@ -255,3 +255,14 @@ async def test_in02_the_last_page_whose_offset_fits_answers_an_empty_page(
         assert response.status_code == 200, response.text
         too_far = await signed_in.get(path, params={"page": PAGE_MAX + 1, "limit": 100})
         assert too_far.status_code == 422
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/auth/login", "/api/v1/auth/signup", "/api/v1/auth/refresh"]
+)
+async def test_in01_deeply_nested_json_is_a_client_error_not_500(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    body = b"[" * 30_000 + b"]" * 30_000
+    response = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
