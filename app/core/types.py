@@ -45,9 +45,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 # logs). Integers are unbounded in Python but int64 in both databases.
 
 INT64_MAX = 2**63 - 1
+# Bounds are written as powers of two: FastAPI's OpenAPI models hold them as floats, and only
+# these survive that exactly (2**63 - 1 would read as 2**63, one more than a column holds).
+INT64_END = 2**63
 PAGE_LIMIT_MAX = 100
-# The largest page whose offset still fits in int64: beyond it the query itself would overflow.
-PAGE_MAX = INT64_MAX // PAGE_LIMIT_MAX
+# Pages whose offset (page - 1) * limit still fits in int64: beyond, the query would overflow.
+PAGE_MAX = 2**56
 
 # C0 and C1 control characters and DEL (Unicode category Cc), and the surrogate range; regular
 # expressions on the escapes, so this file holds no raw control characters.
@@ -100,9 +103,9 @@ SecretText = Annotated[str, AfterValidator(encodable_text)]
 TextBefore = BeforeValidator(_text_before)
 
 # Database ids: positive and within int64 (an id beyond it cannot exist: 422, not a 500).
-Id = Annotated[int, Field(ge=1, le=INT64_MAX)]
+Id = Annotated[int, Field(ge=1, lt=INT64_END)]
 # Non-negative counters.
-Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+Count = Annotated[int, Field(ge=0, lt=INT64_END)]
 PageNumber = Annotated[int, Field(ge=1, le=PAGE_MAX)]
 PageLimit = Annotated[int, Field(ge=1, le=PAGE_LIMIT_MAX)]
 

@@ -6,10 +6,11 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.core.schemas import InputModel
+from app.core.types import Count
 
 
 class CheckoutRequestBody(InputModel):
-    quantity: Annotated[int, Field(ge=1, le=10_000, description="credits to buy")]
+    quantity: Annotated[Count, Field(ge=1, le=10_000, description="credits to buy")]
 
 
 class CheckoutRead(BaseModel):

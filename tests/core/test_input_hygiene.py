@@ -266,3 +266,34 @@ async def test_in01_deeply_nested_json_is_a_client_error_not_500(
     body = b"[" * 30_000 + b"]" * 30_000
     response = await client.post(path, content=body, headers={"Content-Type": "application/json"})
     assert 400 <= response.status_code < 500, response.text
+
+
+def test_every_input_in_the_openapi_is_bounded(app: FastAPI) -> None:
+    """Each string field and parameter has a maximum length (emails: the parser's 254), each
+    integer a minimum and a maximum within int64: the shared input types say so."""
+    from app.core.types import INT64_MAX
+
+    spec = app.openapi()
+    unbounded: list[str] = []
+
+    def check(where: str, schema: dict[str, Any]) -> None:
+        schema = _resolve(spec, schema)
+        kind = schema.get("type")
+        if kind == "string" and "maxLength" not in schema and schema.get("format") != "email":
+            unbounded.append(where)
+        if kind == "integer":
+            below_int64_end = schema.get("exclusiveMaximum", INT64_MAX + 2) <= INT64_MAX + 1
+            within_int64 = schema.get("maximum", INT64_MAX + 1) <= INT64_MAX
+            if "minimum" not in schema or not (below_int64_end or within_int64):
+                unbounded.append(where)
+
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            for param in op.get("parameters", []):
+                check(f"{method} {path} {param['name']}", param["schema"])
+            content = op.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                body = _resolve(spec, content["application/json"]["schema"])
+                for name, prop in body.get("properties", {}).items():
+                    check(f"{method} {path} body.{name}", prop)
+    assert unbounded == []
