@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import hypothesis
 import pytest
+import requests
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase
@@ -67,8 +68,14 @@ class Bridge:
     client: httpx.AsyncClient
 
     def send(self, kwargs: dict[str, Any]) -> httpx.Response:
-        future = asyncio.run_coroutine_threadsafe(self.client.request(**kwargs), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._send(kwargs), self.loop)
         return future.result(timeout=120)
+
+    async def _send(self, kwargs: dict[str, Any]) -> httpx.Response:
+        request = self.client.build_request(**kwargs)
+        # Buffer the body (multipart is a stream) so the checks can read the request back.
+        await request.aread()
+        return await self.client.send(request)
 
 
 def httpx_kwargs(case: AnyCase, headers: dict[str, str]) -> dict[str, Any]:
@@ -83,12 +90,18 @@ def httpx_kwargs(case: AnyCase, headers: dict[str, str]) -> dict[str, Any]:
     if "json" in serialized:
         kwargs["json"] = serialized["json"]
     data = serialized.get("data")
-    if isinstance(data, bytes | str):
+    if serialized.get("files"):
+        # Multipart parts in `requests`' shapes (generated values may be any JSON type):
+        # let `requests` encode them, as schemathesis would send them.
+        prepared = requests.PreparedRequest()
+        prepared.prepare_headers(None)
+        prepared.prepare_body(data, serialized["files"])
+        kwargs["content"] = prepared.body
+        kwargs["headers"] = {**kwargs["headers"], "Content-Type": prepared.headers["Content-Type"]}
+    elif isinstance(data, bytes | str):
         kwargs["content"] = data
     elif data is not None:
         kwargs["data"] = data
-    if serialized.get("files"):
-        kwargs["files"] = serialized["files"]
     return kwargs
 
 
@@ -102,6 +115,7 @@ def fuzz_operation(
     max_examples: int = MAX_EXAMPLES,
 ) -> list[str]:
     failures: list[str] = []
+    sent: list[int] = []
     strategy = operation.as_strategy(
         GenerationMode.POSITIVE, path_parameters=path_parameters
     ) | operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=path_parameters)
@@ -122,11 +136,14 @@ def fuzz_operation(
             response = bridge.send(kwargs)
         except (UnicodeEncodeError, httpx.InvalidURL, httpx.LocalProtocolError, ValueError):
             return  # a request no HTTP client can send (e.g. a non-Latin-1 header)
+        sent.append(response.status_code)
         problem = judge(case, response)
         if problem:
             failures.append(f"{operation.method.upper()} {operation.path}: {problem}")
 
     run()
+    if os.environ.get("FUZZ_REPORT"):
+        print(operation.method.upper(), operation.path, len(sent), sorted(set(sent)))
     return failures
 
 

@@ -15,7 +15,7 @@ from app.core.openapi import error_responses
 from app.core.types import Text
 from app.files.dependencies import FileServiceDep
 from app.files.exceptions import ImageTooLarge
-from app.files.forms import file_bytes, read_capped_form
+from app.files.forms import IMAGE_FORM_OPENAPI, S3_FORM_OPENAPI, file_bytes, read_capped_form
 from app.files.local_uploads import media_file, receive_form_upload, too_large_violation
 from app.files.schemas import PresignRead, StoredFileRead
 from app.integrations.storage.post_policy import PolicyViolation
@@ -50,6 +50,7 @@ async def presign(
 @router.post(
     "/upload",
     summary="Upload an image through the API (multipart `file`)",
+    openapi_extra=IMAGE_FORM_OPENAPI,
     responses=error_responses(
         "INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE", *AUTH_ERRORS
     ),
@@ -66,6 +67,7 @@ async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> 
 @router.post(
     "/upload-form",
     summary="Local storage: the S3-compatible POST upload target",
+    openapi_extra=S3_FORM_OPENAPI,
     status_code=204,
     responses={400: {"description": "S3 XML error"}, 403: {"description": "S3 XML error"}},
 )

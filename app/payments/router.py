@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
@@ -89,6 +89,19 @@ async def _webhook(request: Request, payments: PaymentServiceDep) -> WebhookAck:
     return WebhookAck(received=True)
 
 
+# The raw body and the Standard Webhooks headers the signature covers.
+WEBHOOK_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+}
+
+
 # With and without a trailing slash: providers do not follow redirects (PAY-07).
 for _path in (
     "/payments/webhook",
@@ -104,5 +117,6 @@ for _path in (
         name=f"webhook{_path.replace('/', '_')}",
         response_model=WebhookAck,
         responses=error_responses("INVALID_SIGNATURE", "PAYMENTS_NOT_CONFIGURED"),
+        openapi_extra=WEBHOOK_OPENAPI,
         include_in_schema=_path == "/payments/webhook",
     )

@@ -11,7 +11,7 @@ from app.core.body_limit import reads_own_body
 from app.core.openapi import error_responses
 from app.core.types import PageLimit, PageNumber
 from app.files.dependencies import FileServiceDep
-from app.files.forms import file_bytes, read_capped_form
+from app.files.forms import IMAGE_FORM_OPENAPI, file_bytes, read_capped_form
 from app.users.dependencies import UserServiceDep
 from app.users.schemas import CreditEntryRead, CreditHistoryRead, ProfileUpdate, UserRead
 
@@ -49,6 +49,7 @@ router.add_api_route(
 @router.post(
     "/profile/picture",
     summary="Upload a profile picture (multipart `file`)",
+    openapi_extra=IMAGE_FORM_OPENAPI,
     responses=error_responses("INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE"),
 )
 @reads_own_body
