@@ -288,11 +288,13 @@ async def test_fuzz02_wrong_identities_only_get_refusals_on_owner_only_operation
     # Another verified user aimed at the victim's image and transaction.
     await signed_up_and_verified(fuzz_client, _mail(fuzz_app), new_email())
     pinned = {"image_id": victim.image_id, "payment_id": victim.session_id}
+    aimed = 0
     for operation in secured:
         names = {param.name for param in operation.path_parameters}
         if not names & set(pinned):
             continue
         values = {name: pinned[name] for name in names & set(pinned)}
+        aimed += 1
         failures += await asyncio.to_thread(
             fuzz_operation,
             bridge,
@@ -302,6 +304,7 @@ async def test_fuzz02_wrong_identities_only_get_refusals_on_owner_only_operation
             path_parameters=values,
             max_examples=IDENTITY_EXAMPLES,
         )
+    assert aimed >= 5  # status, like, dislike, delete of an image; one transaction
     # The victim's upload and image named in bodies.
     for method, path, body in (
         ("POST", "/api/v1/image/generate", {"image_input_url": victim.upload_url, "style_id": 1}),
