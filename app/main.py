@@ -12,12 +12,14 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.api.health import router as health_router
 from app.api.v1 import api_router
 from app.core.access_log import AccessLogMiddleware
+from app.core.body_limit import BodyLimitMiddleware, route_caps
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
@@ -69,6 +71,18 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router)
+    app.include_router(webhook_router)
+    app.include_router(media_router)
+    # Innermost of ours, so a 413 still carries the CORS headers and the request id.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_cap=settings.MAX_JSON_BODY_BYTES,
+        caps=route_caps(
+            iter_route_contexts(app.routes), webhook_cap=settings.MAX_WEBHOOK_BODY_BYTES
+        ),
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[settings.frontend_origin],
@@ -81,10 +95,6 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     _add_oauth_state_cookie(app, settings)
     app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(health_router)
-    app.include_router(api_router)
-    app.include_router(webhook_router)
-    app.include_router(media_router)
     # Thumbnails that ship with the catalogue.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     _enable_logfire(app, settings)

@@ -47,6 +47,11 @@ async def read_login_credentials(request: Request) -> CredentialsRequest:
             raise RequestValidationError(
                 [{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {exc}"}]
             ) from None
+        except RecursionError:
+            # Nesting deeper than the parser's stack (a 64 KiB body of "[" reaches it).
+            raise RequestValidationError(
+                [{"type": "json_invalid", "loc": ("body",), "msg": "JSON nested too deeply"}]
+            ) from None
     try:
         return CredentialsRequest.model_validate(raw)
     except ValidationError as exc:

@@ -42,6 +42,7 @@ from app.auth.schemas import (
 from app.auth.sessions import SessionTokens
 from app.core.errors import AppError
 from app.core.openapi import error_responses
+from app.core.types import Text
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses("RATE_LIMITED"))
 # Per client IP on every endpoint that checks a password or a code; the services add
@@ -144,7 +145,7 @@ async def verify_signup(
 )
 async def verify_link(
     request: Request,
-    token: Annotated[str, Query(min_length=1, max_length=200)],
+    token: Annotated[Text, Query(min_length=1, max_length=200)],
     accounts: AccountServiceDep,
     cookies: CookiePolicyDep,
     settings: SettingsDep,

@@ -5,13 +5,16 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from app.core.schemas import InputModel, NormalizedEmail
+from app.core.types import SecretText, Text
 from app.users.schemas import Name
 
-Password = Annotated[str, Field(min_length=8, max_length=128)]
-# Login accepts whatever length was allowed at signup time, but never an unbounded body.
-AnyPassword = Annotated[str, Field(min_length=1, max_length=1024)]
-Handle = Annotated[str, Field(min_length=1, max_length=200)]
-Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
+# New passwords: one line of text (a control character cannot be typed back at login).
+Password = Annotated[Text, Field(min_length=8, max_length=128)]
+# Login accepts whatever was allowed at signup time (control characters were, NUL never), but
+# never an unbounded body nor what UTF-8 cannot encode.
+AnyPassword = Annotated[SecretText, Field(min_length=1, max_length=1024)]
+Handle = Annotated[Text, Field(min_length=1, max_length=200)]
+Code = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=16)]
 
 
 class SignupRequest(InputModel):
@@ -72,7 +75,7 @@ class LoginResponse(BaseModel):
 
 
 class RefreshRequest(InputModel):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    refresh_token: Annotated[Text, Field(min_length=1, max_length=4096)] | None = None
 
 
 class RefreshResponse(LoginResponse):

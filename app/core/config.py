@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     # Delete uploads older than this many days with `make purge-uploads`; unset = keep.
     UPLOAD_RETENTION_DAYS: int | None = Field(default=None, ge=1)
 
+    # Request bodies outside the multipart uploads (which have MAX_IMAGE_SIZE_MB): JSON and
+    # forms, and the payment provider's webhooks. Larger bodies are refused with 413 unread.
+    MAX_JSON_BODY_BYTES: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    MAX_WEBHOOK_BODY_BYTES: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
     # --- rate limits ---
     RATE_LIMIT_ENABLED: bool = True
     # Empty = in-process memory (one process only); redis://host:6379/0 shares limits.

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -104,6 +105,65 @@ async def _handle_http_exception(_request: Request, exc: Exception) -> JSONRespo
     return error_response(exc.status_code, code, message, exc.headers)
 
 
+# A validation error quotes at most this much of what was sent: a 60 MB body must not come
+# back as a 60 MB error (IN-03). Messages and locations are ours but may quote a field name.
+INPUT_EXCERPT_CHARS = 64
+MESSAGE_CHARS = 200
+# Thousands of unknown keys would otherwise list thousands of errors.
+MAX_ERRORS = 20
+_INT64 = 2**63
+
+
+def _clip(value: str, limit: int) -> str:
+    short = value if len(value) <= limit else value[:limit] + "…"
+    # Lone surrogates cannot be encoded as UTF-8: quote them as escapes instead of failing.
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _safe_input(value: Any) -> Any:
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return value if -_INT64 <= value < _INT64 else _clip(str(value), INPUT_EXCERPT_CHARS)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        return _clip(value, INPUT_EXCERPT_CHARS)
+    # Objects and arrays (a whole body when a field is missing): a short text excerpt.
+    return _clip(repr(value), INPUT_EXCERPT_CHARS)
+
+
+def validation_detail(errors: Any) -> list[dict[str, Any]]:
+    """FastAPI's list of errors (SPEC §0), every string short and encodable."""
+    detail = []
+    for error in list(errors)[:MAX_ERRORS]:
+        item: dict[str, Any] = {
+            "type": _clip(str(error.get("type", "")), MESSAGE_CHARS),
+            "loc": [
+                part if isinstance(part, int) else _clip(str(part), INPUT_EXCERPT_CHARS)
+                for part in error.get("loc", ())
+            ],
+            "msg": _clip(str(error.get("msg", "")), MESSAGE_CHARS),
+        }
+        if "input" in error:
+            item["input"] = _safe_input(error["input"])
+        ctx = error.get("ctx")
+        if isinstance(ctx, dict):
+            item["ctx"] = {
+                _clip(str(key), INPUT_EXCERPT_CHARS): _safe_input(
+                    val if isinstance(val, int | float | bool | None) else str(val)
+                )
+                for key, val in ctx.items()
+            }
+        detail.append(item)
+    return detail
+
+
+async def _handle_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Runs in Starlette's outermost middleware, outside ours (whose context is gone by now):
     # read the id from the request state and set the header here.
@@ -119,5 +179,6 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _handle_app_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
     app.add_exception_handler(Exception, _handle_unexpected)

@@ -55,6 +55,24 @@ class ErrorBody(BaseModel):
     detail: ErrorDetail
 
 
+class ValidationErrorItem(BaseModel):
+    """One entry of FastAPI's validation list (SPEC §0); `input` is a short excerpt."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    detail: list[ValidationErrorItem]
+
+
+# A route naming a 422 code answers both shapes with 422: its own code, or request validation.
+Unprocessable = ErrorBody | ValidationErrorBody
+
+
 def operation_id(route: APIRoute) -> str:
     tag = str(route.tags[0]) if route.tags else "default"
     return f"{tag}-{route.name}"
@@ -65,7 +83,11 @@ def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
     by_status: dict[int, list[str]] = {}
     for code in codes:
         by_status.setdefault(ERROR_STATUS[code], []).append(code)
-    return {
-        status: {"model": ErrorBody, "description": "Error codes: " + ", ".join(sorted(names))}
-        for status, names in sorted(by_status.items())
-    }
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, names in sorted(by_status.items()):
+        description = "Error codes: " + ", ".join(sorted(names))
+        if status == 422:
+            description += "; or the request validation list"
+        model = Unprocessable if status == 422 else ErrorBody
+        responses[status] = {"model": model, "description": description}
+    return responses

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, field_validator
+
+from app.core.types import PageLimit, PageNumber, TextBefore, encodable_text
 
 T = TypeVar("T")
 
@@ -13,22 +15,22 @@ def _normalise_email(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-# Emails are trimmed and lower-cased everywhere they enter (SPEC §1).
-NormalizedEmail = Annotated[EmailStr, BeforeValidator(_normalise_email)]
+# Emails are trimmed and lower-cased everywhere they enter (SPEC §1); the raw text is checked
+# first (before validators run last to first), so the email parser never sees a surrogate.
+NormalizedEmail = Annotated[EmailStr, BeforeValidator(_normalise_email), TextBefore]
 
 
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are refused, and NUL bytes never reach the database
-    (PostgreSQL rejects them with an error that would otherwise be a 500)."""
+    """Request bodies: unknown fields are refused. Every field has one of the input types of
+    app.core.types; as a net under them, no string field of any body takes a NUL byte
+    (PostgreSQL rejects it with an error that would otherwise be a 500) or a lone surrogate."""
 
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_nul_bytes(cls, value: Any) -> Any:
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+    def _encodable_text(cls, value: Any) -> Any:
+        return encodable_text(value) if isinstance(value, str) else value
 
 
 class Page(BaseModel, Generic[T]):
@@ -40,5 +42,5 @@ class Page(BaseModel, Generic[T]):
 
 
 class PageParams(BaseModel):
-    page: int = Field(default=1, ge=1)
-    limit: int = Field(default=10, ge=1, le=100)
+    page: PageNumber = 1
+    limit: PageLimit = 10

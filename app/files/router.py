@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from app.api.deps import ResourcesDep
 from app.auth.dependencies import CurrentUser
+from app.core.body_limit import reads_own_body
 from app.core.openapi import error_responses
+from app.core.types import Text
 from app.files.dependencies import FileServiceDep
 from app.files.exceptions import ImageTooLarge
-from app.files.forms import file_bytes, read_capped_form
+from app.files.forms import IMAGE_FORM_OPENAPI, S3_FORM_OPENAPI, file_bytes, read_capped_form
 from app.files.local_uploads import media_file, receive_form_upload, too_large_violation
 from app.files.schemas import PresignRead, StoredFileRead
 from app.integrations.storage.post_policy import PolicyViolation
@@ -31,9 +33,9 @@ media_router = APIRouter(tags=["files"])
 async def presign(
     user: CurrentUser,
     files: FileServiceDep,
-    file_type: Annotated[str, Query(max_length=100, description="the file's MIME type")],
+    file_type: Annotated[Text, Query(max_length=100, description="the file's MIME type")],
     file_name: Annotated[
-        str | None, Query(max_length=255, description="ignored: keys are made by the server")
+        Text | None, Query(max_length=255, description="ignored: keys are made by the server")
     ] = None,
 ) -> PresignRead:
     """POST every field of `fields`, then `file` last, to `upload_url` (S3, or this server with
@@ -48,10 +50,12 @@ async def presign(
 @router.post(
     "/upload",
     summary="Upload an image through the API (multipart `file`)",
+    openapi_extra=IMAGE_FORM_OPENAPI,
     responses=error_responses(
         "INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE", *AUTH_ERRORS
     ),
 )
+@reads_own_body
 async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> StoredFileRead:
     """Checked on the way in: type by content, full decode, pixel cap, EXIF orientation
     applied and all metadata removed."""
@@ -63,9 +67,11 @@ async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> 
 @router.post(
     "/upload-form",
     summary="Local storage: the S3-compatible POST upload target",
+    openapi_extra=S3_FORM_OPENAPI,
     status_code=204,
     responses={400: {"description": "S3 XML error"}, 403: {"description": "S3 XML error"}},
 )
+@reads_own_body
 async def upload_form(request: Request, resources: ResourcesDep) -> Response:
     """Accepts exactly the form a presigned S3 POST takes and answers errors in S3's XML, so
     browser upload code works unchanged. Authorised by the signed policy, not a session.
@@ -91,10 +97,10 @@ def _xml_error(violation: PolicyViolation) -> Response:
 
 @media_router.get("/media/{key:path}", summary="Local storage: a signed, expiring file URL")
 async def media(
-    key: str,
+    key: Annotated[Text, Path(max_length=1024)],
     resources: ResourcesDep,
-    expires: Annotated[str, Query(max_length=20)],
-    sig: Annotated[str, Query(max_length=200)],
+    expires: Annotated[Text, Query(max_length=20)],
+    sig: Annotated[Text, Query(max_length=200)],
 ) -> FileResponse:
     """Served with the content type stored with the object and `nosniff`, never a type
     guessed from the bytes or the name; the sandbox CSP keeps anything else inert."""

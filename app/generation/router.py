@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Path, Query, Response
 
 from app.auth.dependencies import CurrentSession, CurrentUser
 from app.core.openapi import error_responses
+from app.core.types import Id, PageLimit, PageNumber, Text
 from app.generation.dependencies import GalleryServiceDep, GenerationRateLimit, GenerationServiceDep
 from app.generation.schemas import (
     DislikedRead,
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/image", tags=["image"], responses=error_responses(*A
 user_images_router = APIRouter(
     prefix="/user", tags=["user"], responses=error_responses(*AUTH_ERRORS)
 )
-ImageId = Annotated[int, Path(ge=1)]
+ImageId = Annotated[Id, Path()]
 
 
 @router.post(
@@ -48,7 +49,7 @@ async def generate(
     body: GenerateRequest,
     user: CurrentUser,
     generation: GenerationServiceDep,
-    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+    idempotency_key: Annotated[Text | None, Header(max_length=255)] = None,
 ) -> StartedRead:
     """Takes 1 credit when the job is accepted (refunded if it fails) and answers at once;
     poll `/image/status/{image_id}`. The input must be your own upload (URL or key). The same
@@ -122,8 +123,8 @@ async def delete_image(
 async def list_images(
     user: CurrentUser,
     gallery: GalleryServiceDep,
-    page: Annotated[int, Query(ge=1)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    page: Annotated[PageNumber, Query()] = 1,
+    limit: Annotated[PageLimit, Query()] = 10,
     favourites: bool = False,
     sort_desc: bool = True,
 ) -> ImagesPage:

@@ -6,16 +6,17 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.core.schemas import InputModel
+from app.core.types import Id, Text
 
 
 class GenerateRequest(InputModel):
     # Your own upload: its file_url (as returned by /files) or its key.
-    image_input_url: Annotated[str, Field(min_length=1, max_length=2048)]
-    style_id: Annotated[int, Field(ge=1)]
+    image_input_url: Annotated[Text, Field(min_length=1, max_length=2048)]
+    style_id: Id
 
 
 class ViewGenerateRequest(InputModel):
-    image_id: Annotated[int, Field(ge=1)]
+    image_id: Id
 
 
 class StartedRead(BaseModel):

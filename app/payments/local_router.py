@@ -12,11 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.api.deps import ResourcesDep
 from app.core.errors import NotFound
+from app.core.types import Text
 from app.integrations.payments.local import LocalCheckout
 from app.resources import Resources
 
 router = APIRouter(prefix="/payments/local-checkout", tags=["payments"], include_in_schema=False)
-SessionId = Annotated[str, Path(min_length=1, max_length=64)]
+SessionId = Annotated[Text, Path(min_length=1, max_length=64)]
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>HairTryOn test checkout</title>

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
+from app.core.body_limit import webhook_body
 from app.core.openapi import error_responses
+from app.core.types import Text
 from app.models import Transaction
 from app.payments.dependencies import Buyer, PaymentServiceDep, PricingServiceDep
 from app.payments.schemas import (
@@ -101,7 +103,7 @@ alias_router.add_api_route(
     responses=error_responses("TRANSACTION_NOT_FOUND"),
 )
 async def transaction(
-    payment_id: Annotated[str, Path(min_length=1, max_length=128)],
+    payment_id: Annotated[Text, Path(min_length=1, max_length=128)],
     user: Buyer,
     payments: PaymentServiceDep,
 ) -> TransactionRead:
@@ -119,12 +121,26 @@ async def transactions(user: Buyer, payments: PaymentServiceDep) -> list[Transac
     return [_read(item) for item in await payments.list(user)]
 
 
+@webhook_body
 async def _webhook(request: Request, payments: PaymentServiceDep) -> WebhookAck:
     """Standard Webhooks signature over the raw body; each webhook-id processed once. A
     verified event we cannot match to a checkout (no metadata, unknown session, another
     product) is stored with its outcome and answered 200: it changes nothing."""
     await payments.receive_webhook(await request.body(), request.headers)
     return WebhookAck(received=True)
+
+
+# The raw body and the Standard Webhooks headers the signature covers.
+WEBHOOK_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+}
 
 
 # With and without a trailing slash: providers do not follow redirects (PAY-07).
@@ -142,5 +158,6 @@ for _path in (
         name=f"webhook{_path.replace('/', '_')}",
         response_model=WebhookAck,
         responses=error_responses("INVALID_SIGNATURE", "PAYMENTS_NOT_CONFIGURED"),
+        openapi_extra=WEBHOOK_OPENAPI,
         include_in_schema=_path == "/payments/webhook",
     )

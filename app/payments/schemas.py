@@ -6,13 +6,16 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from app.core.schemas import InputModel
+from app.core.types import Count
 
 MIN_QUANTITY = 1
 MAX_QUANTITY = 10_000
 
 
 class CheckoutRequestBody(InputModel):
-    quantity: Annotated[int, Field(ge=MIN_QUANTITY, le=MAX_QUANTITY, description="credits to buy")]
+    quantity: Annotated[
+        Count, Field(ge=MIN_QUANTITY, le=MAX_QUANTITY, description="credits to buy")
+    ]
 
 
 class CheckoutRead(BaseModel):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
+from app.core.types import storable
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
 from app.integrations.payments.payloads import PaymentEvent, parse_event
@@ -179,6 +180,12 @@ class PaymentService:
                 if seen is None or seen.outcome not in REPROCESSABLE_OUTCOMES:
                     return "duplicate"
                 event = seen
+            if not storable(payload):
+                # Signed, so not an attacker's, but its values fit no column (NUL, a lone
+                # surrogate, an integer past int64): a 4xx or 500 would be retried forever.
+                logger.error("webhook %s holds values we cannot store", envelope.webhook_id)
+                event.outcome = "invalid_payload"
+                return event.outcome
             try:
                 parsed = parse_event(payload)
             except InvalidPaymentPayload as exc:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response
 
 from app.api.deps import ResourcesDep, SessionDep
+from app.core.types import Text
 from app.styles.repository import StyleRepository
 from app.styles.schemas import StyleRead
 from app.styles.service import StyleService
@@ -30,7 +31,7 @@ StyleServiceDep = Annotated[StyleService, Depends(get_style_service)]
 async def list_styles(
     styles: StyleServiceDep,
     response: Response,
-    if_none_match: Annotated[str | None, Header()] = None,
+    if_none_match: Annotated[Text | None, Header(max_length=1024)] = None,
 ) -> list[StyleRead] | Response:
     """Active styles ordered by `sort_order`. Cacheable: send the ETag back in
     `If-None-Match` to get a 304."""

@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import CurrentUser
+from app.core.body_limit import reads_own_body
 from app.core.openapi import error_responses
+from app.core.types import PageLimit, PageNumber
 from app.files.dependencies import FileServiceDep
-from app.files.forms import file_bytes, read_capped_form
+from app.files.forms import IMAGE_FORM_OPENAPI, file_bytes, read_capped_form
 from app.users.dependencies import UserServiceDep
 from app.users.schemas import CreditEntryRead, CreditHistoryRead, ProfileUpdate, UserRead
 
@@ -47,8 +49,10 @@ router.add_api_route(
 @router.post(
     "/profile/picture",
     summary="Upload a profile picture (multipart `file`)",
+    openapi_extra=IMAGE_FORM_OPENAPI,
     responses=error_responses("INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE"),
 )
+@reads_own_body
 async def upload_picture(
     request: Request, user: CurrentUser, users: UserServiceDep, files: FileServiceDep
 ) -> UserRead:
@@ -66,8 +70,8 @@ async def credits(user: CurrentUser) -> int:
 async def credit_history(
     user: CurrentUser,
     users: UserServiceDep,
-    page: Annotated[int, Query(ge=1)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: Annotated[PageNumber, Query()] = 1,
+    limit: Annotated[PageLimit, Query()] = 20,
 ) -> CreditHistoryRead:
     entries, total = await users.credit_history(user, page=page, limit=limit)
     return CreditHistoryRead(

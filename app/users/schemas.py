@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, StringConstraints
 
 from app.core.schemas import InputModel
+from app.core.types import PersonName, Text
 
 # Control characters (CR, LF, TAB, NEL, DEL...), line and paragraph separators and lone
 # surrogates: a name is one line of text, and it ends up in email headers and logs.
@@ -26,11 +27,9 @@ def _one_line_of_text(value: str) -> str:
     return value
 
 
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=2, max_length=50),
-    AfterValidator(_one_line_of_text),
-]
+# The shared PersonName (no NUL, surrogates or C0/C1 controls), and no line or paragraph
+# separators either.
+Name = Annotated[PersonName, AfterValidator(_one_line_of_text)]
 
 
 class UserRead(BaseModel):
@@ -48,7 +47,7 @@ class ProfileUpdate(InputModel):
 
     name: Name | None = None
     # An upload of yours (from /files/presign or /files/upload) to use as the picture.
-    userpic_key: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    userpic_key: Annotated[Text, StringConstraints(min_length=1, max_length=1024)] | None = None
 
 
 class CreditEntryRead(BaseModel):

@@ -422,7 +422,8 @@ async def test_a_nul_byte_in_a_signed_webhook_is_stored_and_answered_not_500(
     assert await shop.credits() == 3
 
 
-async def test_a_nul_byte_in_the_transaction_path_is_404(shop: Shop) -> None:
+async def test_a_nul_byte_in_the_transaction_path_is_422_not_500(shop: Shop) -> None:
+    """IN-01: refused by the shared path type before any query (PostgreSQL would 500 on it)."""
     response = await shop.client.get("/api/v1/payments/transaction/pay_%00x")
-    assert response.status_code == 404
-    assert response.json()["detail"]["code"] == "TRANSACTION_NOT_FOUND"
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "payment_id"]
