@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     # --- admin ---
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
+    # An admin sign-in lasts this long from the login, however active the admin is.
+    ADMIN_SESSION_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    # /admin/login attempts per client IP, and wrong passwords per username.
+    ADMIN_LOGIN_RATE_LIMIT: str = "5/minute"
 
     @field_validator(
         "PUBLIC_BASE_URL",
