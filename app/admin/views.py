@@ -117,7 +117,7 @@ async def action_page(
             reason = clean_reason(form.get("reason"))
             context["results"] = await run(current_admin(request), pks, form, reason)
         except AppError as exc:
-            context["error"] = exc.message
+            context["error"] = exc.detail_message
             status = exc.status_code
         finally:
             await form.close()
