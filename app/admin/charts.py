@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -25,7 +26,9 @@ class Series:
 def stacked_bars(title: str, labels: Sequence[str], series: Sequence[Series]) -> Markup:
     """Vertical bars, one per label, each stacking the series' values."""
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
-    top = max(totals, default=0) or 1
+    # Counts: a whole-number scale with an even top, so the middle line is whole too.
+    top = max(2, math.ceil(max(totals, default=0)))
+    top += top % 2
     plot_w = WIDTH - MARGIN_LEFT - 8
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
     step = plot_w / max(len(labels), 1)

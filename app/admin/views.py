@@ -6,10 +6,18 @@ AdminService (ledger, job queue, payments service) and writes the audit row."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from sqladmin import BaseView, ModelView, action, expose
-from sqladmin.filters import AllUniqueStringValuesFilter, ForeignKeyFilter, StaticValuesFilter
+
+# Users are filtered by id, never with a list of every account (ForeignKeyFilter would load
+# all users on each list page).
+from sqladmin.filters import (
+    AllUniqueStringValuesFilter,
+    ForeignKeyFilter,
+    OperationColumnFilter,
+    StaticValuesFilter,
+)
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -26,6 +34,7 @@ from app.admin.service import (
 )
 from app.core.errors import AppError
 from app.files.intake import read_capped
+from app.integrations.generator.port import FailureCode
 from app.models import (
     AdminAudit,
     AuthSession,
@@ -129,7 +138,7 @@ async def action_page(
 
 
 def _to_form(view: ModelView, request: Request, name: str) -> Response:
-    url = request.url_for(f"view-{view.identity}-{name}").include_query_params(
+    url = request.url_for(f"admin:view-{view.identity}-{name}").include_query_params(
         pks=request.query_params.get("pks", "")
     )
     return RedirectResponse(str(url), status_code=302)
@@ -287,9 +296,11 @@ class ImageAdmin(ReadOnlyView, model=Image):
     column_default_sort = (Image.id, True)
     column_filters: ClassVar[list[Any]] = [
         StaticValuesFilter(Image.status, [(s.value, s.value) for s in ImageStatus]),
-        ForeignKeyFilter(Image.user_id, User.email, title="User"),
+        OperationColumnFilter(Image.user_id, title="User id"),
         ForeignKeyFilter(Image.style_id, Style.name, title="Style"),
-        AllUniqueStringValuesFilter(Image.error_code, title="Failure code"),
+        StaticValuesFilter(
+            Image.error_code, [(c, c) for c in get_args(FailureCode)], title="Failure code"
+        ),
     ]
     details_template = "hairtryon/image_details.html"
 
@@ -379,7 +390,7 @@ class TransactionAdmin(ReadOnlyView, model=Transaction):
     column_default_sort = (Transaction.id, True)
     column_filters: ClassVar[list[Any]] = [
         StaticValuesFilter(Transaction.status, [(s.value, s.value) for s in TransactionStatus]),
-        ForeignKeyFilter(Transaction.user_id, User.email, title="User"),
+        OperationColumnFilter(Transaction.user_id, title="User id"),
     ]
 
 
@@ -439,7 +450,7 @@ class CreditLedgerAdmin(ReadOnlyView, model=CreditLedgerEntry):
     column_default_sort = (CreditLedgerEntry.id, True)
     column_filters: ClassVar[list[Any]] = [
         StaticValuesFilter(CreditLedgerEntry.reason, [(r.value, r.value) for r in CreditReason]),
-        ForeignKeyFilter(CreditLedgerEntry.user_id, User.email, title="User"),
+        OperationColumnFilter(CreditLedgerEntry.user_id, title="User id"),
     ]
 
 
@@ -458,7 +469,7 @@ class AuthSessionAdmin(ReadOnlyView, model=AuthSession):
     column_details_exclude_list = (AuthSession.current_jti, AuthSession.previous_jti)
     column_default_sort = (AuthSession.created_at, True)
     column_filters: ClassVar[list[Any]] = [
-        ForeignKeyFilter(AuthSession.user_id, User.email, title="User")
+        OperationColumnFilter(AuthSession.user_id, title="User id")
     ]
 
     @action(name="revoke", label="Revoke", add_in_list=True)

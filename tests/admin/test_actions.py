@@ -98,6 +98,13 @@ async def test_cfg05_grant_and_deduct_write_a_ledger_row_naming_admin_and_reason
 ) -> None:
     user = await create_user(session, credits=0)
     await session.commit()
+    # The action button of the list and details pages leads to the form asking for a reason.
+    button = await client.get("/admin/user/action/credits", params={"pks": str(user.id)})
+    assert button.status_code == 302
+    form = await client.get(button.headers["location"])
+    assert form.status_code == 200
+    assert f'name="pks" value="{user.id}"' in form.text
+    assert 'name="reason"' in form.text
     granted = await post_action(
         client,
         admin_token,
@@ -417,6 +424,18 @@ async def test_cfg05_image_details_show_signed_links(
     signed = await resources.storage.url_for(image.input_key)
     assert signed.split("?", 1)[0] + "?expires=" in page.text  # a signed link, not the key
     assert "&amp;sig=" in page.text
-    filtered = await client.get("/admin/image/list", params={"status": "pending"})
-    assert filtered.status_code == 200
-    assert f"/admin/image/details/{image.id}" in filtered.text
+    other = await charged_image(session, resources, await create_user(session), ImageStatus.PENDING)
+    link, other_link = (f"/admin/image/details/{i.id}" for i in (image, other))
+    by_status = await client.get("/admin/image/list", params={"status": "pending"})
+    assert link in by_status.text
+    by_user = await client.get(
+        "/admin/image/list", params={"user_id": str(user.id), "user_id_op": "equals"}
+    )
+    assert link in by_user.text
+    assert other_link not in by_user.text
+    assert (
+        link
+        not in (
+            await client.get("/admin/image/list", params={"error_code": "GENERATION_TIMEOUT"})
+        ).text
+    )
