@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from app.admin.auth import AdminAuth
 from app.admin.guard import csrf_token
 from app.admin.identity import current_admin
-from app.admin.views import MODEL_VIEWS, DashboardView, HairTryOnView
+from app.admin.views import MODEL_VIEWS, DashboardView, admin_service
 from app.core.db import UnitSession
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class AuditToTable(AuditBackend):
 
     async def log(self, entry: AuditEntry, request: Request) -> None:
         admin = current_admin(request)
-        await HairTryOnView.service().record_edit(
+        await admin_service(request).record_edit(
             admin.name, entry.action, entry.identity, entry.pk, entry.changes
         )
 
@@ -82,7 +82,7 @@ def mount_admin(app: FastAPI, settings: Settings) -> AdminAuth:
     auth.admin = admin
     app.state.admin_panel = admin  # the tests walk its views and routes (BFLA-01)
     admin.templates.env.globals["admin_csrf_token"] = lambda request: csrf_token(request.session)
-    HairTryOnView.resources_of = resources
+    admin.admin.state.resources_of = resources
     admin.add_view(DashboardView)
     for view in MODEL_VIEWS:
         admin.add_view(view)

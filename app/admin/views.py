@@ -57,25 +57,22 @@ if TYPE_CHECKING:
 ResourcesGetter = Callable[[], "Resources"]
 
 
-class HairTryOnView:
-    """What every view of ours shares: the process's resources and the action pages."""
+def resources_of(request: Request) -> Resources:
+    """The process's resources, found through the admin app serving this request (each app
+    mounts its own panel: tests build several in one process)."""
+    getter: ResourcesGetter = request.app.state.resources_of
+    return getter()
 
-    resources_of: ClassVar[ResourcesGetter]
 
-    @classmethod
-    def resources(cls) -> Resources:
-        return cls.resources_of()
-
-    @classmethod
-    def service(cls) -> AdminService:
-        resources = cls.resources()
-        return AdminService(
-            units=resources.database.unit_of_work,
-            storage=resources.storage,
-            image_policy=resources.image_policy,
-            queue=resources.queue,
-            settings=resources.settings,
-        )
+def admin_service(request: Request) -> AdminService:
+    resources = resources_of(request)
+    return AdminService(
+        units=resources.database.unit_of_work,
+        storage=resources.storage,
+        image_policy=resources.image_policy,
+        queue=resources.queue,
+        settings=resources.settings,
+    )
 
 
 def _pks(request: Request, form: Any = None) -> list[str]:
@@ -144,7 +141,7 @@ def _to_form(view: ModelView, request: Request, name: str) -> Response:
     return RedirectResponse(str(url), status_code=302)
 
 
-class ReadOnlyView(HairTryOnView, ModelView):
+class ReadOnlyView(ModelView):
     """Nothing created, edited, deleted or exported by hand."""
 
     can_create = False
@@ -154,7 +151,7 @@ class ReadOnlyView(HairTryOnView, ModelView):
     can_import = False
 
 
-class UserAdmin(HairTryOnView, ModelView, model=User):
+class UserAdmin(ModelView, model=User):
     name = "User"
     name_plural = "Users"
     icon = "fa-solid fa-user"
@@ -183,7 +180,7 @@ class UserAdmin(HairTryOnView, ModelView, model=User):
         async def run(admin: AdminIdentity, pks: list[str], form: Any, reason: str) -> list[str]:
             amount = parse_amount(form.get("amount"))
             return [
-                await self.service().adjust_credits(admin, user_id, amount, reason)
+                await admin_service(request).adjust_credits(admin, user_id, amount, reason)
                 for user_id in _int_pks(pks)
             ]
 
@@ -198,7 +195,7 @@ class UserAdmin(HairTryOnView, ModelView, model=User):
         )
 
 
-class StyleAdmin(HairTryOnView, ModelView, model=Style):
+class StyleAdmin(ModelView, model=Style):
     name = "Style"
     name_plural = "Styles"
     icon = "fa-solid fa-scissors"
@@ -256,10 +253,10 @@ class StyleAdmin(HairTryOnView, ModelView, model=Style):
             upload = form.get("thumbnail")
             if not isinstance(upload, UploadFile):
                 raise AdminActionRefused("Choose an image file.")
-            limit = self.resources().settings.max_image_bytes
+            limit = resources_of(request).settings.max_image_bytes
             data = await read_capped(_chunks(upload), limit)
             return [
-                await self.service().replace_thumbnail(admin, style_id, data, reason)
+                await admin_service(request).replace_thumbnail(admin, style_id, data, reason)
                 for style_id in _int_pks(pks)[:1]
             ]
 
@@ -309,7 +306,7 @@ class ImageAdmin(ReadOnlyView, model=Image):
         image = await self.get_object_for_details(request)
         if image is None:
             return {}
-        storage = self.resources().storage
+        storage = resources_of(request).storage
         links: list[tuple[str, str]] = []
         for label, key in (
             ("Input", image.input_key),
@@ -330,7 +327,7 @@ class ImageAdmin(ReadOnlyView, model=Image):
     async def retry_form(self, request: Request) -> Response:
         async def run(admin: AdminIdentity, pks: list[str], form: Any, reason: str) -> list[str]:
             return [
-                await self.service().retry_image(admin, image_id, reason)
+                await admin_service(request).retry_image(admin, image_id, reason)
                 for image_id in _int_pks(pks)
             ]
 
@@ -350,7 +347,7 @@ class ImageAdmin(ReadOnlyView, model=Image):
     async def refund_form(self, request: Request) -> Response:
         async def run(admin: AdminIdentity, pks: list[str], form: Any, reason: str) -> list[str]:
             return [
-                await self.service().refund_image(admin, image_id, reason)
+                await admin_service(request).refund_image(admin, image_id, reason)
                 for image_id in _int_pks(pks)
             ]
 
@@ -419,7 +416,7 @@ class WebhookEventAdmin(ReadOnlyView, model=WebhookEvent):
     async def reprocess_form(self, request: Request) -> Response:
         async def run(admin: AdminIdentity, pks: list[str], form: Any, reason: str) -> list[str]:
             return [
-                await HairTryOnView.service().reprocess_webhook(admin, event_id, reason)
+                await admin_service(request).reprocess_webhook(admin, event_id, reason)
                 for event_id in _int_pks(pks)
             ]
 
@@ -480,7 +477,7 @@ class AuthSessionAdmin(ReadOnlyView, model=AuthSession):
     async def revoke_form(self, request: Request) -> Response:
         async def run(admin: AdminIdentity, pks: list[str], form: Any, reason: str) -> list[str]:
             return [
-                await HairTryOnView.service().revoke_session(admin, session_id, reason)
+                await admin_service(request).revoke_session(admin, session_id, reason)
                 for session_id in pks
             ]
 
@@ -516,7 +513,7 @@ class AdminAuditAdmin(ReadOnlyView, model=AdminAudit):
 MAX_DAYS = 365
 
 
-class DashboardView(HairTryOnView, BaseView):
+class DashboardView(BaseView):
     name = "Dashboard"
     icon = "fa-solid fa-chart-line"
 
@@ -528,7 +525,7 @@ class DashboardView(HairTryOnView, BaseView):
             days = min(max(int(request.query_params.get("days", "30")), 1), MAX_DAYS)
         except ValueError:
             days = 30
-        data = await DashboardService(self.resources().database.unit_of_work).build(days)
+        data = await DashboardService(resources_of(request).database.unit_of_work).build(days)
         return await self.templates.TemplateResponse(
             request, "hairtryon/dashboard.html", render_context(data)
         )

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import parse as parse_limit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -188,6 +189,13 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # sample.env and compose pass unset values as empty strings.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ADMIN_LOGIN_RATE_LIMIT")
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        # Refused at start rather than as a 500 at the first admin login.
+        parse_limit(value)
+        return value
 
     @property
     def is_production(self) -> bool:

@@ -292,3 +292,8 @@ async def test_cfg02_admin_login_is_throttled_per_username(
 async def page_token_or_none(client: httpx.AsyncClient) -> str | None:
     response = await client.get("/admin/user/list")
     return None if is_login_redirect(response) else await page_token(client)
+
+
+def test_cfg02_a_malformed_admin_login_limit_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="ADMIN_LOGIN_RATE_LIMIT"):
+        Settings(_env_file=None, ADMIN_LOGIN_RATE_LIMIT="lots")

@@ -382,6 +382,36 @@ async def test_cfg05_style_prompt_edit_and_thumbnail_upload_are_audited(
     assert style.thumbnail in shown["image_url"]
 
 
+async def test_a_new_style_is_created_from_the_form_and_audited(
+    client: httpx.AsyncClient, admin_token: str, session: AsyncSession
+) -> None:
+    created = await client.post(
+        "/admin/style/create",
+        data={
+            "csrf_token": admin_token,
+            "name": "Admin Pixie",
+            "description": "Short and neat.",
+            "prompt": "a pixie cut",
+            "category": "standard",
+            "sort_order": "99",
+            "is_active": "y",
+            "palette": "#2b1b10,#3a2416",
+            "length": "short",
+            "texture": "straight",
+            "thumbnail": "static/styles/classic-bob.jpg",
+            "save": "Save",
+        },
+    )
+    assert created.status_code == 302, created.text
+    style = await session.scalar(select(Style).where(Style.name == "Admin Pixie"))
+    assert style is not None
+    assert (style.prompt, style.sort_order, style.is_active) == ("a pixie cut", 99, True)
+    creates = [a for a in await audit_rows(session, "create") if a.target_type == "style"]
+    assert [a.target_id for a in creates] == [str(style.id)]
+    catalogue = (await client.get("/api/v1/image/styles")).json()
+    assert "Admin Pixie" in [item["name"] for item in catalogue]
+
+
 MONEY_VIEWS = ("transaction", "webhook-event", "credit-ledger-entry", "admin-audit")
 
 
