@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,8 @@ from app.credits.service import CreditsService, Reference
 from app.files.intake import ImagePolicy, process_image_async
 from app.generation.repository import ImageRepository
 from app.generation.tasks import GENERATE_IMAGE
+from app.integrations.generator import StyleSpec
+from app.integrations.generator.port import Length, Texture
 from app.integrations.storage import Storage, StorageError
 from app.jobs.port import JobQueue
 from app.models import (
@@ -79,6 +81,21 @@ def parse_amount(raw: object) -> int:
     if amount == 0 or abs(amount) > MAX_ADJUSTMENT:
         raise AdminActionRefused(f"The amount must be between 1 and {MAX_ADJUSTMENT} either way.")
     return amount
+
+
+def check_style_fields(data: dict[str, Any]) -> None:
+    """What the generators need from a style edited by hand, checked before it is saved: a
+    typo in the palette would otherwise fail (and refund) every generation of that style.
+    Empty length/texture mean "keep the client's" (NULL)."""
+    for name, allowed in (("length", get_args(Length)), ("texture", get_args(Texture))):
+        value = (data.get(name) or "").strip() or None
+        if value is not None and value not in allowed:
+            raise ValueError(f"{name} must be empty or one of {', '.join(allowed)}")
+        data[name] = value
+    palette = tuple(c.strip() for c in str(data.get("palette") or "").split(",") if c.strip())
+    StyleSpec(name="check", prompt=str(data.get("prompt") or ""), palette=palette)
+    if not str(data.get("prompt") or "").strip():
+        raise ValueError("the prompt cannot be empty")
 
 
 class AdminService:

@@ -29,6 +29,7 @@ from app.admin.service import (
     AdminActionRefused,
     AdminService,
     DashboardService,
+    check_style_fields,
     clean_reason,
     parse_amount,
 )
@@ -242,6 +243,12 @@ class StyleAdmin(ModelView, model=Style):
     can_delete = False  # images keep a link to their style; deactivate instead
     can_export = False
     can_import = False
+
+    async def on_model_change(
+        self, data: dict[str, Any], model: Any, is_created: bool, request: Request
+    ) -> None:
+        # A ValueError here is shown on the form and nothing is saved.
+        check_style_fields(data)
 
     @action(name="thumbnail", label="Replace thumbnail", add_in_list=False)
     async def thumbnail_action(self, request: Request) -> Response:

@@ -412,6 +412,45 @@ async def test_a_new_style_is_created_from_the_form_and_audited(
     assert "Admin Pixie" in [item["name"] for item in catalogue]
 
 
+async def test_a_style_edit_with_a_broken_palette_or_length_is_refused(
+    client: httpx.AsyncClient, admin_token: str, session: AsyncSession
+) -> None:
+    style = await session.scalar(select(Style).order_by(Style.id))
+    assert style is not None
+    before = (style.palette, style.length, style.prompt)
+    base = {
+        "csrf_token": admin_token,
+        "name": style.name,
+        "description": style.description,
+        "prompt": "changed",
+        "category": style.category,
+        "sort_order": "1",
+        "is_active": "y",
+        "palette": style.palette,
+        "length": style.length or "",
+        "texture": "",
+        "save": "Save",
+    }
+    for broken in ({"palette": "red, blue"}, {"length": "very long"}, {"prompt": " "}):
+        refused = await client.post(f"/admin/style/edit/{style.id}", data={**base, **broken})
+        assert refused.status_code == 400, broken
+    await session.refresh(style)
+    assert (style.palette, style.length, style.prompt) == before
+
+
+async def test_action_pages_escape_what_they_echo(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    page = await client.get("/admin/user/credits", params={"pks": '"><script>alert(1)</script>'})
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in page.text
+    refused = await post_action(
+        client, admin_token, "/admin/user/credits", pks="<b>1</b>", amount="1", reason="x"
+    )
+    assert refused.status_code == 400
+    assert "<b>1</b>" not in refused.text
+
+
 MONEY_VIEWS = ("transaction", "webhook-event", "credit-ledger-entry", "admin-audit")
 
 
