@@ -69,6 +69,13 @@ def mount_admin(app: FastAPI, settings: Settings) -> AdminAuth:
         return found
 
     auth = AdminAuth(settings, resources)
+
+    async def to_panel(request: Request) -> Response:
+        # The mount answers /admin/...; the address people type has no slash (and the app
+        # does not redirect slashes).
+        return RedirectResponse("/admin/", status_code=307)
+
+    app.add_route("/admin", to_panel, include_in_schema=False)
     admin = HairTryOnAdmin(
         app,
         session_maker=AppSessions(resources),  # type: ignore[arg-type]

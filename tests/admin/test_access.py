@@ -102,6 +102,14 @@ async def test_bfla01_every_admin_route_sends_anonymous_and_normal_users_to_logi
                 assert "<table" not in response.text
 
 
+async def test_the_panel_address_without_slash_leads_to_the_login(
+    client: httpx.AsyncClient,
+) -> None:
+    bare = await client.get("/admin")
+    assert (bare.status_code, bare.headers["location"]) == (307, "/admin/")
+    assert is_login_redirect(await client.get("/admin/"))
+
+
 async def test_cfg02_statics_are_the_only_open_files(client: httpx.AsyncClient) -> None:
     css = await client.get("/admin/statics/css/main.css")
     assert css.status_code == 200

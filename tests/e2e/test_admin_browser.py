@@ -183,7 +183,8 @@ async def test_operator_runs_the_shop_from_admin_in_chromium(
 async def _operate(
     page: Page, steps: Steps, base: str, email: str, user_id: int, image_id: int
 ) -> None:
-    await page.goto(f"{base}/admin/login")
+    await page.goto(f"{base}/admin")  # what an operator types
+    assert page.url == f"{base}/admin/login"
     await steps.shot("login")
     await page.fill("#username", ADMIN)
     await page.fill("#password", ADMIN_PASSWORD)
