@@ -12,7 +12,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, get_args
 
@@ -316,7 +316,6 @@ class Dashboard:
     active_users: int
     new_users: int
     total_users: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:

@@ -140,8 +140,21 @@ async def test_cfg02_bootstrap_admin_signs_in_with_a_short_strict_httponly_cooki
     assert "<svg" in dashboard.text
 
 
-def test_cfg02_cookie_is_secure_outside_localhost(settings: Settings) -> None:
+async def test_cfg02_cookie_is_secure_outside_localhost(
+    settings: Settings, resources: Resources
+) -> None:
     assert not session_cookie_is_secure(settings)
+    public_app = settings.model_copy(update={"PUBLIC_BASE_URL": "https://shop.example.com"})
+    app = create_app(public_app, resources=build_test_resources(public_app, resources.database))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="https://shop.example.com") as client,
+    ):
+        page = await client.get("/admin/login")
+    cookie = page.headers["set-cookie"].lower()
+    assert cookie.startswith(SESSION_COOKIE + "=")
+    assert "; secure" in cookie
     public = settings.model_copy(update={"PUBLIC_BASE_URL": "https://shop.example.com"})
     assert session_cookie_is_secure(public)
     plain = settings.model_copy(update={"PUBLIC_BASE_URL": "http://shop.example.com"})
