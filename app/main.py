@@ -16,6 +16,7 @@ from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
+from app.admin import mount_admin
 from app.api.health import router as health_router
 from app.api.v1 import api_router
 from app.core.access_log import AccessLogMiddleware
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         owned = resources is None
         app.state.resources = resources or Resources.build(settings)
         await app.state.resources.start()
+        await admin_auth.prepare(app.state.resources)
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it stalled the event loop for 100-250 ms.
         gc.collect()
@@ -97,6 +99,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.add_middleware(RequestIdMiddleware)
     # Thumbnails that ship with the catalogue.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # The back office: sqladmin with its own session cookie, CSRF and CSP (app/admin/).
+    admin_auth = mount_admin(app, settings)
     _enable_logfire(app, settings)
     return app
 

@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import parse as parse_limit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -160,6 +161,10 @@ class Settings(BaseSettings):
     # --- admin ---
     ADMIN_USERNAME: str = "admin"
     ADMIN_PASSWORD: SecretStr = SecretStr(DEFAULT_ADMIN_PASSWORD)
+    # An admin sign-in lasts this long from the login, however active the admin is.
+    ADMIN_SESSION_MINUTES: int = Field(default=30, ge=1, le=24 * 60)
+    # /admin/login attempts per client IP, and wrong passwords per username.
+    ADMIN_LOGIN_RATE_LIMIT: str = "5/minute"
 
     @field_validator(
         "PUBLIC_BASE_URL",
@@ -189,6 +194,13 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # sample.env and compose pass unset values as empty strings.
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("ADMIN_LOGIN_RATE_LIMIT")
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        # Refused at start rather than as a 500 at the first admin login.
+        parse_limit(value)
+        return value
 
     @property
     def is_production(self) -> bool:

@@ -49,13 +49,19 @@ class CreditsService:
         return await self._move(user_id, amount, reason, reference, note)
 
     async def debit(
-        self, user_id: int, amount: int, reason: CreditReason, reference: Reference
+        self,
+        user_id: int,
+        amount: int,
+        reason: CreditReason,
+        reference: Reference,
+        *,
+        note: str | None = None,
     ) -> CreditChange:
         """Take `amount` or raise InsufficientCredits; the caller's transaction then rolls
         back the ledger row with everything else."""
         if amount <= 0:
             raise ValueError("debit a positive amount")
-        return await self._move(user_id, -amount, reason, reference, None)
+        return await self._move(user_id, -amount, reason, reference, note)
 
     async def charge(
         self,

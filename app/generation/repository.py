@@ -129,6 +129,30 @@ class ImageRepository(Repository[Image]):
         )
         return result.scalar_one_or_none()
 
+    async def requeue_failed(self, image_id: int, deadline_at: datetime) -> bool:
+        """A failed front image back to pending with a new deadline (the admin's retry); only
+        from `failed`, so a running or finished job is never restarted."""
+        result = await self.session.execute(
+            update(Image)
+            .where(
+                Image.id == image_id,
+                Image.status == ImageStatus.FAILED,
+                Image.views_status == ViewsStatus.NONE,
+            )
+            .values(
+                status=ImageStatus.PENDING,
+                error_code=None,
+                error_message=None,
+                completed_at=None,
+                started_at=None,
+                lease_until=None,
+                attempts=0,
+                deadline_at=deadline_at,
+            )
+            .returning(Image.id)
+        )
+        return result.scalar_one_or_none() is not None
+
     async def release(self, image_id: int) -> None:
         """Give a processing job back (a retryable failure) for the next delivery."""
         await self.session.execute(

@@ -1,5 +1,6 @@
 """Every ORM model, imported here so Alembic and the admin see the whole schema."""
 
+from app.models.admin_audit import AdminAudit
 from app.models.auth_challenge import AuthChallenge, ChallengePurpose
 from app.models.auth_session import AuthSession
 from app.models.base import Base, never_reuse_ids
@@ -28,6 +29,7 @@ __all__ = [
     "FINAL_STATUSES",
     "RETRYABLE_STATUSES",
     "SETTLED_STATUSES",
+    "AdminAudit",
     "AuthChallenge",
     "AuthSession",
     "Base",

@@ -7,6 +7,7 @@ connection and no write lock meanwhile (issue 9, defect 5)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -69,6 +70,23 @@ async def apply_reported_payment(session: AsyncSession, payment: ProviderPayment
     return await effects_for(session).apply(
         PaymentEvent(f"payment.{payment.status}", None, payment)
     )
+
+
+async def reprocess_stored_event(session: AsyncSession, event: WebhookEvent) -> str | None:
+    """Apply a stored delivery again, as a redelivery of its webhook-id would (the admin's
+    "reprocess"): only one that could not be matched to a transaction yet; the effect is the
+    same idempotent one, so a payment already granted grants nothing more. None when the event
+    is not one that may be processed again."""
+    if event.outcome not in REPROCESSABLE_OUTCOMES:
+        return None
+    try:
+        payload = json.loads(event.payload)
+        parsed = parse_event(payload if isinstance(payload, dict) else {})
+    except (ValueError, InvalidPaymentPayload):
+        event.outcome = "invalid_payload"
+        return event.outcome
+    event.outcome = await effects_for(session).apply(parsed)
+    return event.outcome
 
 
 def is_settled(transaction: Transaction, now: datetime) -> bool:
