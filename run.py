@@ -6,6 +6,7 @@ python run.py [--reload] [--host HOST] [--port PORT] [--workers N] [--skip-migra
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -38,10 +39,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the HairTryOn API.")
     parser.add_argument("--host", default=settings.HOST)
     parser.add_argument("--port", type=int, default=settings.PORT)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=settings.WEB_CONCURRENCY)
     parser.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     parser.add_argument("--skip-migrations", action="store_true")
     args = parser.parse_args(argv)
+    if args.workers != settings.WEB_CONCURRENCY:
+        # The production guard judges the process count too (in-process jobs and memory rate
+        # limits hold in one process only); the uvicorn workers read the same value.
+        os.environ["WEB_CONCURRENCY"] = str(args.workers)
+        get_settings.cache_clear()
+        settings = _load_settings()
 
     if not args.skip_migrations:
         _apply_migrations(settings.DATABASE_URL)

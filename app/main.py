@@ -22,7 +22,9 @@ from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.openapi import operation_id
+from app.core.rate_limit import parse_networks
 from app.core.request_id import RequestIdMiddleware
+from app.core.security_headers import SecurityHeadersMiddleware
 from app.files.router import media_router
 from app.payments.router import webhook_router
 from app.resources import Resources
@@ -80,6 +82,10 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     )
     _add_oauth_state_cookie(app, settings)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        trusted_proxies=parse_networks(settings.TRUSTED_PROXIES.split(",")),
+    )
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(api_router)
