@@ -7,35 +7,30 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import uvicorn
-from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 
 from app.core.config import PROJECT_ROOT, Settings, get_settings
+from app.core.logging import configure_logging, configure_process_logging
+from app.core.migrations import report_configuration_error, upgrade_head
 
 
 def _load_settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            print(f"configuration error: {where}: {error['msg']}", file=sys.stderr)
+        report_configuration_error(exc)
         raise SystemExit(2) from None
 
 
-def _apply_migrations(database_url: str) -> None:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    command.upgrade(config, "head")
-
-
 def main(argv: list[str] | None = None) -> None:
+    # First, so every line (the refusal of a bad configuration, alembic's, uvicorn's) is in
+    # the production format when ENV=prod.
+    configure_process_logging()
     settings = _load_settings()
+    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
     parser = argparse.ArgumentParser(description="Run the HairTryOn API.")
     parser.add_argument("--host", default=settings.HOST)
     parser.add_argument("--port", type=int, default=settings.PORT)
@@ -51,9 +46,9 @@ def main(argv: list[str] | None = None) -> None:
         settings = _load_settings()
 
     if not args.skip_migrations:
-        _apply_migrations(settings.DATABASE_URL)
+        upgrade_head(settings.DATABASE_URL)
     uvicorn.run(
-        "app.main:app_factory",
+        "app.asgi:app_factory",
         factory=True,
         host=args.host,
         port=args.port,

@@ -21,11 +21,13 @@ from app.core.access_log import AccessLogMiddleware
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.metrics import MetricsMiddleware
 from app.core.openapi import operation_id
 from app.core.rate_limit import parse_networks
 from app.core.request_id import RequestIdMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.files.router import media_router
+from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
 from app.resources import Resources
 
@@ -87,7 +89,11 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         trusted_proxies=parse_networks(settings.TRUSTED_PROXIES.split(",")),
     )
     app.add_middleware(RequestIdMiddleware)
+    if settings.METRICS_ENABLED:
+        app.add_middleware(MetricsMiddleware)
     app.include_router(health_router)
+    if settings.METRICS_ENABLED:
+        app.include_router(metrics_router)
     app.include_router(api_router)
     app.include_router(webhook_router)
     app.include_router(media_router)
@@ -132,7 +138,8 @@ def _enable_logfire(app: FastAPI, settings: Settings) -> None:
 
 
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory app.main:app_factory` (used by run.py)."""
+    """`uvicorn --factory app.main:app_factory`; run.py uses app.asgi, which configures
+    logging before this module is imported."""
     settings = get_settings()
-    configure_logging(json_logs=settings.is_production, level=settings.LOG_LEVEL)
+    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
     return create_app(settings)

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     PORT: int = 8000
     PUBLIC_BASE_URL: str | None = None
     LOG_LEVEL: str = "INFO"
+    # Unset: one JSON object per line in production, readable text in development.
+    LOG_FORMAT: Literal["json", "text"] | None = None
     # Unset: on in development, off in production (the schema maps every route for a caller).
     DOCS_ENABLED: bool = True
     LOGFIRE_TOKEN: SecretStr | None = None
@@ -186,6 +188,7 @@ class Settings(BaseSettings):
         "PAYMENT_RETURN_URL",
         "LOGFIRE_TOKEN",
         "METRICS_TOKEN",
+        "LOG_FORMAT",
         mode="before",
     )
     @classmethod
@@ -196,6 +199,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.ENV == "prod"
+
+    @property
+    def json_logs(self) -> bool:
+        return self.LOG_FORMAT == "json" if self.LOG_FORMAT else self.is_production
 
     @property
     def public_base_url(self) -> str:

@@ -23,6 +23,7 @@ from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
 from taskiq.exceptions import UnknownTaskError
 from taskiq.message import BrokerMessage
 
+from app.core.log_context import log_scope
 from app.jobs.port import JobHandler, JobHandlers, UnknownJob
 from app.jobs.redis_stream import JobStreamBroker
 
@@ -149,6 +150,11 @@ def register_tasks(broker: AsyncBroker, handlers: JobHandlers) -> dict[str, Task
 
 def _logged(name: str, handler: JobHandler) -> Callable[..., Coroutine[Any, Any, None]]:
     async def run_job(*ids: int) -> None:
+        # Every job takes the image it works on first (SPEC: jobs carry ids only).
+        with log_scope(job=name, image_id=ids[0] if ids else None):
+            await _run_logged(*ids)
+
+    async def _run_logged(*ids: int) -> None:
         try:
             await handler(*ids)
         except Exception:

@@ -1,6 +1,8 @@
 """The worker process for Redis mode (`JOB_BROKER_URL=redis://…`), run by `make worker`:
 
-    taskiq worker app.jobs.worker:create_broker --workers 1 --max-async-tasks 4
+    python -m app.jobs --workers 1 --max-async-tasks 4
+
+(which runs `taskiq worker app.jobs.worker:create_broker …` with our logging in place).
 
 taskiq's CLI calls `create_broker()` in each worker process it starts (a factory rather than a
 module-level broker: importing this module reads no settings and connects nothing). The
@@ -42,7 +44,7 @@ def create_broker(
 ) -> AsyncBroker:
     """The worker's broker: Redis from the settings, with the handlers registered on start."""
     settings = get_settings()
-    configure_logging(json_logs=settings.is_production, level=settings.LOG_LEVEL)
+    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
     url = settings.JOB_BROKER_URL
     if not url:
         raise RuntimeError(
