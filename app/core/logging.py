@@ -23,7 +23,13 @@ from typing import Any, TextIO
 from app.core.log_context import log_fields
 from app.core.request_id import current_request_id
 
-_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+# uvicorn adds `color_message`, the message with terminal colours: never wanted in a log file.
+_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 # Provider message ids (`<202612020455.123456@smtp-relay.mailin.fr>`) look like addresses
