@@ -26,6 +26,7 @@ from app.core.openapi import operation_id
 from app.core.rate_limit import parse_networks
 from app.core.request_id import RequestIdMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
+from app.core.telemetry import instrument_app
 from app.files.router import media_router
 from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.include_router(media_router)
     # Thumbnails that ship with the catalogue.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    _enable_logfire(app, settings)
+    instrument_app(app, settings)
     return app
 
 
@@ -119,22 +120,6 @@ def _add_oauth_state_cookie(app: FastAPI, settings: Settings) -> None:
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )
-
-
-def _enable_logfire(app: FastAPI, settings: Settings) -> None:
-    # Compose passes unset variables as empty strings.
-    if settings.LOGFIRE_TOKEN is None or not settings.LOGFIRE_TOKEN.get_secret_value():
-        return
-    import logfire
-
-    logfire.configure(
-        token=settings.LOGFIRE_TOKEN.get_secret_value(),
-        service_name="hairtryon-api",
-        environment=settings.ENV,
-        console=False,
-    )
-    # Headers carry cookies and bearer tokens: only the path and status are recorded.
-    logfire.instrument_fastapi(app, capture_headers=False, record_send_receive=False)
 
 
 def app_factory() -> FastAPI:

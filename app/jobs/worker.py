@@ -24,6 +24,7 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
+from app.core.telemetry import configure_logfire
 from app.jobs.broker import REDELIVER_AFTER_S, build_broker, register_tasks
 from app.jobs.port import JobHandlers
 from app.resources import Resources
@@ -45,6 +46,7 @@ def create_broker(
     """The worker's broker: Redis from the settings, with the handlers registered on start."""
     settings = get_settings()
     configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
+    configure_logfire(settings, "hairtryon-worker")
     url = settings.JOB_BROKER_URL
     if not url:
         raise RuntimeError(
