@@ -18,7 +18,7 @@ from app.core.telemetry import configure_logfire, logfire_enabled
 
 def test_without_a_token_logfire_is_never_configured(app: FastAPI, settings: Settings) -> None:
     assert not logfire_enabled(settings)
-    assert not logfire_enabled(Settings(_env_file=None, LOGFIRE_TOKEN="  "))  # type: ignore[call-arg]
+    assert not logfire_enabled(Settings(_env_file=None, LOGFIRE_TOKEN="  "))
     assert configure_logfire(settings, "hairtryon-test") is False
     # The app fixture built the app: it did not configure logfire either (no phoning home).
     assert not GLOBAL_CONFIG._initialized
