@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -159,3 +160,25 @@ def test_run_py_in_production_with_default_secrets_exits_non_zero_naming_setting
     for name in ("SECRET_KEY", "REFRESH_SECRET_KEY", "ADMIN_PASSWORD", "DATABASE_URL"):
         assert name in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_py_with_several_workers_and_in_process_jobs_is_refused_in_json(
+    tmp_path: object,
+) -> None:
+    """`--workers 3` counts like WEB_CONCURRENCY=3: in-process jobs would run in each process.
+    The refusal itself is a JSON log line, like every line in production."""
+    env = {k: v for k, v in os.environ.items() if k not in SAFE_PROD and k != "JOB_BROKER_URL"}
+    env.update(SAFE_PROD)
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), "--skip-migrations", "--workers", "3"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert any("JOB_BROKER_URL" in line["message"] for line in lines), result.stderr
+    assert "WEB_CONCURRENCY=3" in result.stderr
