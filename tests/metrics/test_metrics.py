@@ -11,9 +11,11 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.main import create_app
+from app.models.payment import WebhookEvent
 from app.resources import Resources
 from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
 from tests.conftest import build_test_resources
@@ -113,3 +115,26 @@ async def test_metrics_report_requests_jobs_generation_time_and_credits(
     assert _value(after, "hairtryon_credits_spent_total", reason="generation") == 1
     latency = "hairtryon_http_request_duration_seconds_count"
     assert _value(after, latency, method="GET", route="/api/v1/image/status/{image_id}") >= 2
+
+
+async def test_metrics_count_webhook_deliveries_by_outcome(
+    metered: tuple[httpx.AsyncClient, Resources], session: AsyncSession
+) -> None:
+    client, _ = metered
+    session.add_all(
+        [
+            WebhookEvent(
+                webhook_id="wh_a", event_type="payment.succeeded", payload="{}", outcome="granted"
+            ),
+            WebhookEvent(
+                webhook_id="wh_b", event_type="payment.succeeded", payload="{}", outcome="granted"
+            ),
+            WebhookEvent(
+                webhook_id="wh_c", event_type="payment.failed", payload="{}", outcome=None
+            ),
+        ]
+    )
+    await session.commit()
+    samples = _samples((await client.get("/metrics", headers=AUTH)).text)
+    assert _value(samples, "hairtryon_webhook_events_total", outcome="granted") == 2
+    assert _value(samples, "hairtryon_webhook_events_total", outcome="pending") == 1
