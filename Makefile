@@ -10,7 +10,7 @@ endif
 export UV_PYTHON_DOWNLOADS := never
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help uv install run dev test bench lint format migrate worker reconcile-payments purge-uploads clean
+.PHONY: help uv install run dev test bench lint format migrate worker create-admin reconcile-payments purge-uploads clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -47,11 +47,17 @@ format: install ## apply ruff's formatting and safe fixes
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
+# Each operator target is one `python -m app…` command, the same the image and
+# docker-compose.yml run (`docker compose run --rm api python -m …`).
 migrate: install ## apply migrations without starting the server
-	$(RUN) alembic upgrade head
+	$(RUN) python -m app.core.migrations
 
 worker: install ## run job workers (needs JOB_BROKER_URL=redis://...)
-	$(RUN) taskiq worker app.jobs.worker:create_broker --workers 1 --max-async-tasks 4
+	$(RUN) python -m app.jobs --workers 1 --max-async-tasks 4
+
+create-admin: install ## give EMAIL the admin role (creating the account; asks for its password)
+	@if [ -z "$(EMAIL)" ]; then echo "usage: make create-admin EMAIL=you@yourdomain" >&2; exit 2; fi
+	$(RUN) python -m app.users.admin_cli "$(EMAIL)"
 
 reconcile-payments: install ## ask the provider about open transactions whose webhook never came
 	$(RUN) python -m app.payments.reconcile

@@ -6,47 +6,49 @@ python run.py [--reload] [--host HOST] [--port PORT] [--workers N] [--skip-migra
 from __future__ import annotations
 
 import argparse
-import sys
+import os
 from pathlib import Path
 
 import uvicorn
-from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 
 from app.core.config import PROJECT_ROOT, Settings, get_settings
+from app.core.logging import configure_logging, configure_process_logging
+from app.core.migrations import report_configuration_error, upgrade_head
 
 
 def _load_settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(part) for part in error["loc"]) or "settings"
-            print(f"configuration error: {where}: {error['msg']}", file=sys.stderr)
+        report_configuration_error(exc)
         raise SystemExit(2) from None
 
 
-def _apply_migrations(database_url: str) -> None:
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.attributes["database_url"] = database_url
-    command.upgrade(config, "head")
-
-
 def main(argv: list[str] | None = None) -> None:
+    # First, so every line (the refusal of a bad configuration, alembic's, uvicorn's) is in
+    # the production format when ENV=prod.
+    configure_process_logging()
     settings = _load_settings()
+    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
     parser = argparse.ArgumentParser(description="Run the HairTryOn API.")
     parser.add_argument("--host", default=settings.HOST)
     parser.add_argument("--port", type=int, default=settings.PORT)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=settings.WEB_CONCURRENCY)
     parser.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     parser.add_argument("--skip-migrations", action="store_true")
     args = parser.parse_args(argv)
+    if args.workers != settings.WEB_CONCURRENCY:
+        # The production guard judges the process count too (in-process jobs and memory rate
+        # limits hold in one process only); the uvicorn workers read the same value.
+        os.environ["WEB_CONCURRENCY"] = str(args.workers)
+        get_settings.cache_clear()
+        settings = _load_settings()
 
     if not args.skip_migrations:
-        _apply_migrations(settings.DATABASE_URL)
+        upgrade_head(settings.DATABASE_URL)
     uvicorn.run(
-        "app.main:app_factory",
+        "app.asgi:app_factory",
         factory=True,
         host=args.host,
         port=args.port,

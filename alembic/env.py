@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from app.core.config import get_settings
 from app.core.db import create_engine
+from app.core.logging import configure_process_logging
 from app.models import Base
 
 config = context.config
-if config.config_file_name is not None and config.attributes.get("configure_logger", True):
-    fileConfig(config.config_file_name, disable_existing_loggers=False)
+# The `alembic` command line: the process's logging (JSON in production), not alembic.ini's
+# plain-text handlers. Callers that configured logging already (run.py, the tests) say so.
+if config.attributes.get("configure_logger", True):
+    configure_process_logging()
 
 target_metadata = Base.metadata
 

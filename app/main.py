@@ -24,9 +24,14 @@ from app.core.body_limit import BodyLimitMiddleware, route_caps
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
+from app.core.metrics import MetricsMiddleware
 from app.core.openapi import operation_id
+from app.core.rate_limit import parse_networks
 from app.core.request_id import RequestIdMiddleware
+from app.core.security_headers import SecurityHeadersMiddleware
+from app.core.telemetry import instrument_app
 from app.files.router import media_router
+from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
 from app.resources import Resources
 
@@ -74,6 +79,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     )
     install_error_handlers(app)
     app.include_router(health_router)
+    if settings.METRICS_ENABLED:
+        app.include_router(metrics_router)
     app.include_router(api_router)
     app.include_router(webhook_router)
     app.include_router(media_router)
@@ -96,12 +103,18 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     )
     _add_oauth_state_cookie(app, settings)
     app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        trusted_proxies=parse_networks(settings.TRUSTED_PROXIES.split(",")),
+    )
     app.add_middleware(RequestIdMiddleware)
+    if settings.METRICS_ENABLED:
+        app.add_middleware(MetricsMiddleware)
     # Thumbnails that ship with the catalogue.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # The back office: sqladmin with its own session cookie, CSRF and CSP (app/admin/).
     admin_auth = mount_admin(app, settings)
-    _enable_logfire(app, settings)
+    instrument_app(app, settings)
     return app
 
 
@@ -123,24 +136,9 @@ def _add_oauth_state_cookie(app: FastAPI, settings: Settings) -> None:
     )
 
 
-def _enable_logfire(app: FastAPI, settings: Settings) -> None:
-    # Compose passes unset variables as empty strings.
-    if settings.LOGFIRE_TOKEN is None or not settings.LOGFIRE_TOKEN.get_secret_value():
-        return
-    import logfire
-
-    logfire.configure(
-        token=settings.LOGFIRE_TOKEN.get_secret_value(),
-        service_name="hairtryon-api",
-        environment=settings.ENV,
-        console=False,
-    )
-    # Headers carry cookies and bearer tokens: only the path and status are recorded.
-    logfire.instrument_fastapi(app, capture_headers=False, record_send_receive=False)
-
-
 def app_factory() -> FastAPI:
-    """Entry point for `uvicorn --factory app.main:app_factory` (used by run.py)."""
+    """`uvicorn --factory app.main:app_factory`; run.py uses app.asgi, which configures
+    logging before this module is imported."""
     settings = get_settings()
-    configure_logging(json_logs=settings.is_production, level=settings.LOG_LEVEL)
+    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
     return create_app(settings)

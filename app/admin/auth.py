@@ -37,7 +37,7 @@ from app.users.repository import UserRepository
 if TYPE_CHECKING:
     from sqladmin import Admin
 
-    from app.core.resources import Resources
+    from app.resources import Resources
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from app.core.config import Settings
-    from app.core.resources import Resources
+    from app.resources import Resources
 
 HERE = Path(__file__).parent
 

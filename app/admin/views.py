@@ -53,7 +53,7 @@ from app.models import (
 )
 
 if TYPE_CHECKING:
-    from app.core.resources import Resources
+    from app.resources import Resources
 
 ResourcesGetter = Callable[[], "Resources"]
 

@@ -25,6 +25,7 @@ from app.auth.repository import ChallengeRepository, SessionRepository
 from app.auth.service import AccountService
 from app.auth.sessions import SessionService, utcnow
 from app.core.db import after_commit, release
+from app.core.log_context import bind_log_fields
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
 from app.models import User
@@ -204,6 +205,7 @@ async def get_current_user(
         raise EmailNotVerified()
     # Rate limits key authenticated requests by user.
     request.state.user_id = user.id
+    bind_log_fields(user_id=user.id)
     if request.method not in _READ_METHODS:
         # A changing request may read a slow body or call a provider next: hold no connection
         # meanwhile. Its writes open their own short transaction (core/db.py).

@@ -34,8 +34,17 @@ class Settings(BaseSettings):
     PORT: int = 8000
     PUBLIC_BASE_URL: str | None = None
     LOG_LEVEL: str = "INFO"
+    # Unset: one JSON object per line in production, readable text in development.
+    LOG_FORMAT: Literal["json", "text"] | None = None
+    # Unset: on in development, off in production (the schema maps every route for a caller).
     DOCS_ENABLED: bool = True
     LOGFIRE_TOKEN: SecretStr | None = None
+    # API processes `python run.py` starts (uvicorn's variable name). More than one needs the
+    # shared parts: Redis jobs and Redis rate limits (production refuses otherwise).
+    WEB_CONCURRENCY: int = Field(default=1, ge=1, le=64)
+    # GET /metrics in Prometheus format, for a scraper holding METRICS_TOKEN as a bearer token.
+    METRICS_ENABLED: bool = False
+    METRICS_TOKEN: SecretStr | None = None
 
     # --- database ---
     DATABASE_URL: str = f"sqlite:///{VAR_DIR / 'hairtryon.db'}"
@@ -188,6 +197,8 @@ class Settings(BaseSettings):
         "DODO_PAYMENTS_BASE_URL",
         "PAYMENT_RETURN_URL",
         "LOGFIRE_TOKEN",
+        "METRICS_TOKEN",
+        "LOG_FORMAT",
         mode="before",
     )
     @classmethod
@@ -205,6 +216,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.ENV == "prod"
+
+    @property
+    def json_logs(self) -> bool:
+        return self.LOG_FORMAT == "json" if self.LOG_FORMAT else self.is_production
 
     @property
     def public_base_url(self) -> str:
@@ -253,6 +268,13 @@ class Settings(BaseSettings):
         return self.REDIRECT_URL or f"{self.public_base_url}/api/v1/auth/google/callback"
 
     @model_validator(mode="after")
+    def _docs_off_in_production_unless_asked(self) -> Settings:
+        # Runs before the refusals below (pydantic runs after-validators in order).
+        if self.is_production and "DOCS_ENABLED" not in self.model_fields_set:
+            self.DOCS_ENABLED = False
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production_config(self) -> Settings:
         if not self.is_production:
             return self
@@ -268,6 +290,7 @@ def production_problems(settings: Settings) -> list[str]:
         _secret_problems(settings)
         + _integration_problems(settings)
         + _embedded_part_problems(settings)
+        + _deployment_problems(settings)
     )
 
 
@@ -319,6 +342,97 @@ def _embedded_part_problems(settings: Settings) -> list[str]:
         problems.append(
             "RATE_LIMIT_STORAGE_URL must point at Redis: in-memory limits do not hold across "
             "processes"
+        )
+    return problems
+
+
+# Mail from these never arrives (RFC 2606 / RFC 6761 names and mDNS): users would never
+# get their codes, or the provider would refuse the sender.
+_NON_ROUTABLE_SUFFIXES = (
+    ".example",
+    ".invalid",
+    ".local",
+    ".localhost",
+    ".test",
+    ".internal",
+    ".lan",
+    ".home.arpa",
+    ".localdomain",
+)
+_NON_ROUTABLE_DOMAINS = ("example.com", "example.net", "example.org", "localhost")
+
+
+def is_non_routable_domain(domain: str) -> bool:
+    domain = domain.strip().rstrip(".").lower()
+    if not domain or "." not in domain:
+        return True
+    for name in _NON_ROUTABLE_DOMAINS:
+        if domain == name or domain.endswith("." + name):
+            return True
+    return domain.endswith(_NON_ROUTABLE_SUFFIXES) or domain.replace(".", "").isdigit()
+
+
+def _deployment_problems(settings: Settings) -> list[str]:
+    """Settings that work on a laptop and fail real users or several processes."""
+    return _process_problems(settings) + _public_url_problems(settings) + _mail_problems(settings)
+
+
+def _process_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    if settings.WEB_CONCURRENCY > 1 and not settings.JOB_BROKER_URL:
+        problems.append(
+            f"JOB_BROKER_URL must point at Redis with WEB_CONCURRENCY={settings.WEB_CONCURRENCY}:"
+            " in-process jobs belong to one process"
+        )
+    if not settings.RATE_LIMIT_ENABLED:
+        problems.append("RATE_LIMIT_ENABLED=false leaves sign-in and generation unthrottled")
+    if settings.METRICS_ENABLED and (
+        settings.METRICS_TOKEN is None
+        or len(settings.METRICS_TOKEN.get_secret_value()) < MIN_SECRET_LENGTH
+    ):
+        problems.append(
+            f"METRICS_TOKEN of at least {MIN_SECRET_LENGTH} characters is required with"
+            " METRICS_ENABLED=true"
+        )
+    return problems
+
+
+def _public_url_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    frontend = settings.FRONTEND_URL.strip()
+    if frontend in {"", "*"}:
+        pass  # named by _embedded_part_problems
+    elif "*" in frontend:
+        # Credentials are always allowed (cookies): a wildcard origin would hand them out.
+        problems.append("FRONTEND_URL must not be a wildcard: CORS allows credentials")
+    elif not frontend.startswith("https://"):
+        problems.append("FRONTEND_URL must be an https:// origin")
+    if settings.PUBLIC_BASE_URL is None:
+        problems.append(
+            "PUBLIC_BASE_URL is required: links in emails, the Google callback and signed media"
+            " URLs are built from it"
+        )
+    elif not settings.PUBLIC_BASE_URL.strip().startswith("https://"):
+        problems.append("PUBLIC_BASE_URL must be an https:// URL")
+    for name in ("REDIRECT_URL", "PAYMENT_RETURN_URL"):
+        value = getattr(settings, name)
+        if value is not None and not value.strip().startswith("https://"):
+            problems.append(f"{name} must be an https:// URL")
+    return problems
+
+
+def _mail_problems(settings: Settings) -> list[str]:
+    problems: list[str] = []
+    if settings.EMAIL_BACKEND == "local":
+        problems.append(
+            "EMAIL_BACKEND=local writes mail to files: verification and login codes would never"
+            " reach users (use EMAIL_BACKEND=brevo)"
+        )
+    _, at, domain = settings.MAIL_FROM.rpartition("@")
+    if not at or is_non_routable_domain(domain):
+        problems.append(
+            f"MAIL_FROM's domain {domain!r} is not routable: mail from it is refused or never"
+            " delivered"
         )
     return problems
 

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.request_id import current_request_id
+from app.core.security_headers import baseline_headers
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
         "Something went wrong on our side. Quote the request id if you contact support.",
         request_id=request_id,
     )
-    return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
+    headers = {**baseline_headers(request.url.path), "X-Request-ID": request_id}
+    return JSONResponse(body, status_code=500, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

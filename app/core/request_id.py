@@ -9,6 +9,8 @@ from contextvars import ContextVar
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.log_context import log_scope
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # Client ids end up in logs: accept only short, printable tokens.
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -41,7 +43,8 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with log_scope():
+                await self.app(scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
 

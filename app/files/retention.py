@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.core.config import get_settings
 from app.core.db import Database
+from app.core.logging import configure_process_logging
 from app.files.repository import UploadRepository
 from app.integrations.storage import Storage
 from app.wiring import build_storage
@@ -45,9 +46,11 @@ async def purge_uploads_older_than(
 
 
 async def _main() -> None:
+    # Operator output as log lines: JSON in production like every other line.
+    configure_process_logging()
     settings = get_settings()
     if settings.UPLOAD_RETENTION_DAYS is None:
-        print("UPLOAD_RETENTION_DAYS is not set: nothing to purge.")
+        logger.info("UPLOAD_RETENTION_DAYS is not set: nothing to purge")
         return
     database = Database.from_url(settings.DATABASE_URL)
     try:
@@ -56,7 +59,7 @@ async def _main() -> None:
         )
     finally:
         await database.dispose()
-    print(f"purged {purged} uploads older than {settings.UPLOAD_RETENTION_DAYS} days")
+    logger.info("purged %d uploads older than %d days", purged, settings.UPLOAD_RETENTION_DAYS)
 
 
 if __name__ == "__main__":

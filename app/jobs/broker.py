@@ -19,10 +19,11 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, Context, InMemoryBroker, TaskiqDepends
 from taskiq.exceptions import UnknownTaskError
 from taskiq.message import BrokerMessage
 
+from app.core.log_context import log_scope
 from app.jobs.port import JobHandler, JobHandlers, UnknownJob
 from app.jobs.redis_stream import JobStreamBroker
 
@@ -148,7 +149,13 @@ def register_tasks(broker: AsyncBroker, handlers: JobHandlers) -> dict[str, Task
 
 
 def _logged(name: str, handler: JobHandler) -> Callable[..., Coroutine[Any, Any, None]]:
-    async def run_job(*ids: int) -> None:
+    async def run_job(*ids: int, context: Context = TaskiqDepends()) -> None:  # noqa: B008
+        # Every line of the job carries its task id and the image it works on (jobs take the
+        # image id first; SPEC: jobs carry ids only).
+        with log_scope(job=name, job_id=context.message.task_id, image_id=ids[0] if ids else None):
+            await _run_logged(*ids)
+
+    async def _run_logged(*ids: int) -> None:
         try:
             await handler(*ids)
         except Exception:

@@ -1,6 +1,8 @@
 """The worker process for Redis mode (`JOB_BROKER_URL=redis://…`), run by `make worker`:
 
-    taskiq worker app.jobs.worker:create_broker --workers 1 --max-async-tasks 4
+    python -m app.jobs --workers 1 --max-async-tasks 4
+
+(which runs `taskiq worker app.jobs.worker:create_broker …` with our logging in place).
 
 taskiq's CLI calls `create_broker()` in each worker process it starts (a factory rather than a
 module-level broker: importing this module reads no settings and connects nothing). The
@@ -22,6 +24,7 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
+from app.core.telemetry import configure_logfire
 from app.jobs.broker import REDELIVER_AFTER_S, build_broker, register_tasks
 from app.jobs.port import JobHandlers
 from app.resources import Resources
@@ -42,7 +45,8 @@ def create_broker(
 ) -> AsyncBroker:
     """The worker's broker: Redis from the settings, with the handlers registered on start."""
     settings = get_settings()
-    configure_logging(json_logs=settings.is_production, level=settings.LOG_LEVEL)
+    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
+    configure_logfire(settings, "hairtryon-worker")
     url = settings.JOB_BROKER_URL
     if not url:
         raise RuntimeError(

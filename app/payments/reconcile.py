@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from app.core.config import Settings, get_settings
 from app.core.db import Database
 from app.core.locks import held_alone
+from app.core.logging import configure_process_logging
 from app.integrations.payments.port import PaymentProvider, PaymentProviderError
 from app.models import TransactionStatus
 from app.payments.repository import OPEN_STATUSES, OpenTransaction, TransactionRepository
@@ -207,10 +208,12 @@ class PaymentReconciler:
 async def _main() -> None:
     from app.integrations.payments.dodo import DodoPayments
 
+    # Operator output as log lines: JSON in production like every other line.
+    configure_process_logging()
     settings = get_settings()
     provider = build_payment_provider(settings)
     if provider is None:
-        print("payments are not configured: nothing to reconcile")
+        logger.info("payments are not configured: nothing to reconcile")
         return
     database = Database.from_url(settings.DATABASE_URL)
     try:
@@ -222,11 +225,11 @@ async def _main() -> None:
         if isinstance(provider, DodoPayments):
             await provider.aclose()
     if not outcomes.ran:
-        print("another process is reconciling payments right now; nothing done")
+        logger.info("another process is reconciling payments right now; nothing done")
     else:
-        print("reconciled:", dict(outcomes) or "no open transactions")
+        logger.info("reconciled: %s", dict(outcomes) or "no open transactions")
         if outcomes.stopped_by is not None:
-            print("stopped early, the provider is unavailable:", outcomes.stopped_by)
+            logger.warning("stopped early, the provider is unavailable: %s", outcomes.stopped_by)
 
 
 if __name__ == "__main__":

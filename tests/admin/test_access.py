@@ -17,9 +17,9 @@ from starlette.routing import Mount, Route
 
 from app.admin.auth import SESSION_COOKIE, session_cookie_is_secure
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.main import create_app
 from app.models import User, UserRole
+from app.resources import Resources
 from tests.admin.panel import (
     is_login_redirect,
     login_token,

@@ -14,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
 from app.generation.handlers import build_worker
@@ -32,6 +31,7 @@ from app.models import (
     User,
     WebhookEvent,
 )
+from app.resources import Resources
 from tests.admin.panel import sign_in_bootstrap
 from tests.factories import create_user
 from tests.files.images import png

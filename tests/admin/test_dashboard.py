@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.admin.charts import horizontal_bars
 from app.admin.service import DashboardService, percentile
 from app.core.config import Settings
-from app.core.resources import Resources
 from app.models import Image, ImageStatus, Transaction, TransactionStatus
+from app.resources import Resources
 from tests.admin.panel import sign_in_bootstrap
 from tests.factories import create_user
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,10 @@ SAFE_PROD = {
     "DATABASE_URL": "postgresql://app@db:5432/hairtryon",
     "FRONTEND_URL": "https://hairtryon.example",
     "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0",
+    "EMAIL_BACKEND": "brevo",
+    "BREVO_API_KEY": "xkeysib-test",
+    "MAIL_FROM": "no-reply@hairtryon.app",
+    "PUBLIC_BASE_URL": "https://api.hairtryon.app",
 }
 
 
@@ -48,11 +53,33 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"FRONTEND_URL": "*"}, "FRONTEND_URL"),
         ({"REFRESH_SECRET_KEY": "s" * 48}, "must differ"),
         ({"RATE_LIMIT_STORAGE_URL": ""}, "RATE_LIMIT_STORAGE_URL"),
-        ({"EMAIL_BACKEND": "brevo"}, "BREVO_API_KEY"),
+        ({"BREVO_API_KEY": ""}, "BREVO_API_KEY"),
         ({"CREDITS_UNSAFE_READ_MODIFY_WRITE": "true"}, "CREDITS_UNSAFE_READ_MODIFY_WRITE"),
         ({"PAYMENTS_BACKEND": "local"}, "PAYMENTS_BACKEND=local"),
         ({"DODO_PAYMENTS_API_KEY": "key"}, "DODO_PAYMENTS_WEBHOOK_SECRET"),
         ({"STORAGE_BACKEND": "s3"}, "AWS_ACCESS_KEY_ID"),
+        ({"SECRET_KEY": "short-secret"}, "SECRET_KEY is shorter"),
+        ({"ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD is shorter"),
+        ({"DATABASE_URL": "sqlite+aiosqlite:///var/x.db"}, "DATABASE_URL"),
+        ({"WEB_CONCURRENCY": "2"}, "JOB_BROKER_URL"),
+        ({"FRONTEND_URL": "https://*.hairtryon.app"}, "FRONTEND_URL must not be a wildcard"),
+        ({"FRONTEND_URL": "http://hairtryon.app"}, "FRONTEND_URL must be an https"),
+        ({"PUBLIC_BASE_URL": "http://api.hairtryon.app"}, "PUBLIC_BASE_URL must be an https"),
+        ({"PUBLIC_BASE_URL": ""}, "PUBLIC_BASE_URL is required"),
+        ({"REDIRECT_URL": "http://api.hairtryon.app/cb"}, "REDIRECT_URL"),
+        ({"PAYMENT_RETURN_URL": "http://hairtryon.app/payment"}, "PAYMENT_RETURN_URL"),
+        ({"RATE_LIMIT_ENABLED": "false"}, "RATE_LIMIT_ENABLED"),
+        ({"EMAIL_BACKEND": "local"}, "EMAIL_BACKEND=local"),
+        ({"MAIL_FROM": "no-reply@hairtryon.local"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "no-reply@example.com"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "no-reply@mail.example.org"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "no-reply@localhost"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "no-reply@shop.test"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "no-reply@shop.invalid"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "no-reply@10.0.0.1"}, "MAIL_FROM"),
+        ({"MAIL_FROM": "no-reply"}, "MAIL_FROM"),
+        ({"METRICS_ENABLED": "true"}, "METRICS_TOKEN"),
+        ({"METRICS_ENABLED": "true", "METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
     ],
 )
 def test_production_refuses_unsafe_setting_and_names_it(
@@ -66,8 +93,35 @@ def test_production_names_every_offending_setting_at_once() -> None:
     with pytest.raises(ValidationError) as info:
         _settings(ENV="prod")
     message = str(info.value)
-    for name in ("SECRET_KEY", "REFRESH_SECRET_KEY", "ADMIN_PASSWORD", "DATABASE_URL"):
+    for name in (
+        "SECRET_KEY",
+        "REFRESH_SECRET_KEY",
+        "ADMIN_PASSWORD",
+        "DATABASE_URL",
+        "RATE_LIMIT_STORAGE_URL",
+        "EMAIL_BACKEND=local",
+        "MAIL_FROM",
+        "FRONTEND_URL",
+        "PUBLIC_BASE_URL",
+    ):
         assert name in message
+
+
+def test_production_with_several_processes_and_redis_everywhere_starts() -> None:
+    settings = _settings(
+        **SAFE_PROD,
+        WEB_CONCURRENCY="4",
+        JOB_BROKER_URL="redis://redis:6379/1",
+        METRICS_ENABLED="true",
+        METRICS_TOKEN="m" * 40,
+    )
+    assert settings.WEB_CONCURRENCY == 4
+
+
+def test_docs_are_off_in_production_unless_asked_and_on_in_development() -> None:
+    assert _settings().DOCS_ENABLED
+    assert not _settings(**SAFE_PROD).DOCS_ENABLED
+    assert _settings(**SAFE_PROD, DOCS_ENABLED="true").DOCS_ENABLED
 
 
 def test_secrets_do_not_leak_through_repr() -> None:
@@ -106,3 +160,25 @@ def test_run_py_in_production_with_default_secrets_exits_non_zero_naming_setting
     for name in ("SECRET_KEY", "REFRESH_SECRET_KEY", "ADMIN_PASSWORD", "DATABASE_URL"):
         assert name in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_py_with_several_workers_and_in_process_jobs_is_refused_in_json(
+    tmp_path: object,
+) -> None:
+    """`--workers 3` counts like WEB_CONCURRENCY=3: in-process jobs would run in each process.
+    The refusal itself is a JSON log line, like every line in production."""
+    env = {k: v for k, v in os.environ.items() if k not in SAFE_PROD and k != "JOB_BROKER_URL"}
+    env.update(SAFE_PROD)
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run.py"), "--skip-migrations", "--workers", "3"],
+        env=env,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert any("JOB_BROKER_URL" in line["message"] for line in lines), result.stderr
+    assert "WEB_CONCURRENCY=3" in result.stderr

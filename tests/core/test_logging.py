@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import warnings
 
 import httpx
 import pytest
 
-from app.core.logging import JsonFormatter, TextFormatter, _RequestIdFilter
+from app.core.log_context import log_scope
+from app.core.logging import (
+    JsonFormatter,
+    TextFormatter,
+    _RequestIdFilter,
+    build_handler,
+    configure_logging,
+    mask_email,
+    redact,
+)
+from tests.auth.flows import Mail, signed_up_and_verified
 
 
 async def test_access_log_has_path_status_and_no_query_string(
@@ -69,3 +81,106 @@ def test_text_formatter_escapes_controls_in_messages_but_keeps_tracebacks() -> N
     first, *rest = text.split("\n")
     assert first.endswith("user said hi\\nFAKE line\\u2028")
     assert rest[0].startswith("Traceback")
+
+
+# --- CFG-04: structured and clean -----------------------------------------------------------
+
+
+def test_cfg04_redaction_masks_addresses_tokens_and_secrets() -> None:
+    text = redact(
+        "email to bob.x+1@gmail.com; Authorization: Bearer abcdefghijklmn; "
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl; token=t0ps3cret&code=482913; "
+        "hairtryon_refresh=r3fr3sh; key xkeysib-0123456789abcdef whsec_MfKQ9r8GKYqrTwjUPD8ILPZI"
+    )
+    for secret in (
+        "bob.x+1@gmail.com",
+        "abcdefghijklmn",
+        "eyJhbGciOiJIUzI1NiJ9",
+        "t0ps3cret",
+        "482913",
+        "r3fr3sh",
+        "xkeysib-0123456789abcdef",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZI",
+    ):
+        assert secret not in text
+    assert mask_email("bob.x+1@gmail.com") in text
+    assert mask_email("Bob.X+1@gmail.com ") == mask_email("bob.x+1@gmail.com")
+
+
+def test_cfg04_provider_message_ids_are_kept() -> None:
+    assert "<202612020455.1234@smtp-relay.mailin.fr>" in redact(
+        "accepted by Brevo as <202612020455.1234@smtp-relay.mailin.fr>"
+    )
+
+
+def test_cfg04_a_library_line_with_an_address_or_token_is_redacted_in_json() -> None:
+    stream = io.StringIO()
+    handler = build_handler(json_logs=True, stream=stream)
+    logger = logging.getLogger("somelib")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValueError("no account for ana@example.com")
+        except ValueError:
+            logger.exception("lookup %s failed", "ana@example.com", extra={"url": "/v?token=abc1"})
+    finally:
+        logger.removeHandler(handler)
+    [line] = stream.getvalue().splitlines()
+    payload = json.loads(line)
+    assert "ana@example.com" not in line
+    assert "abc1" not in line
+    assert payload["message"] == f"lookup {mask_email('ana@example.com')} failed"
+    assert "ValueError" in payload["exc"]
+
+
+def test_cfg04_python_warnings_become_json_log_lines() -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    try:
+        configure_logging(json_logs=True)
+        root.handlers[0] = build_handler(json_logs=True, stream=stream)
+        warnings.warn("an old api is deprecated", UserWarning, stacklevel=1)
+    finally:
+        logging.captureWarnings(False)
+        root.handlers[:] = saved
+    [line] = stream.getvalue().splitlines()
+    payload = json.loads(line)
+    assert payload["logger"] == "py.warnings"
+    assert "an old api is deprecated" in payload["message"]
+
+
+def test_cfg04_job_lines_carry_the_job_and_image_id() -> None:
+    stream = io.StringIO()
+    handler = build_handler(json_logs=True, stream=stream)
+    logger = logging.getLogger("tests.jobs")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with log_scope(job="generate_image", image_id=42):
+            logger.info("generating")
+        logger.info("outside")
+    finally:
+        logger.removeHandler(handler)
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (inside["job"], inside["image_id"]) == ("generate_image", "42")
+    assert "image_id" not in outside
+
+
+async def test_cfg04_request_lines_carry_request_and_user_id(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    stream = io.StringIO()
+    handler = build_handler(json_logs=True, stream=stream)
+    access = logging.getLogger("hairtryon.access")
+    access.addHandler(handler)
+    try:
+        await signed_up_and_verified(client, mail)
+        me = await client.get("/api/v1/user/me", headers={"X-Request-ID": "req-user-line"})
+        anonymous = await client.get("/health", headers={"X-Request-ID": "req-anon-line"})
+    finally:
+        access.removeHandler(handler)
+    assert me.status_code == anonymous.status_code == 200
+    lines = {p["request_id"]: p for p in map(json.loads, stream.getvalue().splitlines())}
+    assert lines["req-user-line"]["user_id"] == str(me.json()["id"])
+    assert "user_id" not in lines["req-anon-line"]

@@ -1,5 +1,5 @@
-"""Jobs through Redis: the API queues, a separate `taskiq worker` process (the command
-`make worker` runs) generates, and the web app's poll sees the result."""
+"""Jobs through Redis: the API queues, a separate worker process (`python -m app.jobs`,
+what `make worker` runs) generates, and the web app's poll sees the result."""
 
 from __future__ import annotations
 
@@ -28,9 +28,7 @@ async def test_redis_broker_with_a_separate_worker_completes_a_job(
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "taskiq",
-        "worker",
-        "app.jobs.worker:create_broker",
+        "app.jobs",
         "--workers",
         "1",
         "--max-async-tasks",

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from app.core.logging import mask_email
 from app.integrations.email.port import EmailDeliveryError, OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class BrevoSender:
         if response.is_success:
             logger.info(
                 "email to %s, subject %r, accepted by Brevo as %s",
-                message.to_email,
+                mask_email(message.to_email),
                 message.subject,
                 _message_id(response),
             )

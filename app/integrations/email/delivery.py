@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
+from app.core.logging import mask_email
 from app.integrations.email.port import EmailDeliveryError, EmailSender, OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ async def deliver_with_retries(
             delay = _backoff(attempt, base_delay, max_delay, exc.retry_after)
             logger.warning(
                 "email to %s, subject %r, attempt %d/%d failed (%s); retrying in %.2fs",
-                message.to_email,
+                mask_email(message.to_email),
                 message.subject,
                 attempt,
                 attempts,
@@ -55,7 +56,9 @@ async def deliver_with_retries(
         except Exception:
             # A bug in a sender must not surface in the request that triggered the email.
             logger.exception(
-                "email to %s, subject %r, failed unexpectedly", message.to_email, message.subject
+                "email to %s, subject %r, failed unexpectedly",
+                mask_email(message.to_email),
+                message.subject,
             )
             return False
         else:
@@ -74,7 +77,7 @@ def _log_gave_up(message: OutgoingEmail, exc: EmailDeliveryError, attempt: int) 
     reason = "not retryable" if not exc.retryable else "out of attempts"
     logger.error(
         "email to %s, subject %r, not delivered after %d attempt(s), %s: %s",
-        message.to_email,
+        mask_email(message.to_email),
         message.subject,
         attempt,
         reason,

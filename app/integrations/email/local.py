@@ -23,6 +23,7 @@ from pathlib import Path
 
 import anyio.to_thread
 
+from app.core.logging import mask_email
 from app.integrations.email.port import EmailDeliveryError, OutgoingEmail
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,10 @@ class LocalMailbox:
         except OSError as exc:
             raise EmailDeliveryError(f"cannot write email file: {exc}", retryable=False) from exc
         logger.info(
-            "email to %s, subject %r, written to %s", message.to_email, message.subject, path
+            "email to %s, subject %r, written to %s",
+            mask_email(message.to_email),
+            message.subject,
+            path,
         )
 
     def _next_timestamp_ns(self) -> int:

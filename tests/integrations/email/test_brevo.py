@@ -8,6 +8,7 @@ import httpx
 import pytest
 import respx
 
+from app.core.logging import mask_email
 from app.integrations.email import BrevoSender, EmailDeliveryError, OutgoingEmail
 
 BASE_URL = "https://brevo.test"
@@ -96,7 +97,9 @@ async def test_brevo_201_with_message_id_succeeds_and_logs_no_body(
         await sender.send(MESSAGE)
 
     assert "<4@smtp-relay.mailin.fr>" in caplog.text
-    assert "ana@example.com" in caplog.text
+    # The recipient by a stable reference, never the address (CFG-04).
+    assert mask_email("ana@example.com") in caplog.text
+    assert "ana@example.com" not in caplog.text
     assert "482913" not in caplog.text
     assert API_KEY not in caplog.text
 

@@ -7,6 +7,7 @@ import httpx
 import pytest
 import respx
 
+from app.core.logging import mask_email
 from app.integrations.email import (
     BrevoSender,
     EmailDeliveryError,
@@ -115,7 +116,8 @@ async def test_exhausted_attempts_return_false_and_log_without_the_body(
     assert 1.0 <= sleep.delays[1] <= 1.5
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1
-    assert "ana@example.com" in errors[0].getMessage()
+    assert mask_email("ana@example.com") in errors[0].getMessage()
+    assert "ana@example.com" not in caplog.text
     assert "Your HairTryOn sign-in code" in errors[0].getMessage()
     assert "503" in errors[0].getMessage()
     assert "482913" not in caplog.text

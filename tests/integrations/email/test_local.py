@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from app.core.logging import mask_email
 from app.integrations.email import EmailDeliveryError, LocalMailbox, OutgoingEmail
 
 
@@ -92,7 +93,8 @@ async def test_local_mailbox_logs_recipient_subject_and_path_but_not_body(
     assert len(records) == 1
     line = records[0].getMessage()
     assert records[0].levelno == logging.INFO
-    assert "ana@example.com" in line
+    assert mask_email("ana@example.com") in line
+    assert "ana@example.com" not in caplog.text
     assert "Your code" in line
     assert str(path) in line
     assert "482913" not in caplog.text

@@ -1,0 +1,1 @@
+"""GET /metrics in Prometheus format (METRICS_ENABLED, METRICS_TOKEN)."""
