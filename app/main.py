@@ -24,6 +24,7 @@ from app.core.logging import configure_logging
 from app.core.openapi import operation_id
 from app.core.request_id import RequestIdMiddleware
 from app.files.router import media_router
+from app.generation.webhook_router import replicate_webhook_router
 from app.payments.router import webhook_router
 from app.resources import Resources
 
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.include_router(health_router)
     app.include_router(api_router)
     app.include_router(webhook_router)
+    app.include_router(replicate_webhook_router)
     app.include_router(media_router)
     # Thumbnails that ship with the catalogue.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
