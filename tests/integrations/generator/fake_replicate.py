@@ -171,6 +171,10 @@ class FakeReplicate:
         # Output files 404 this long after the prediction finished (Replicate: ~1 h).
         self.output_ttl_s: float | None = None
         self._lock = threading.Lock()
+        # Cleared by hold_polls(): GETs of predictions wait at the door until release_polls(),
+        # so a test can let a webhook win the race against our poller, deterministically.
+        self._polls_open = threading.Event()
+        self._polls_open.set()
         self._reset_state()
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
@@ -230,6 +234,7 @@ class FakeReplicate:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._polls_open.set()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(STARTUP_TIMEOUT_S)
@@ -252,6 +257,7 @@ class FakeReplicate:
             self._reset_state()
         self.auto_deliver = False
         self.output_ttl_s = None
+        self._polls_open.set()
 
     # -- how the fake behaves ----------------------------------------------------------------
 
@@ -306,6 +312,12 @@ class FakeReplicate:
         """At most `limit` creates per rolling `window_s`; more get 429 with retry_after."""
         with self._lock:
             self._throttle = (limit, window_s)
+
+    def hold_polls(self) -> None:
+        self._polls_open.clear()
+
+    def release_polls(self) -> None:
+        self._polls_open.set()
 
     def expire_outputs(self) -> None:
         """Replicate deleted the files (data retention): every output URL now 404s."""
@@ -612,6 +624,8 @@ class FakeReplicate:
         _, refused = await self._admit(request)
         if refused is not None:
             return refused
+        while not self._polls_open.is_set():
+            await asyncio.sleep(0.01)
         pid = request.path_params["pid"]
         with self._lock:
             prediction = self.predictions.get(pid)
