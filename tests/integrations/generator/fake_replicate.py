@@ -624,8 +624,9 @@ class FakeReplicate:
         _, refused = await self._admit(request)
         if refused is not None:
             return refused
-        while not self._polls_open.is_set():
-            await asyncio.sleep(0.01)
+        if not self._polls_open.is_set():
+            # Set by the test's thread (or stop()): wait for it off the server's loop.
+            await asyncio.to_thread(self._polls_open.wait, STARTUP_TIMEOUT_S * 3)
         pid = request.path_params["pid"]
         with self._lock:
             prediction = self.predictions.get(pid)
