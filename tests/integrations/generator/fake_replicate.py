@@ -170,6 +170,9 @@ class FakeReplicate:
         self.auto_deliver = False
         # Output files 404 this long after the prediction finished (Replicate: ~1 h).
         self.output_ttl_s: float | None = None
+        # The output of unscripted predictions ("data" for a server process that cannot
+        # reach the faked CDN).
+        self.default_output: OutputKind = "url"
         self._lock = threading.Lock()
         # Cleared by hold_polls(): GETs of predictions wait at the door until release_polls(),
         # so a test can let a webhook win the race against our poller, deterministically.
@@ -257,6 +260,7 @@ class FakeReplicate:
             self._reset_state()
         self.auto_deliver = False
         self.output_ttl_s = None
+        self.default_output = "url"
         self._polls_open.set()
 
     # -- how the fake behaves ----------------------------------------------------------------
@@ -407,7 +411,7 @@ class FakeReplicate:
                 return script
         if self._scripts:
             return self._scripts.pop(0)
-        return Script()
+        return Script(output=self.default_output)
 
     def _advance(self, prediction: _Prediction) -> bool:
         """One step forward; False when there is nowhere to go."""
