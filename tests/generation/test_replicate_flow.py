@@ -381,6 +381,51 @@ async def test_a_throttled_view_goes_back_to_the_queue(
     assert await _credits(client) == 0
 
 
+async def test_side_views_settled_by_webhooks_each_once_a_flagged_view_refunded_once(
+    client: httpx.AsyncClient,
+    mail: Mail,
+    resources: Resources,
+    replicate: FakeReplicate,
+    session: AsyncSession,
+) -> None:
+    image_id = await _started(client, mail)
+    await run_jobs(resources)
+    front = await _status(client, image_id)
+    replicate.script_prompt("from directly behind", Script(statuses=["failed"], error="NSFW"))
+    replicate.hold_polls()
+    await client.post("/api/v1/image/view-generate", json={"image_id": image_id})
+    await resources.database.background.drain()
+    worker = asyncio.create_task(run_jobs(resources))
+    view_ids = await _predictions(replicate, 4)
+    for pid in view_ids[1:]:
+        replicate.finish(pid)
+    outcomes = sorted([await _deliver(client, replicate, d) for d in replicate.deliveries[-3:]])
+    assert outcomes == ["completed", "completed", "failed"]
+    replicate.release_polls()
+    await worker
+
+    done = await _status(client, image_id)
+    assert (done["status"], done["views_status"]) == ("completed", "partial")
+    assert done["right_view_url"]
+    assert done["left_view_url"]
+    assert done["back_view_url"] is None
+    assert _unsigned(done)["output_image_url"] == _unsigned(front)["output_image_url"]
+    refunds = await session.scalar(
+        select(func.count())
+        .select_from(CreditLedgerEntry)
+        .where(
+            CreditLedgerEntry.reason == CreditReason.REFUND,
+            CreditLedgerEntry.reference_id == f"{image_id}-back",
+        )
+    )
+    assert refunds == 1
+    assert await _credits(client) == 1
+    # Delivered again (Replicate retries): nothing changes, nothing refunded twice.
+    for delivery in replicate.deliveries[-3:]:
+        assert await _deliver(client, replicate, delivery) == "duplicate"
+    assert await _credits(client) == 1
+
+
 # --- the webhook route --------------------------------------------------------------------
 
 
@@ -442,6 +487,15 @@ async def _first_prediction(replicate: FakeReplicate) -> str:
             return ids[0]
         await asyncio.sleep(0.005)
     raise AssertionError("no prediction was created")
+
+
+async def _predictions(replicate: FakeReplicate, count: int) -> list[str]:
+    for _ in range(2000):
+        ids = replicate.ids()
+        if len(ids) >= count:
+            return ids
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"fewer than {count} predictions were created")
 
 
 async def _stored_prediction(resources: Resources, image_id: int) -> str:
