@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.generation.handlers import build_handlers
+from app.generation.tasks import GENERATE_IMAGE
 from app.integrations.generator import LocalGenerator
 from app.integrations.generator.replicate import VIEW_PROMPTS, ReplicateGenerator
 from app.integrations.webhooks import sign
@@ -223,6 +225,30 @@ async def test_a_webhook_completes_the_job_of_a_worker_that_stopped_waiting(
     [completed] = replicate.deliveries
     assert await _deliver(client, replicate, completed) == "completed"
     assert (await _status(client, image_id))["status"] == "completed"
+
+
+async def test_a_job_resumed_after_its_worker_died_reattaches_to_its_prediction(
+    client: httpx.AsyncClient, mail: Mail, resources: Resources, replicate: FakeReplicate
+) -> None:
+    """SPEC §4: a job interrupted by a crash re-attaches to the Replicate prediction it
+    created instead of paying for another."""
+    image_id = await _started(client, mail)
+    replicate.hold_polls()
+    worker = asyncio.create_task(run_jobs(resources))
+    pid = await _stored_prediction(resources, image_id)
+    worker.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await worker
+    replicate.release_polls()
+    async with resources.database.unit_of_work() as session:  # its lease ran out
+        await session.execute(
+            update(Image)
+            .where(Image.id == image_id)
+            .values(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    await build_handlers(resources)[GENERATE_IMAGE](image_id)
+    assert (await _status(client, image_id))["status"] == "completed"
+    assert replicate.ids() == [pid]
 
 
 async def test_job03_a_prediction_stuck_processing_fails_the_job_cancels_and_refunds_once(
