@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 # Replicate's webhook ids share the webhook inbox with Dodo's, under their own prefix.
 _INBOX_PREFIX = "replicate:"
 _INBOX_ID_MAX = 255
+# Outcomes after which the message has had its effect; only these are remembered.
+_FINAL_OUTCOMES = frozenset({"completed", "failed", "already_final", "stale"})
 
 
 class JobPrediction:
@@ -120,8 +122,9 @@ class PredictionWebhooks:
 
     async def receive(self, envelope: WebhookEnvelope, body: bytes) -> str:
         """Settle the prediction the delivery reports; the outcome is for logs and tests.
-        A webhook-id is recorded once its report was acted on, so a redelivery after a failed
-        attempt (our 5xx, a lost answer) is processed again, and a duplicate is not."""
+        A webhook-id is recorded once its report had its effect, so a redelivery after a failed
+        attempt (our 5xx, a lost answer, a webhook faster than our commit of the prediction id)
+        is processed again, and a duplicate is not."""
         inbox_id = _inbox_id(envelope.webhook_id)
         async with self.database.unit_of_work(write=False) as session:
             seen = await session.scalar(
@@ -132,6 +135,11 @@ class PredictionWebhooks:
         if seen is not None:
             return "duplicate"
         outcome = await self.settle(envelope.payload)
+        if outcome not in _FINAL_OUTCOMES:
+            # Nothing was decided (a prediction not yet recorded as ours, still running, or
+            # left to the worker's retry): a redelivery of this message is worth processing.
+            logger.info("replicate webhook %s: %s", envelope.webhook_id, outcome)
+            return outcome
         async with self.database.unit_of_work() as session:
             event = WebhookEvent(
                 webhook_id=inbox_id,
