@@ -31,6 +31,7 @@ from app.core.request_id import RequestIdMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.core.telemetry import instrument_app
 from app.files.router import media_router
+from app.generation.webhook_router import replicate_webhook_router
 from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
 from app.resources import Resources
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         app.include_router(metrics_router)
     app.include_router(api_router)
     app.include_router(webhook_router)
+    app.include_router(replicate_webhook_router)
     app.include_router(media_router)
     # Innermost of ours, so a 413 still carries the CORS headers and the request id.
     app.add_middleware(

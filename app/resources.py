@@ -132,4 +132,7 @@ class Resources:
         if isinstance(self.payments, DodoPayments):
             await self.payments.aclose()
         await self.picture_fetcher.aclose()
+        aclose = getattr(self.generator, "aclose", None)
+        if aclose is not None:  # the Replicate adapter holds an HTTP client
+            await aclose()
         await self.database.dispose()

@@ -8,6 +8,8 @@ import hashlib
 import hmac
 from datetime import timedelta
 
+import httpx
+
 from app.auth.codes import CodeHasher
 from app.auth.google import GoogleOAuth
 from app.auth.google_pictures import GOOGLE_PICTURE_HOSTS
@@ -18,14 +20,20 @@ from app.core.rate_limit import RateLimiter, parse_networks
 from app.files.intake import ImagePolicy
 from app.integrations.email import BrevoSender, EmailSender, LocalMailbox
 from app.integrations.fetcher import SafeFetcher
-from app.integrations.generator import LocalGenerator
+from app.integrations.generator import Generator, LocalGenerator
+from app.integrations.generator.replicate import (
+    OUTPUT_HOSTS,
+    ReplicateConfig,
+    ReplicateGenerator,
+    is_public_url,
+)
 from app.integrations.payments.dodo import DodoPayments
 from app.integrations.payments.local import LocalCheckout, local_webhook_secret
 from app.integrations.payments.port import PaymentProvider
-from app.integrations.payments.webhooks import WebhookVerifier
 from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
 from app.integrations.storage.s3 import S3Storage
+from app.integrations.webhooks import WebhookVerifier
 from app.resources import Resources
 
 
@@ -42,11 +50,58 @@ def build_resources(settings: Settings, *, database: Database | None = None) -> 
         google=build_google(settings),
         storage=build_storage(settings),
         image_policy=build_image_policy(settings),
-        generator=LocalGenerator(max_pixels=settings.MAX_IMAGE_PIXELS),
+        generator=build_generator(settings),
         picture_fetcher=build_picture_fetcher(settings),
         payments=build_payment_provider(settings),
         webhook_verifier=build_webhook_verifier(settings),
     )
+
+
+REPLICATE_WEBHOOK_PATH = "/api/v1/webhooks/replicate"
+# Replicate's outputs are single images; 4K PNGs run to ~30 MB.
+REPLICATE_MAX_OUTPUT_BYTES = 32 * 1024 * 1024
+
+
+def build_generator(
+    settings: Settings,
+    *,
+    output_fetcher: SafeFetcher | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Generator:
+    """The generator the settings choose. `output_fetcher` and `transport` are for tests that
+    fake Replicate's file CDN and API at the HTTP boundary."""
+    local = LocalGenerator(max_pixels=settings.MAX_IMAGE_PIXELS)
+    if settings.GENERATOR == "local":
+        return local
+    if settings.REPLICATE_API_TOKEN is None:
+        raise ValueError("GENERATOR=replicate needs REPLICATE_API_TOKEN")
+    webhook_url = replicate_webhook_url(settings)
+    config = ReplicateConfig(
+        api_token=settings.REPLICATE_API_TOKEN.get_secret_value(),
+        model=settings.REPLICATE_MODEL,
+        base_url=settings.REPLICATE_BASE_URL,
+        image_size=settings.REPLICATE_IMAGE_SIZE,
+        webhook_url=webhook_url,
+        poll_initial_s=settings.REPLICATE_POLL_INTERVAL_S,
+        # With webhooks polling is only the safety net for a lost delivery.
+        poll_max_s=30.0 if webhook_url else 10.0,
+        max_output_bytes=REPLICATE_MAX_OUTPUT_BYTES,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+    )
+    fetcher = output_fetcher or SafeFetcher(
+        allowed_hosts=OUTPUT_HOSTS, max_bytes=REPLICATE_MAX_OUTPUT_BYTES, timeout=60
+    )
+    return ReplicateGenerator(config, fetcher=fetcher, face_checker=local, transport=transport)
+
+
+def replicate_webhook_url(settings: Settings) -> str | None:
+    """Our webhook route when Replicate can reach it (REPLICATE_WEBHOOKS=auto: a public
+    PUBLIC_BASE_URL), else None and the worker polls."""
+    mode = settings.REPLICATE_WEBHOOKS
+    base = settings.public_base_url
+    if mode == "off" or (mode == "auto" and not is_public_url(base)):
+        return None
+    return base + REPLICATE_WEBHOOK_PATH
 
 
 def build_email_sender(settings: Settings) -> EmailSender:

@@ -22,6 +22,9 @@ class HealthRead(BaseModel):
 class ReadinessRead(BaseModel):
     status: str
     checks: dict[str, str]
+    # How generations run: backend (local|replicate), and for Replicate the model, size and
+    # completion (polling, or webhook+polling). Configuration only; no secret.
+    generator: dict[str, str] = {}
 
 
 async def _queue_check(broker_url: str | None) -> str:
@@ -66,5 +69,9 @@ async def ready(resources: ResourcesDep) -> JSONResponse:
         checks["storage"] = "unreachable"
     checks["queue"] = await _queue_check(resources.settings.JOB_BROKER_URL)
     healthy = all(value == "ok" for value in checks.values())
-    body = ReadinessRead(status="ok" if healthy else "unavailable", checks=checks)
+    describe = getattr(resources.generator, "describe", None)
+    generator = describe() if describe is not None else {"backend": "local"}
+    body = ReadinessRead(
+        status="ok" if healthy else "unavailable", checks=checks, generator=generator
+    )
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)

@@ -123,7 +123,18 @@ class Settings(BaseSettings):
     TRUSTED_PROXIES: str = ""
 
     # --- generation ---
-    GENERATOR: Literal["local"] = "local"
+    # local: the embedded preview generator; replicate: real try-ons on Replicate.
+    GENERATOR: Literal["local", "replicate"] = "local"
+    REPLICATE_API_TOKEN: SecretStr | None = None
+    REPLICATE_MODEL: str = "bytedance/seedream-4"
+    # The API host root, without /v1 (tests point it at a fake).
+    REPLICATE_BASE_URL: str = "https://api.replicate.com"
+    REPLICATE_IMAGE_SIZE: Literal["1K", "2K", "4K"] = "2K"
+    # auto: Replicate posts the result to our signed webhook when PUBLIC_BASE_URL is public,
+    # else we poll; on/off force it (on: e.g. a tunnel with a private-looking name).
+    REPLICATE_WEBHOOKS: Literal["auto", "on", "off"] = "auto"
+    # First wait between status polls; it grows 1.5x per poll up to 10 s (30 s with webhooks).
+    REPLICATE_POLL_INTERVAL_S: float = Field(default=1.0, gt=0, le=60)
     # A job not finished by then is failed and refunded by the sweeper.
     GENERATION_TIMEOUT_S: int = Field(default=300, ge=10, le=3600)
     # Refuse photos without a detectable face before charging (422 NO_FACE_DETECTED).
@@ -199,6 +210,7 @@ class Settings(BaseSettings):
         "LOGFIRE_TOKEN",
         "METRICS_TOKEN",
         "LOG_FORMAT",
+        "REPLICATE_API_TOKEN",
         mode="before",
     )
     @classmethod
@@ -323,6 +335,8 @@ def _integration_problems(settings: Settings) -> list[str]:
         problems.append("DODO_PAYMENTS_WEBHOOK_SECRET is required when payments are on")
     if settings.PAYMENTS_BACKEND == "local":
         problems.append("PAYMENTS_BACKEND=local is a test checkout that grants free credits")
+    if settings.GENERATOR == "replicate" and settings.REPLICATE_API_TOKEN is None:
+        problems.append("REPLICATE_API_TOKEN is required with GENERATOR=replicate")
     if settings.STORAGE_BACKEND == "s3" and not (
         settings.AWS_ACCESS_KEY_ID and settings.AWS_SECRET_ACCESS_KEY
     ):

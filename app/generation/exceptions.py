@@ -31,3 +31,21 @@ class IdempotencyKeyReused(AppError):
     status_code = 422
     code = "IDEMPOTENCY_KEY_REUSED"
     message = "This Idempotency-Key was used with a different request."
+
+
+class InvalidWebhookSignatureError(AppError):
+    status_code = 401
+    code = "INVALID_SIGNATURE"
+    message = "The webhook signature is invalid."
+
+
+class GeneratorNotReplicate(AppError):
+    status_code = 404
+    code = "GENERATOR_NOT_REPLICATE"
+    message = "This deployment does not generate on Replicate."
+
+
+class ProviderUnavailable(AppError):
+    status_code = 503
+    code = "PROVIDER_UNAVAILABLE"
+    message = "The image generator cannot be reached; try again later."

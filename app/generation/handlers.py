@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from app.generation.predictions import defer_front, defer_view
 from app.generation.tasks import GENERATE_IMAGE, GENERATE_VIEWS
 from app.generation.worker import GenerationWorker
 from app.jobs.port import JobHandlers
@@ -13,8 +14,15 @@ if TYPE_CHECKING:
 
 
 def build_worker(resources: Resources) -> GenerationWorker:
+    async def defer(delay_s: float, image_id: int, view_id: int | None) -> None:
+        # The queue is read when a job is throttled: a worker process builds it after this.
+        if view_id is None:
+            await defer_front(resources.database, resources.queue, image_id, delay_s)
+        else:
+            await defer_view(resources.database, resources.queue, image_id, view_id, delay_s)
+
     return GenerationWorker(
-        resources.database, resources.storage, resources.generator, resources.settings
+        resources.database, resources.storage, resources.generator, resources.settings, defer=defer
     )
 
 

@@ -161,6 +161,60 @@ class ImageRepository(Repository[Image]):
             .values(status=ImageStatus.PENDING, lease_until=None)
         )
 
+    async def defer(self, image_id: int) -> bool:
+        """Give a processing job back because the provider throttled us before it started
+        anything: pending again, and the claim it used does not count as an attempt."""
+        result = await self.session.execute(
+            update(Image)
+            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING)
+            .values(status=ImageStatus.PENDING, lease_until=None, attempts=Image.attempts - 1)
+            .returning(Image.id)
+        )
+        return result.scalar_one_or_none() is not None
+
+    async def set_prediction(self, image_id: int, prediction_id: str) -> None:
+        await self.session.execute(
+            update(Image)
+            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING)
+            .values(provider_prediction_id=prediction_id)
+        )
+
+    async def prediction_of(self, image_id: int) -> str | None:
+        return await self.session.scalar(
+            select(Image.provider_prediction_id).where(Image.id == image_id)
+        )
+
+    async def by_prediction(self, prediction_id: str) -> Image | None:
+        return await self.session.scalar(
+            select(Image).where(Image.provider_prediction_id == prediction_id).limit(1)
+        )
+
+    async def complete_prediction(
+        self, image_id: int, prediction_id: str, output_key: str, now: datetime
+    ) -> bool:
+        """processing → completed by the prediction the job is waiting for (a webhook): a
+        report about an older prediction of the job, or a second report, changes nothing."""
+        image = await self.session.get(Image, image_id, populate_existing=True)
+        started = image.started_at if image is not None else None
+        result = await self.session.execute(
+            update(Image)
+            .where(
+                Image.id == image_id,
+                Image.status == ImageStatus.PROCESSING,
+                Image.views_status == ViewsStatus.NONE,
+                Image.provider_prediction_id == prediction_id,
+            )
+            .values(
+                status=ImageStatus.COMPLETED,
+                output_key=output_key,
+                completed_at=now,
+                time_taken=(now - started).total_seconds() if started else None,
+                lease_until=None,
+            )
+            .returning(Image.id)
+        )
+        return result.scalar_one_or_none() is not None
+
     async def overdue_ids(self, now: datetime, limit: int) -> list[int]:
         rows = await self.session.scalars(
             select(Image.id)
@@ -281,6 +335,46 @@ class ImageViewRepository(Repository[ImageView]):
         result = await self.session.execute(
             update(ImageView)
             .where(ImageView.id == view_id, ImageView.status == ImageStatus.PROCESSING)
+            .values(status=ImageStatus.COMPLETED, output_key=output_key, lease_until=None)
+            .returning(ImageView.id)
+        )
+        return result.scalar_one_or_none() is not None
+
+    async def release(self, view_id: int) -> bool:
+        """processing → pending (the provider throttled us; the view is queued again)."""
+        result = await self.session.execute(
+            update(ImageView)
+            .where(ImageView.id == view_id, ImageView.status == ImageStatus.PROCESSING)
+            .values(status=ImageStatus.PENDING, lease_until=None)
+            .returning(ImageView.id)
+        )
+        return result.scalar_one_or_none() is not None
+
+    async def set_prediction(self, view_id: int, prediction_id: str) -> None:
+        await self.session.execute(
+            update(ImageView)
+            .where(ImageView.id == view_id, ImageView.status == ImageStatus.PROCESSING)
+            .values(provider_prediction_id=prediction_id)
+        )
+
+    async def prediction_of(self, view_id: int) -> str | None:
+        return await self.session.scalar(
+            select(ImageView.provider_prediction_id).where(ImageView.id == view_id)
+        )
+
+    async def by_prediction(self, prediction_id: str) -> ImageView | None:
+        return await self.session.scalar(
+            select(ImageView).where(ImageView.provider_prediction_id == prediction_id).limit(1)
+        )
+
+    async def complete_prediction(self, view_id: int, prediction_id: str, output_key: str) -> bool:
+        result = await self.session.execute(
+            update(ImageView)
+            .where(
+                ImageView.id == view_id,
+                ImageView.status == ImageStatus.PROCESSING,
+                ImageView.provider_prediction_id == prediction_id,
+            )
             .values(status=ImageStatus.COMPLETED, output_key=output_key, lease_until=None)
             .returning(ImageView.id)
         )

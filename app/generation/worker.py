@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import cast, get_args
@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
+from app.generation.predictions import JobPrediction
 from app.generation.repository import ImageRepository, ImageViewRepository
 from app.generation.result_keys import ResultKeys
 from app.integrations.generator import (
@@ -30,6 +31,8 @@ from app.integrations.generator import (
     GenerationRequest,
     GenerationResult,
     Generator,
+    PredictionSlot,
+    ProviderBusy,
     StyleSpec,
     View,
 )
@@ -40,6 +43,8 @@ from app.models import CreditReason, Image, ImageStatus, ImageView, Style, Views
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# How a throttled job is put back: (delay_s, image_id, view_id or None); see predictions.py.
+Deferral = Callable[[float, int, int | None], Awaitable[None]]
 LENGTHS = frozenset(get_args(Length))
 TEXTURES = frozenset(get_args(Texture))
 
@@ -83,9 +88,16 @@ def _spec(style: Style, fallback_name: str, palette: tuple[str, ...]) -> StyleSp
 
 class GenerationWorker:
     def __init__(
-        self, database: Database, storage: Storage, generator: Generator, settings: Settings
+        self,
+        database: Database,
+        storage: Storage,
+        generator: Generator,
+        settings: Settings,
+        *,
+        defer: Deferral | None = None,
     ) -> None:
         self.database = database
+        self.defer = defer
         self.storage = storage
         self.generator = generator
         self.settings = settings
@@ -104,7 +116,12 @@ class GenerationWorker:
             return
         try:
             async with self._heartbeat(image_id):
-                result = await self._generate(job, job.spec, job.input_key, View.FRONT)
+                result = await self._generate(
+                    job, job.spec, job.input_key, View.FRONT, JobPrediction(self.database, image_id)
+                )
+        except ProviderBusy as busy:
+            await self._throttled(busy, image_id)
+            return
         except GenerationFailed as failure:
             await self.fail(image_id, failure)
             return
@@ -139,8 +156,21 @@ class GenerationWorker:
                 deadline_at=image.deadline_at,
             )
 
+    async def _throttled(self, busy: ProviderBusy, image_id: int) -> None:
+        """The provider said "later" before starting anything: queue the job again instead
+        of holding this worker (no deferral configured: fail it, refunded, as an outage)."""
+        if self.defer is None:
+            await self.fail(image_id, GenerationFailed("PROVIDER_UNAVAILABLE"))
+            return
+        await self.defer(busy.retry_after_s, image_id, None)
+
     async def _generate(
-        self, job: ClaimedJob, spec: StyleSpec, source_key: str, view: View
+        self,
+        job: ClaimedJob,
+        spec: StyleSpec,
+        source_key: str,
+        view: View,
+        slot: PredictionSlot | None = None,
     ) -> GenerationResult:
         try:
             source = await self.storage.get(source_key)
@@ -156,8 +186,14 @@ class GenerationWorker:
                 view=view,
                 deadline_s=remaining,
                 image_bytes=source,
-                image_url=await self.storage.url_for(source_key),
+                # A remote model may fetch it only when its queue lets the prediction start:
+                # the URL must outlive the job's remaining deadline.
+                image_url=await self.storage.url_for(
+                    source_key,
+                    expires_in=max(self.settings.SIGNED_URL_EXPIRE_S, int(remaining) + 300),
+                ),
                 seed=job.image_id,
+                prediction=slot,
             )
             try:
                 return await self.generator.generate(request)
@@ -234,7 +270,14 @@ class GenerationWorker:
         try:
             if job.spec is None:
                 raise GenerationFailed("GENERATION_FAILED", "The style is gone.")
-            result = await self._generate(job, job.spec, job.output_key, View(view.view))
+            slot = JobPrediction(self.database, job.image_id, view.id)
+            result = await self._generate(job, job.spec, job.output_key, View(view.view), slot)
+        except ProviderBusy as busy:
+            if self.defer is None:
+                await self.fail_view(job.image_id, view, "PROVIDER_UNAVAILABLE")
+            else:
+                await self.defer(busy.retry_after_s, job.image_id, view.id)
+            return
         except GenerationFailed as failure:
             await self.fail_view(job.image_id, view, failure.code)
             return

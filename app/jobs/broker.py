@@ -178,6 +178,7 @@ class TaskiqJobQueue:
         # Registered in the API process in both modes: `enqueue` then refuses unknown names
         # at the caller instead of a worker dropping the message later.
         self._tasks = register_tasks(broker, handlers)
+        self._timers: set[asyncio.Task[None]] = set()
 
     @property
     def runs_in_process(self) -> bool:
@@ -193,10 +194,29 @@ class TaskiqJobQueue:
             raise TypeError(f"job arguments must be int ids, got {args!r}")
         await task.kiq(*args)
 
+    async def enqueue_later(self, delay_s: float, task_name: str, *args: int) -> None:
+        if task_name not in self._tasks:
+            raise UnknownJob(task_name)
+
+        async def later() -> None:
+            await asyncio.sleep(max(0.0, delay_s))
+            try:
+                await self.enqueue(task_name, *args)
+            except Exception:
+                # The row is still pending: the sweeper queues it again.
+                logger.exception("could not queue %s%r after its delay", task_name, args)
+
+        # A timer in this process, not a waiting job: no worker slot is held meanwhile.
+        timer = asyncio.get_running_loop().create_task(later(), name=f"later {task_name}")
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
+
     async def start(self) -> None:
         await self.broker.startup()
 
     async def stop(self) -> None:
+        for timer in list(self._timers):
+            timer.cancel()
         await self.broker.shutdown()
 
     async def drain(self) -> None:

@@ -25,7 +25,7 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from app.core.telemetry import configure_logfire
-from app.jobs.broker import REDELIVER_AFTER_S, build_broker, register_tasks
+from app.jobs.broker import REDELIVER_AFTER_S, TaskiqJobQueue, build_broker
 from app.jobs.port import JobHandlers
 from app.resources import Resources
 
@@ -82,12 +82,19 @@ def register_handlers(
         started.append(resources)
         # Registered before the receiver reads its first message: taskiq's worker runs these
         # events in `broker.startup()`, ahead of `broker.listen()`.
-        names = sorted(register_tasks(broker, factory(resources)))
+        handlers = factory(resources)
+        # Registers the tasks, and is the queue handlers re-queue through (a throttled job).
+        resources.job_queue = TaskiqJobQueue(broker, handlers)
+        names = sorted(handlers)
         logger.info("job worker ready for %s", ", ".join(names) or "no jobs")
 
     async def stop(_state: TaskiqState) -> None:
         while started:
-            await started.pop().close()
+            resources = started.pop()
+            # The broker is taskiq's to shut down (it is running this very event); delayed
+            # re-queues still waiting are lost with the process and resumed by the sweeper.
+            resources.job_queue = None
+            await resources.close()
 
     broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, start)
     broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, stop)

@@ -79,7 +79,11 @@ class Image(TimestampMixin, Base):
     liked: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     error_message: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    provider_prediction_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # The Replicate prediction of the current attempt, stored the moment it is created: a
+    # restarted job re-attaches to it, and the webhook finds its job by it.
+    provider_prediction_id: Mapped[str | None] = mapped_column(
+        String(128), index=True, nullable=True
+    )
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     # A worker owns a processing job until then; past it the job may be taken over.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -110,6 +114,10 @@ class ImageView(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False)
     output_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # As on images: the view's current Replicate prediction.
+    provider_prediction_id: Mapped[str | None] = mapped_column(
+        String(128), index=True, nullable=True
+    )
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), nullable=False

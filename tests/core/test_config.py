@@ -80,6 +80,8 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"MAIL_FROM": "no-reply"}, "MAIL_FROM"),
         ({"METRICS_ENABLED": "true"}, "METRICS_TOKEN"),
         ({"METRICS_ENABLED": "true", "METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
+        ({"GENERATOR": "replicate"}, "REPLICATE_API_TOKEN"),
+        ({"GENERATOR": "replicate", "REPLICATE_API_TOKEN": "  "}, "REPLICATE_API_TOKEN"),
     ],
 )
 def test_production_refuses_unsafe_setting_and_names_it(
@@ -87,6 +89,26 @@ def test_production_refuses_unsafe_setting_and_names_it(
 ) -> None:
     with pytest.raises(ValidationError, match=named):
         _settings(**{**SAFE_PROD, **override})
+
+
+def test_production_accepts_replicate_with_its_token() -> None:
+    settings = _settings(**SAFE_PROD, GENERATOR="replicate", REPLICATE_API_TOKEN="r8_token")
+    assert settings.REPLICATE_MODEL == "bytedance/seedream-4"
+    assert settings.REPLICATE_IMAGE_SIZE == "2K"
+    assert "r8_token" not in repr(settings)
+
+
+def test_the_replicate_base_url_is_the_host_root() -> None:
+    from app.wiring import build_generator
+
+    with pytest.raises(ValueError, match="without /v1"):
+        build_generator(
+            _settings(
+                GENERATOR="replicate",
+                REPLICATE_API_TOKEN="r8_token",
+                REPLICATE_BASE_URL="http://127.0.0.1:9001/v1",
+            )
+        )
 
 
 def test_production_names_every_offending_setting_at_once() -> None:

@@ -19,6 +19,7 @@ async def test_ready_checks_the_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200
     assert response.json()["checks"]["database"] == "ok"
+    assert response.json()["generator"] == {"backend": "local"}
 
 
 async def test_ready_is_503_when_the_database_is_unreachable() -> None:

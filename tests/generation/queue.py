@@ -9,9 +9,21 @@ from app.jobs.port import JobHandlers
 class RecordingQueue:
     def __init__(self) -> None:
         self.jobs: list[tuple[str, tuple[int, ...]]] = []
+        # (delay_s, task_name, args) of enqueue_later, run only after `release_delayed()`.
+        self.delayed: list[tuple[float, str, tuple[int, ...]]] = []
 
     async def enqueue(self, task_name: str, *args: int) -> None:
         self.jobs.append((task_name, args))
+
+    async def enqueue_later(self, delay_s: float, task_name: str, *args: int) -> None:
+        self.delayed.append((delay_s, task_name, args))
+
+    def release_delayed(self) -> int:
+        """The delays have passed: the delayed jobs join the queue."""
+        released = len(self.delayed)
+        self.jobs.extend((task_name, args) for _delay, task_name, args in self.delayed)
+        self.delayed.clear()
+        return released
 
     async def start(self) -> None:
         return None

@@ -196,3 +196,42 @@ def test_the_broker_url_chooses_the_mode() -> None:
     with pytest.raises(ValueError, match=r"not amqp://") as refused:
         build_broker("amqp://user:s3cret@mq.example/")
     assert "s3cret" not in str(refused.value)
+
+
+async def test_enqueue_later_holds_no_job_slot_while_it_waits(
+    started: Callable[[TaskiqJobQueue], TaskiqJobQueue],
+) -> None:
+    """A throttled job waits as a timer, not as a running job: with one slot, a job queued
+    meanwhile runs first, and the delayed one runs after its delay."""
+    ran: list[int] = []
+    delayed_ran = asyncio.Event()
+
+    async def generate(image_id: int) -> None:
+        ran.append(image_id)
+        if image_id == 1:
+            delayed_ran.set()
+
+    queue = started(embedded_queue({"hairtryon.generate_image": generate}, concurrency=1))
+    await queue.start()
+    await queue.enqueue_later(0.2, "hairtryon.generate_image", 1)
+    await queue.enqueue("hairtryon.generate_image", 2)
+    await queue.drain()
+    assert ran == [2]
+    await asyncio.wait_for(delayed_ran.wait(), timeout=10)
+    assert ran == [2, 1]
+    with pytest.raises(UnknownJob):
+        await queue.enqueue_later(1, "hairtryon.nope", 1)
+
+
+async def test_stopping_cancels_delayed_jobs_whose_rows_the_sweeper_resumes() -> None:
+    ran: list[int] = []
+
+    async def generate(image_id: int) -> None:
+        ran.append(image_id)
+
+    queue = embedded_queue({"hairtryon.generate_image": generate})
+    await queue.start()
+    await queue.enqueue_later(30, "hairtryon.generate_image", 1)
+    await queue.stop()
+    await settle()
+    assert ran == []

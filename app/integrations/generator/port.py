@@ -16,7 +16,12 @@ from typing import Literal, Protocol
 Length = Literal["short", "medium", "long"]
 Texture = Literal["straight", "wavy", "curly", "coily"]
 FailureCode = Literal[
-    "GENERATION_FAILED", "GENERATION_TIMEOUT", "NO_FACE_DETECTED", "PROVIDER_UNAVAILABLE"
+    "GENERATION_FAILED",
+    "GENERATION_TIMEOUT",
+    "NO_FACE_DETECTED",
+    "PROVIDER_UNAVAILABLE",
+    "CONTENT_REJECTED",
+    "INVALID_IMAGE",
 ]
 
 MAX_PALETTE_COLOURS = 3
@@ -27,12 +32,16 @@ _RETRYABLE: dict[FailureCode, bool] = {
     "GENERATION_TIMEOUT": True,
     "NO_FACE_DETECTED": False,
     "PROVIDER_UNAVAILABLE": True,
+    "CONTENT_REJECTED": False,
+    "INVALID_IMAGE": False,
 }
 _DEFAULT_MESSAGES: dict[FailureCode, str] = {
     "GENERATION_FAILED": "The image could not be generated.",
     "GENERATION_TIMEOUT": "The generation did not finish in time.",
     "NO_FACE_DETECTED": "No face was found in the photo.",
     "PROVIDER_UNAVAILABLE": "The image generator is unavailable.",
+    "CONTENT_REJECTED": "The image generator refused this photo or style.",
+    "INVALID_IMAGE": "The image generator could not use this photo.",
 }
 
 
@@ -65,6 +74,18 @@ class StyleSpec:
             raise ValueError(f"palette colours must be #rrggbb hex, got {bad!r}")
 
 
+class PredictionSlot(Protocol):
+    """Where a remote generator records the prediction it started for one job (image or view).
+
+    `submitted` is called the moment the provider returned an id, before anything else can
+    fail, so a restarted job re-attaches to it (`current`) instead of paying for another.
+    """
+
+    async def current(self) -> str | None: ...
+
+    async def submitted(self, prediction_id: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GenerationRequest:
     """One image to generate.
@@ -82,6 +103,8 @@ class GenerationRequest:
     image_bytes: bytes | None = field(default=None, repr=False)
     image_url: str | None = field(default=None, repr=False)
     seed: int | None = None
+    # None for generators that finish in-process (the local one ignores it).
+    prediction: PredictionSlot | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.image_bytes is None and self.image_url is None:
@@ -117,6 +140,21 @@ class GenerationFailed(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+class ProviderBusy(Exception):
+    """The provider throttled us (HTTP 429) before anything was started or charged.
+
+    Not a failure: the job goes back to the queue for `retry_after_s` without holding a
+    worker slot meanwhile, and keeps its credit.
+    """
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(retry_after_s)
+        self.retry_after_s = retry_after_s
+
+    def __str__(self) -> str:
+        return f"provider busy; retry after {self.retry_after_s:g} s"
 
 
 class Generator(Protocol):
