@@ -7,7 +7,6 @@ a browser drops an expired cookie, and a request without it would answer NO_COOK
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -15,6 +14,7 @@ from starlette.responses import Response
 
 from app.auth.sessions import SessionTokens
 from app.core.config import Settings
+from app.core.sites import site_of
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
@@ -22,23 +22,12 @@ REFRESH_COOKIE = "refresh_token"
 REFRESH_COOKIE_PATH = "/api/v1/auth"
 
 
-def _site(host: str) -> str:
-    """A rough registrable domain: the last two labels (exact for loopback and IPs)."""
-    if host in {"localhost", "127.0.0.1", "::1"}:
-        return "loopback"
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        return ".".join(host.split(".")[-2:])
-
-
 class CookiePolicy:
     def __init__(self, settings: Settings) -> None:
         frontend = urlsplit(settings.frontend_origin)
         api = urlsplit(settings.public_base_url)
         self.secure = frontend.scheme == "https"
-        same_site = _site(frontend.hostname or "") == _site(api.hostname or "")
+        same_site = site_of(frontend.hostname or "") == site_of(api.hostname or "")
         # Cross-site cookies need SameSite=None, which browsers accept only with Secure.
         self.samesite: Literal["lax", "none"] = "none" if self.secure and not same_site else "lax"
         self.domain = settings.COOKIE_DOMAIN

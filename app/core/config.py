@@ -8,9 +8,12 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.sites import is_loopback, site_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
@@ -191,7 +194,19 @@ class Settings(BaseSettings):
 
     @property
     def public_base_url(self) -> str:
-        return (self.PUBLIC_BASE_URL or f"http://{self.HOST}:{self.PORT}").rstrip("/")
+        """Where browsers and clients reach the API: every link, file URL and cookie uses it.
+
+        Unset (development), it is on the host name the web app itself is served from when
+        that is a loopback name, else `localhost`: the web app on http://localhost:5173 calls
+        http://localhost:8000, and a link on 127.0.0.1 would set its cookies on another host
+        than the one the web app sends them to."""
+        if self.PUBLIC_BASE_URL:
+            return self.PUBLIC_BASE_URL.rstrip("/")
+        host = self.HOST
+        if host in {"0.0.0.0", "::", ""} or is_loopback(host):
+            frontend_host = urlsplit(self.frontend_origin).hostname or ""
+            host = frontend_host if _reachable_loopback(frontend_host) else "localhost"
+        return f"http://{host}:{self.PORT}"
 
     @property
     def frontend_origin(self) -> str:
@@ -249,9 +264,39 @@ def production_problems(settings: Settings) -> list[str]:
     """Every setting that is unsafe in production, each named, so one run shows them all."""
     return (
         _secret_problems(settings)
+        + _public_url_problems(settings)
         + _integration_problems(settings)
         + _embedded_part_problems(settings)
     )
+
+
+def _reachable_loopback(host: str) -> bool:
+    # IPv6 loopback is left out: the server listens on IPv4 by default.
+    return host == "localhost" or (is_loopback(host) and ":" not in host)
+
+
+def _public_url_problems(settings: Settings) -> list[str]:
+    """PUBLIC_BASE_URL is what every link and cookie is built on; production cannot guess it,
+    and its cookies only reach the web app when both are on one site (browsers block or
+    partition cookies of another site, so an emailed link would sign nobody in)."""
+    if not settings.PUBLIC_BASE_URL:
+        return ["PUBLIC_BASE_URL is required in production (the URL browsers reach the API on)"]
+    api = urlsplit(settings.PUBLIC_BASE_URL)
+    frontend = urlsplit(settings.frontend_origin)
+    if api.scheme not in {"http", "https"} or not api.hostname:
+        return ["PUBLIC_BASE_URL must be an absolute http(s) URL"]
+    problems: list[str] = []
+    if frontend.scheme == "https" and api.scheme != "https":
+        problems.append("PUBLIC_BASE_URL must be https when FRONTEND_URL is")
+    if frontend.hostname and site_of(api.hostname) != site_of(frontend.hostname):
+        problems.append(
+            f"PUBLIC_BASE_URL ({api.hostname}) is not on FRONTEND_URL's site "
+            f"({site_of(frontend.hostname)}): browsers would not send the session cookies"
+        )
+    domain = (settings.COOKIE_DOMAIN or "").lstrip(".").lower()
+    if domain and not (api.hostname == domain or api.hostname.endswith("." + domain)):
+        problems.append(f"COOKIE_DOMAIN ({domain}) does not cover PUBLIC_BASE_URL's host")
+    return problems
 
 
 def _secret_problems(settings: Settings) -> list[str]:

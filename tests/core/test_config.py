@@ -19,6 +19,7 @@ SAFE_PROD = {
     "ADMIN_PASSWORD": "a-long-admin-password",
     "DATABASE_URL": "postgresql://app@db:5432/hairtryon",
     "FRONTEND_URL": "https://hairtryon.example",
+    "PUBLIC_BASE_URL": "https://api.hairtryon.example",
     "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0",
 }
 
@@ -31,7 +32,8 @@ def test_development_starts_on_embedded_defaults() -> None:
     settings = _settings()
     assert settings.ENV == "dev"
     assert settings.DATABASE_URL.startswith("sqlite:///")
-    assert settings.public_base_url == "http://127.0.0.1:8000"
+    # The host the web app (FRONTEND_URL http://localhost:5173) calls, not the bind address.
+    assert settings.public_base_url == "http://localhost:8000"
 
 
 def test_production_accepts_a_safe_configuration() -> None:
@@ -53,6 +55,10 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"PAYMENTS_BACKEND": "local"}, "PAYMENTS_BACKEND=local"),
         ({"DODO_PAYMENTS_API_KEY": "key"}, "DODO_PAYMENTS_WEBHOOK_SECRET"),
         ({"STORAGE_BACKEND": "s3"}, "AWS_ACCESS_KEY_ID"),
+        ({"PUBLIC_BASE_URL": ""}, "PUBLIC_BASE_URL is required"),
+        ({"PUBLIC_BASE_URL": "http://api.hairtryon.example"}, "PUBLIC_BASE_URL must be https"),
+        ({"PUBLIC_BASE_URL": "https://api.other.example"}, "not on FRONTEND_URL's site"),
+        ({"COOKIE_DOMAIN": "elsewhere.example"}, "COOKIE_DOMAIN"),
     ],
 )
 def test_production_refuses_unsafe_setting_and_names_it(
