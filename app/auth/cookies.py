@@ -20,6 +20,11 @@ ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 # The refresh token is only ever needed by /auth/refresh and /auth/logout.
 REFRESH_COOKIE_PATH = "/api/v1/auth"
+# Carries no secret, on path "/" beside the access cookie and as long-lived as the refresh
+# cookie: it lets every endpoint tell "the access cookie is gone but a session exists" (401,
+# the web app refreshes) from "anonymous" (400 NO_COOKIES_FOUND), since the refresh cookie
+# itself is not sent outside /api/v1/auth.
+SESSION_COOKIE = "has_session"
 
 
 class CookiePolicy:
@@ -41,9 +46,14 @@ class CookiePolicy:
             REFRESH_COOKIE_PATH,
             tokens.refresh_expires_in,
         )
+        self._set(response, SESSION_COOKIE, "1", "/", tokens.refresh_expires_in)
 
     def clear(self, response: Response) -> None:
-        for name, path in ((ACCESS_COOKIE, "/"), (REFRESH_COOKIE, REFRESH_COOKIE_PATH)):
+        for name, path in (
+            (ACCESS_COOKIE, "/"),
+            (REFRESH_COOKIE, REFRESH_COOKIE_PATH),
+            (SESSION_COOKIE, "/"),
+        ):
             response.delete_cookie(
                 name,
                 path=path,

@@ -33,6 +33,7 @@ from app.auth.schemas import (
     RefreshResponse,
     ResendSignupRequest,
     ResetPasswordRequest,
+    SessionResponse,
     SignupRequest,
     SignupResponse,
     TokenResponse,
@@ -296,6 +297,20 @@ async def logout(
     await accounts.log_out(session_id)
     cookies.clear(response)
     return MessageResponse(message="Logged out.")
+
+
+@router.get("/session", summary="Am I signed in? (no side effects)")
+async def current_session(
+    credentials: AccessCredentialsDep, sessions: SessionServiceDep
+) -> SessionResponse:
+    """Reads the access token (cookie or bearer) without refusing anyone: 200 with
+    `authenticated: false` for anonymous callers and for expired or revoked tokens (then
+    `POST /refresh` may still work), else the user id and when the token expires."""
+    described = await sessions.describe(credentials.token) if credentials else None
+    if described is None:
+        return SessionResponse(authenticated=False)
+    user_id, expires_at = described
+    return SessionResponse(authenticated=True, user_id=user_id, expires_at=expires_at)
 
 
 @router.post("/forgot-password", dependencies=LIMITED, summary="Email a password reset link")
