@@ -8,7 +8,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from app.api.deps import AuthIpRateLimit, SettingsDep
+from app.api.deps import (
+    BruteForceRateLimit,
+    CheckRateLimit,
+    ResendRateLimit,
+    SettingsDep,
+)
 from app.auth.cookies import REFRESH_COOKIE
 from app.auth.csrf import enforce_same_origin
 from app.auth.dependencies import (
@@ -45,12 +50,15 @@ from app.core.errors import AppError
 from app.core.openapi import error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses("RATE_LIMITED"))
-# Per client IP on every endpoint that checks a password or a code; the services add
-# per-account limits. Refresh and logout are left out: tabs refresh together.
-LIMITED = [AuthIpRateLimit]
+# Budgets follow what they protect (SPEC §8), each per client IP, instead of the general one;
+# the services add per-account budgets. Refresh, logout and session stay on the general
+# budget: tabs refresh together.
+LIMITED = [BruteForceRateLimit]
+CHECKS = [CheckRateLimit]
+RESENDS = [ResendRateLimit]
 # The endpoints that sign in and set the session cookies also refuse cross-site browsers
 # (login CSRF); API clients that send no Origin/Referer are unaffected.
-SIGNS_IN = [AuthIpRateLimit, SignInCsrf]
+SIGNS_IN = [BruteForceRateLimit, SignInCsrf]
 
 RESET_ANSWER = "If an account uses this email, a reset link is on its way."
 
@@ -102,7 +110,7 @@ router.add_api_route(
 
 @router.post(
     "/request-signup-token",
-    dependencies=LIMITED,
+    dependencies=RESENDS,
     summary="Send a new verification code",
     responses=error_responses("ALREADY_VERIFIED", "USER_NOT_FOUND", "INVALID_TOKEN"),
 )
@@ -204,14 +212,14 @@ async def verify_login(
     return VerifiedResponse(verified=True)
 
 
-@router.post("/verify-code-token", dependencies=LIMITED, summary="Is a code handle still usable?")
+@router.post("/verify-code-token", dependencies=CHECKS, summary="Is a code handle still usable?")
 async def verify_code_token(body: HandleRequest, accounts: AccountServiceDep) -> ValidResponse:
     return ValidResponse(valid=await accounts.is_code_handle_valid(body.token))
 
 
 @router.post(
     "/check-email-status",
-    dependencies=LIMITED,
+    dependencies=CHECKS,
     summary="Is this email's account verified?",
     responses=error_responses("USER_NOT_FOUND"),
 )
@@ -313,7 +321,7 @@ async def current_session(
     return SessionResponse(authenticated=True, user_id=user_id, expires_at=expires_at)
 
 
-@router.post("/forgot-password", dependencies=LIMITED, summary="Email a password reset link")
+@router.post("/forgot-password", dependencies=RESENDS, summary="Email a password reset link")
 async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -> DetailResponse:
     """Answers the same whether or not an account uses the email, after the same work: the
     account lookup and the mail happen after the response. Past the per-address limit the
@@ -325,7 +333,7 @@ async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -
 
 @router.post(
     "/verify-reset-token",
-    dependencies=LIMITED,
+    dependencies=CHECKS,
     summary="Is a reset token still usable?",
     responses=error_responses("INVALID_TOKEN"),
 )

@@ -104,8 +104,19 @@ class Settings(BaseSettings):
     RATE_LIMIT_ENABLED: bool = True
     # Empty = in-process memory (one process only); redis://host:6379/0 shares limits.
     RATE_LIMIT_STORAGE_URL: str | None = None
+    # Every /api/v1 call without a budget of its own, per user (signed in) or client IP.
     RATE_LIMIT_DEFAULT: str = "60/minute"
+    # Brute-force budget: wrong passwords, codes and tokens per client IP and per account;
+    # also each inbox's signup, login-code and reset mail.
     RATE_LIMIT_AUTH: str = "10/minute"
+    # Every password check, signup and code or link redemption per client IP, right or wrong.
+    RATE_LIMIT_AUTH_ATTEMPTS: str = "60/minute"
+    # verify-code-token, check-email-status, verify-reset-token per client IP.
+    RATE_LIMIT_AUTH_CHECKS: str = "120/minute"
+    # request-signup-token and forgot-password per client IP.
+    RATE_LIMIT_AUTH_RESEND: str = "30/minute"
+    # GET /image/status/{id} per user (the web app polls every 3 s per job, in every tab).
+    RATE_LIMIT_STATUS: str = "300/minute"
     RATE_LIMIT_GENERATION: str = "5/minute"
     # Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs).
     TRUSTED_PROXIES: str = ""
