@@ -135,3 +135,17 @@ BruteForceRateLimit = Depends(brute_force_rate_limit)
 CheckRateLimit = Depends(check_rate_limit)
 ResendRateLimit = Depends(resend_rate_limit)
 StatusRateLimit = Depends(status_rate_limit)
+
+
+def is_rate_limited(route: Any) -> bool:
+    """Whether a route (as served: an APIRoute or FastAPI's route context) counts in any
+    budget; for the OpenAPI document's 429 entries."""
+    budgets = {default_rate_limit, *OWN_BUDGETS}
+    dependant = getattr(route, "dependant", None)
+    pending = list(dependant.dependencies) if dependant is not None else []
+    while pending:
+        dependency = pending.pop()
+        if dependency.call in budgets:
+            return True
+        pending.extend(dependency.dependencies)
+    return False

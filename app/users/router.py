@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import CurrentUser
-from app.core.openapi import error_responses
+from app.core.openapi import error_responses, multipart_file_body
 from app.files.dependencies import FileServiceDep
 from app.files.forms import file_bytes, read_capped_form
 from app.users.dependencies import UserServiceDep
@@ -47,6 +47,7 @@ router.add_api_route(
 @router.post(
     "/profile/picture",
     summary="Upload a profile picture (multipart `file`)",
+    openapi_extra=multipart_file_body("The picture: JPEG, PNG or WebP, up to MAX_IMAGE_SIZE_MB"),
     responses=error_responses("INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE"),
 )
 async def upload_picture(
