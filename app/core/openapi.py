@@ -151,6 +151,7 @@ ERROR_REF = "#/components/schemas/ErrorBody"
 # Values for well-known field names, so examples read like real calls.
 _FIELD_EXAMPLES: dict[str, Any] = {
     "email": "ada@example.com",
+    "username": "ada@example.com",
     "password": "correct horse battery",
     "new_password": "a new long passphrase",
     "confirm_password": "a new long passphrase",
