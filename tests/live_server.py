@@ -93,7 +93,8 @@ async def start_live_server(
             stderr=asyncio.subprocess.STDOUT,
         )
     listening = flag_port if flag_port is not None else port
-    server = LiveServer(process, f"http://127.0.0.1:{listening}", log_path, env)
+    # The host the web app calls with the defaults (and the links the server makes point at).
+    server = LiveServer(process, f"http://localhost:{listening}", log_path, env)
     await _wait_until_healthy(server)
     return server
 
