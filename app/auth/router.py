@@ -46,7 +46,7 @@ from app.auth.schemas import (
     VerifiedResponse,
 )
 from app.auth.sessions import SessionTokens
-from app.core.errors import AppError
+from app.core.errors import AppError, NotAuthenticated, error_response
 from app.core.openapi import error_responses
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses("RATE_LIMITED"))
@@ -257,6 +257,7 @@ async def login(
 @router.post(
     "/refresh",
     summary="Rotate the refresh token and get a new access token",
+    response_model=RefreshResponse,
     responses=error_responses("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "CSRF_FAILED"),
 )
 async def refresh(
@@ -266,17 +267,28 @@ async def refresh(
     settings: SettingsDep,
     response: Response,
     body: Annotated[RefreshRequest | None, Body()] = None,
-) -> RefreshResponse:
+) -> Response | RefreshResponse:
     """Takes the `refresh_token` cookie or body field. A token presented again within
     `REFRESH_REUSE_GRACE_S` of its rotation still gets a session (tabs refreshing together);
-    later, it ends the whole session."""
+    later, it ends the whole session. A cookie refresh that fails also clears the cookies."""
     token = body.refresh_token if body else None
     if not token:
         token = request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise NoCookiesFound()
         enforce_same_origin(request, settings)
-    tokens = await accounts.refresh(token)
+    try:
+        tokens = await accounts.refresh(token)
+    except NotAuthenticated as exc:
+        if body and body.refresh_token:
+            raise
+        # The browser's session is over (revoked, expired, reused): clear its cookies, the
+        # has_session marker too, so its next calls answer "anonymous", not 401 forever.
+        # Answering instead of raising commits like a raise would with persist_changes,
+        # and nothing else is written on a failed refresh.
+        ended = error_response(exc.status_code, exc.code, exc.detail_message, exc.headers)
+        cookies.clear(ended)
+        return ended
     cookies.set_session(response, tokens)
     return RefreshResponse(**_login_body(tokens).model_dump(), verified=True)
 

@@ -5,10 +5,12 @@ refresh session exists answers 401 (refresh and retry), not 400 NO_COOKIES_FOUND
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from tests.auth.flows import Mail, bearer_login, signed_up_and_verified
+from tests.mailbox import latest_link
 
 
 async def test_deleted_access_cookie_with_a_refresh_session_answers_401(
@@ -91,3 +93,34 @@ async def test_session_endpoint_says_false_after_logout(
         "/api/v1/auth/session", headers={"Authorization": f"Bearer {token}"}
     )
     assert response.json()["authenticated"] is False
+
+
+async def test_failed_cookie_refresh_clears_the_session_marker(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    """A session ended elsewhere (a password reset ends them all) must not leave the browser
+    answering 401 forever: the failed refresh clears its cookies, then it is anonymous."""
+    email = await signed_up_and_verified(client, mail)
+    assert (await client.post("/api/v1/auth/forgot-password", json={"email": email})).is_success
+    await mail.background.drain()
+    link = latest_link(mail.directory, email, "reset-password?token=")
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    reset = await client.post(
+        "/api/v1/auth/reset-password",
+        json={
+            "token": token,
+            "new_password": "brand new phrase",
+            "confirm_password": "brand new phrase",
+        },
+    )
+    assert reset.status_code == 200, reset.text
+
+    client.cookies.delete("access_token")
+    assert (await client.get("/api/v1/user/me")).status_code == 401
+    refreshed = await client.post("/api/v1/auth/refresh")
+    assert refreshed.status_code == 401
+    assert refreshed.json()["detail"]["code"] == "NOT_AUTHENTICATED"
+    assert client.cookies.get("has_session") is None
+    me = await client.get("/api/v1/user/me")
+    assert me.status_code == 400
+    assert me.json()["detail"]["code"] == "NO_COOKIES_FOUND"
