@@ -26,33 +26,38 @@ def _load_settings() -> Settings:
 
 
 def main(argv: list[str] | None = None) -> None:
-    # First, so every line (the refusal of a bad configuration, alembic's, uvicorn's) is in
-    # the production format when ENV=prod.
-    configure_process_logging()
-    settings = _load_settings()
-    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
     parser = argparse.ArgumentParser(description="Run the HairTryOn API.")
-    parser.add_argument("--host", default=settings.HOST)
-    parser.add_argument("--port", type=int, default=settings.PORT)
-    parser.add_argument("--workers", type=int, default=settings.WEB_CONCURRENCY)
+    parser.add_argument("--host", help="default: HOST")
+    parser.add_argument("--port", type=int, help="default: PORT")
+    parser.add_argument("--workers", type=int, help="default: WEB_CONCURRENCY")
     parser.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     parser.add_argument("--skip-migrations", action="store_true")
     args = parser.parse_args(argv)
-    if args.workers != settings.WEB_CONCURRENCY:
-        # The production guard judges the process count too (in-process jobs and memory rate
-        # limits hold in one process only); the uvicorn workers read the same value.
+    # The flags are the settings HOST, PORT and WEB_CONCURRENCY: set them in the environment
+    # before anything reads settings, so links, file URLs and checkouts (PUBLIC_BASE_URL's
+    # default) use the port the server listens on, in this process and in every worker or
+    # reloader it starts, and the production guard judges the process count it will run.
+    if args.host is not None:
+        os.environ["HOST"] = args.host
+    if args.port is not None:
+        os.environ["PORT"] = str(args.port)
+    if args.workers is not None:
         os.environ["WEB_CONCURRENCY"] = str(args.workers)
-        get_settings.cache_clear()
-        settings = _load_settings()
+    # Then logging, so every line (the refusal of a bad configuration, alembic's, uvicorn's)
+    # is in the production format when ENV=prod.
+    configure_process_logging()
+    get_settings.cache_clear()
+    settings = _load_settings()
+    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
 
     if not args.skip_migrations:
         upgrade_head(settings.DATABASE_URL)
     uvicorn.run(
         "app.asgi:app_factory",
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=None if args.reload else args.workers,
+        host=settings.HOST,
+        port=settings.PORT,
+        workers=None if args.reload else settings.WEB_CONCURRENCY,
         reload=args.reload,
         reload_dirs=[str(Path(PROJECT_ROOT) / "app")] if args.reload else None,
         access_log=False,

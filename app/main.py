@@ -9,14 +9,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import iter_route_contexts
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.middleware.sessions import SessionMiddleware
 
 from app.admin import mount_admin
+from app.api.deps import is_rate_limited
 from app.api.health import router as health_router
 from app.api.v1 import api_router
 from app.core.access_log import AccessLogMiddleware
@@ -25,7 +28,7 @@ from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import MetricsMiddleware
-from app.core.openapi import operation_id
+from app.core.openapi import install_openapi_completion, operation_id
 from app.core.rate_limit import parse_networks
 from app.core.request_id import RequestIdMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
@@ -65,19 +68,17 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
             if owned:
                 await app.state.resources.close()
 
-    docs = settings.DOCS_ENABLED
-    app = FastAPI(
+    app = _new_app(
+        settings.DOCS_ENABLED,
         title="HairTryOn API",
         version="1.0.0",
         summary="Upload a selfie, pick a hairstyle, get a photo of yourself wearing it.",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
-        openapi_url="/openapi.json" if docs else None,
         # A redirect from /x/ to /x loses webhook deliveries (providers do not follow them).
         redirect_slashes=False,
     )
+    install_openapi_completion(app, rate_limited=is_rate_limited)
     install_error_handlers(app)
     app.include_router(health_router)
     if settings.METRICS_ENABLED:
@@ -118,6 +119,16 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     admin_auth = mount_admin(app, settings)
     instrument_app(app, settings)
     return app
+
+
+def _new_app(docs: bool, **options: Any) -> FastAPI:
+    if not docs:
+        return FastAPI(docs_url=None, redoc_url=None, openapi_url=None, **options)
+    # /docs and /redoc with their scripts and styles served by us from the assets that
+    # fastapi-offline ships, not from a CDN: they render offline and behind strict egress.
+    return FastAPIOffline(
+        docs_url="/docs", redoc_url="/redoc", openapi_url="/openapi.json", **options
+    )
 
 
 def _add_oauth_state_cookie(app: FastAPI, settings: Settings) -> None:

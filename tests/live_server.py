@@ -60,9 +60,18 @@ class LiveServer:
 
 
 async def start_live_server(
-    env_overrides: dict[str, str], workdir: Path, *, extra_args: tuple[str, ...] = ()
+    env_overrides: dict[str, str],
+    workdir: Path,
+    *,
+    extra_args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> LiveServer:
+    """`port` is passed as run.py's `--port` flag (PORT in the environment then names another,
+    free port, so the test shows which one wins); by default PORT alone picks a free port."""
+    flag_port = port
     port = free_port()
+    if flag_port is not None:
+        extra_args = ("--port", str(flag_port), *extra_args)
     env = {
         **os.environ,
         "ENV": "dev",
@@ -83,7 +92,9 @@ async def start_live_server(
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
         )
-    server = LiveServer(process, f"http://127.0.0.1:{port}", log_path, env)
+    listening = flag_port if flag_port is not None else port
+    # The host the web app calls with the defaults (and the links the server makes point at).
+    server = LiveServer(process, f"http://localhost:{listening}", log_path, env)
     await _wait_until_healthy(server)
     return server
 

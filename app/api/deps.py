@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.tokens import InvalidToken, TokenType
 from app.core.config import Settings
+from app.core.errors import AppError
 from app.core.rate_limit import client_ip
 from app.resources import Resources
 
@@ -65,15 +67,85 @@ def _user_key(request: Request, resources: Resources) -> str | None:
         return None
 
 
+# Error codes that are a wrong guess (a password, a code, a token): they spend the per-IP
+# brute-force budget. Anything else (EMAIL_TAKEN, EMAIL_NOT_VERIFIED, a 422...) does not.
+GUESS_FAILURES = frozenset(
+    {"INVALID_CREDENTIALS", "INVALID_CODE", "TOO_MANY_ATTEMPTS", "INVALID_TOKEN"}
+)
+
+
+def _own_budget(route: Any) -> bool:
+    """Whether the matched route counts in a budget of its own instead of the general one."""
+    if not isinstance(route, APIRoute):
+        return False
+    return any(dep.call in OWN_BUDGETS for dep in route.dependant.dependencies)
+
+
 async def default_rate_limit(request: Request, resources: ResourcesDep, ip: ClientIpDep) -> None:
-    """SPEC §8: every /api/v1 call counts, per user when signed in, else per client IP."""
+    """SPEC §8: every /api/v1 call counts, per user when signed in, else per client IP;
+    except the calls with a budget of their own (auth flows, status polling), so that a
+    sign-up or several tabs polling never spend what the rest of the app needs."""
+    if _own_budget(request.scope.get("route")):
+        return
     key = _user_key(request, resources) or f"ip:{ip}"
     await resources.limiter.hit(resources.settings.RATE_LIMIT_DEFAULT, "default", key)
 
 
-async def auth_ip_rate_limit(resources: ResourcesDep, ip: ClientIpDep) -> None:
-    """Login, code and reset endpoints: per client IP (the services add per-account limits)."""
-    await resources.limiter.hit(resources.settings.RATE_LIMIT_AUTH, "auth-ip", ip)
+async def brute_force_rate_limit(resources: ResourcesDep, ip: ClientIpDep) -> AsyncIterator[None]:
+    """Password checks and code or link redemptions, per client IP (the services add the
+    per-account budgets). Every call counts in RATE_LIMIT_AUTH_ATTEMPTS (hashing is costly);
+    wrong guesses also count in RATE_LIMIT_AUTH, and once that is spent the IP gets 429 before
+    any check. So an office behind one IP signs up and logs in freely, a guesser gets
+    RATE_LIMIT_AUTH verdicts a minute."""
+    limiter, settings = resources.limiter, resources.settings
+    failures = (settings.RATE_LIMIT_AUTH, "auth-ip-failures", ip)
+    if not await limiter.allows(*failures):
+        raise await limiter.refusal(*failures)
+    await limiter.hit(settings.RATE_LIMIT_AUTH_ATTEMPTS, "auth-ip", ip)
+    try:
+        yield
+    except AppError as exc:
+        if exc.code in GUESS_FAILURES:
+            await limiter.take(*failures)
+        raise
 
 
-AuthIpRateLimit = Depends(auth_ip_rate_limit)
+async def check_rate_limit(resources: ResourcesDep, ip: ClientIpDep) -> None:
+    """Handle and status checks (`verify-code-token`, `check-email-status`,
+    `verify-reset-token`): nothing to brute-force (handles are random), a generous budget."""
+    await resources.limiter.hit(resources.settings.RATE_LIMIT_AUTH_CHECKS, "auth-checks", ip)
+
+
+async def resend_rate_limit(resources: ResourcesDep, ip: ClientIpDep) -> None:
+    """Mail resends per client IP; each inbox has its own smaller budget in the services."""
+    await resources.limiter.hit(resources.settings.RATE_LIMIT_AUTH_RESEND, "auth-resend", ip)
+
+
+async def status_rate_limit(request: Request, resources: ResourcesDep, ip: ClientIpDep) -> None:
+    """Generation status polling, per user: the web app polls every 3 s per running job, in
+    every open tab."""
+    key = _user_key(request, resources) or f"ip:{ip}"
+    await resources.limiter.hit(resources.settings.RATE_LIMIT_STATUS, "status", key)
+
+
+OWN_BUDGETS: frozenset[Callable[..., Any]] = frozenset(
+    {brute_force_rate_limit, check_rate_limit, resend_rate_limit, status_rate_limit}
+)
+BruteForceRateLimit = Depends(brute_force_rate_limit)
+CheckRateLimit = Depends(check_rate_limit)
+ResendRateLimit = Depends(resend_rate_limit)
+StatusRateLimit = Depends(status_rate_limit)
+
+
+def is_rate_limited(route: Any) -> bool:
+    """Whether a route (as served: an APIRoute or FastAPI's route context) counts in any
+    budget; for the OpenAPI document's 429 entries."""
+    budgets = {default_rate_limit, *OWN_BUDGETS}
+    dependant = getattr(route, "dependant", None)
+    pending = list(dependant.dependencies) if dependant is not None else []
+    while pending:
+        dependency = pending.pop()
+        if dependency.call in budgets:
+            return True
+        pending.extend(dependency.dependencies)
+    return False

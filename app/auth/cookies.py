@@ -7,7 +7,6 @@ a browser drops an expired cookie, and a request without it would answer NO_COOK
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -15,22 +14,17 @@ from starlette.responses import Response
 
 from app.auth.sessions import SessionTokens
 from app.core.config import Settings
+from app.core.sites import site_of
 
 ACCESS_COOKIE = "access_token"
 REFRESH_COOKIE = "refresh_token"
 # The refresh token is only ever needed by /auth/refresh and /auth/logout.
 REFRESH_COOKIE_PATH = "/api/v1/auth"
-
-
-def _site(host: str) -> str:
-    """A rough registrable domain: the last two labels (exact for loopback and IPs)."""
-    if host in {"localhost", "127.0.0.1", "::1"}:
-        return "loopback"
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        return ".".join(host.split(".")[-2:])
+# Carries no secret, on path "/" beside the access cookie and as long-lived as the refresh
+# cookie: it lets every endpoint tell "the access cookie is gone but a session exists" (401,
+# the web app refreshes) from "anonymous" (400 NO_COOKIES_FOUND), since the refresh cookie
+# itself is not sent outside /api/v1/auth.
+SESSION_COOKIE = "has_session"
 
 
 class CookiePolicy:
@@ -38,7 +32,7 @@ class CookiePolicy:
         frontend = urlsplit(settings.frontend_origin)
         api = urlsplit(settings.public_base_url)
         self.secure = frontend.scheme == "https"
-        same_site = _site(frontend.hostname or "") == _site(api.hostname or "")
+        same_site = site_of(frontend.hostname or "") == site_of(api.hostname or "")
         # Cross-site cookies need SameSite=None, which browsers accept only with Secure.
         self.samesite: Literal["lax", "none"] = "none" if self.secure and not same_site else "lax"
         self.domain = settings.COOKIE_DOMAIN
@@ -52,9 +46,14 @@ class CookiePolicy:
             REFRESH_COOKIE_PATH,
             tokens.refresh_expires_in,
         )
+        self._set(response, SESSION_COOKIE, "1", "/", tokens.refresh_expires_in)
 
     def clear(self, response: Response) -> None:
-        for name, path in ((ACCESS_COOKIE, "/"), (REFRESH_COOKIE, REFRESH_COOKIE_PATH)):
+        for name, path in (
+            (ACCESS_COOKIE, "/"),
+            (REFRESH_COOKIE, REFRESH_COOKIE_PATH),
+            (SESSION_COOKIE, "/"),
+        ):
             response.delete_cookie(
                 name,
                 path=path,

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import ResourcesDep, SessionDep, SettingsDep
 from app.auth.challenges import ChallengeService
-from app.auth.cookies import ACCESS_COOKIE, CookiePolicy
+from app.auth.cookies import ACCESS_COOKIE, SESSION_COOKIE, CookiePolicy
 from app.auth.csrf import enforce_same_origin, enforce_same_origin_for_browsers
 from app.auth.exceptions import EmailNotVerified, NoCookiesFound
 from app.auth.google_accounts import GoogleAccountService
@@ -25,6 +25,7 @@ from app.auth.repository import ChallengeRepository, SessionRepository
 from app.auth.service import AccountService
 from app.auth.sessions import SessionService, utcnow
 from app.core.db import after_commit, release
+from app.core.errors import NotAuthenticated
 from app.core.log_context import bind_log_fields
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
@@ -189,6 +190,15 @@ def read_access_credentials(
 AccessCredentialsDep = Annotated[AccessCredentials | None, Depends(read_access_credentials)]
 
 
+def no_credentials(request: Request) -> Exception:
+    """What a request without an access token gets: 401 when the browser still holds a
+    session (its presence cookie), so the web app refreshes and retries; else 400
+    NO_COOKIES_FOUND, the web app's "anonymous"."""
+    if request.cookies.get(SESSION_COOKIE):
+        return NotAuthenticated()
+    return NoCookiesFound()
+
+
 async def get_current_user(
     request: Request,
     credentials: AccessCredentialsDep,
@@ -197,7 +207,7 @@ async def get_current_user(
     session: SessionDep,
 ) -> User:
     if credentials is None:
-        raise NoCookiesFound()
+        raise no_credentials(request)
     if credentials.via_cookie:
         enforce_same_origin(request, settings)
     user = await sessions.authenticate(credentials.token)
@@ -224,12 +234,12 @@ class SessionIdentity:
 
 
 def get_session_identity(
-    credentials: AccessCredentialsDep, sessions: SessionServiceDep
+    request: Request, credentials: AccessCredentialsDep, sessions: SessionServiceDep
 ) -> SessionIdentity:
     """For read-only hot paths: who the token names, checked against the database by the
     route's own query instead of a separate user load."""
     if credentials is None:
-        raise NoCookiesFound()
+        raise no_credentials(request)
     user_id, session_id = sessions.identify(credentials.token)
     return SessionIdentity(user_id, session_id)
 

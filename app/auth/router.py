@@ -8,7 +8,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from app.api.deps import AuthIpRateLimit, SettingsDep
+from app.api.deps import (
+    BruteForceRateLimit,
+    CheckRateLimit,
+    ResendRateLimit,
+    SettingsDep,
+)
 from app.auth.cookies import REFRESH_COOKIE
 from app.auth.csrf import enforce_same_origin
 from app.auth.dependencies import (
@@ -33,6 +38,7 @@ from app.auth.schemas import (
     RefreshResponse,
     ResendSignupRequest,
     ResetPasswordRequest,
+    SessionResponse,
     SignupRequest,
     SignupResponse,
     TokenResponse,
@@ -40,17 +46,20 @@ from app.auth.schemas import (
     VerifiedResponse,
 )
 from app.auth.sessions import SessionTokens
-from app.core.errors import AppError
+from app.core.errors import AppError, NotAuthenticated, error_response
 from app.core.openapi import error_responses
 from app.core.types import Text
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=error_responses("RATE_LIMITED"))
-# Per client IP on every endpoint that checks a password or a code; the services add
-# per-account limits. Refresh and logout are left out: tabs refresh together.
-LIMITED = [AuthIpRateLimit]
+# Budgets follow what they protect (SPEC §8), each per client IP, instead of the general one;
+# the services add per-account budgets. Refresh, logout and session stay on the general
+# budget: tabs refresh together.
+LIMITED = [BruteForceRateLimit]
+CHECKS = [CheckRateLimit]
+RESENDS = [ResendRateLimit]
 # The endpoints that sign in and set the session cookies also refuse cross-site browsers
 # (login CSRF); API clients that send no Origin/Referer are unaffected.
-SIGNS_IN = [AuthIpRateLimit, SignInCsrf]
+SIGNS_IN = [BruteForceRateLimit, SignInCsrf]
 
 RESET_ANSWER = "If an account uses this email, a reset link is on its way."
 
@@ -102,7 +111,7 @@ router.add_api_route(
 
 @router.post(
     "/request-signup-token",
-    dependencies=LIMITED,
+    dependencies=RESENDS,
     summary="Send a new verification code",
     responses=error_responses("ALREADY_VERIFIED", "USER_NOT_FOUND", "INVALID_TOKEN"),
 )
@@ -204,14 +213,14 @@ async def verify_login(
     return VerifiedResponse(verified=True)
 
 
-@router.post("/verify-code-token", dependencies=LIMITED, summary="Is a code handle still usable?")
+@router.post("/verify-code-token", dependencies=CHECKS, summary="Is a code handle still usable?")
 async def verify_code_token(body: HandleRequest, accounts: AccountServiceDep) -> ValidResponse:
     return ValidResponse(valid=await accounts.is_code_handle_valid(body.token))
 
 
 @router.post(
     "/check-email-status",
-    dependencies=LIMITED,
+    dependencies=CHECKS,
     summary="Is this email's account verified?",
     responses=error_responses("USER_NOT_FOUND"),
 )
@@ -249,6 +258,7 @@ async def login(
 @router.post(
     "/refresh",
     summary="Rotate the refresh token and get a new access token",
+    response_model=RefreshResponse,
     responses=error_responses("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "CSRF_FAILED"),
 )
 async def refresh(
@@ -258,17 +268,28 @@ async def refresh(
     settings: SettingsDep,
     response: Response,
     body: Annotated[RefreshRequest | None, Body()] = None,
-) -> RefreshResponse:
+) -> Response | RefreshResponse:
     """Takes the `refresh_token` cookie or body field. A token presented again within
     `REFRESH_REUSE_GRACE_S` of its rotation still gets a session (tabs refreshing together);
-    later, it ends the whole session."""
+    later, it ends the whole session. A cookie refresh that fails also clears the cookies."""
     token = body.refresh_token if body else None
     if not token:
         token = request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise NoCookiesFound()
         enforce_same_origin(request, settings)
-    tokens = await accounts.refresh(token)
+    try:
+        tokens = await accounts.refresh(token)
+    except NotAuthenticated as exc:
+        if body and body.refresh_token:
+            raise
+        # The browser's session is over (revoked, expired, reused): clear its cookies, the
+        # has_session marker too, so its next calls answer "anonymous", not 401 forever.
+        # Answering instead of raising commits like a raise would with persist_changes,
+        # and nothing else is written on a failed refresh.
+        ended = error_response(exc.status_code, exc.code, exc.detail_message, exc.headers)
+        cookies.clear(ended)
+        return ended
     cookies.set_session(response, tokens)
     return RefreshResponse(**_login_body(tokens).model_dump(), verified=True)
 
@@ -299,7 +320,21 @@ async def logout(
     return MessageResponse(message="Logged out.")
 
 
-@router.post("/forgot-password", dependencies=LIMITED, summary="Email a password reset link")
+@router.get("/session", summary="Am I signed in? (no side effects)")
+async def current_session(
+    credentials: AccessCredentialsDep, sessions: SessionServiceDep
+) -> SessionResponse:
+    """Reads the access token (cookie or bearer) without refusing anyone: 200 with
+    `authenticated: false` for anonymous callers and for expired or revoked tokens (then
+    `POST /refresh` may still work), else the user id and when the token expires."""
+    described = await sessions.describe(credentials.token) if credentials else None
+    if described is None:
+        return SessionResponse(authenticated=False)
+    user_id, expires_at = described
+    return SessionResponse(authenticated=True, user_id=user_id, expires_at=expires_at)
+
+
+@router.post("/forgot-password", dependencies=RESENDS, summary="Email a password reset link")
 async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -> DetailResponse:
     """Answers the same whether or not an account uses the email, after the same work: the
     account lookup and the mail happen after the response. Past the per-address limit the
@@ -311,7 +346,7 @@ async def forgot_password(body: EmailRequest, resets: PasswordResetServiceDep) -
 
 @router.post(
     "/verify-reset-token",
-    dependencies=LIMITED,
+    dependencies=CHECKS,
     summary="Is a reset token still usable?",
     responses=error_responses("INVALID_TOKEN"),
 )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
@@ -57,6 +58,17 @@ class CodeRequest(InputModel):
 
 class HandleRequest(InputModel):
     token: Handle
+
+
+class SessionResponse(BaseModel):
+    """Whether the credentials sent (access cookie or bearer) are a live session. No secrets."""
+
+    authenticated: bool
+    user_id: int | None = Field(default=None, description="Present when authenticated.")
+    expires_at: datetime | None = Field(
+        default=None,
+        description="When the access token sent expires (UTC); refresh before then.",
+    )
 
 
 class VerifiedResponse(BaseModel):

@@ -68,6 +68,16 @@ class SessionService:
             raise NotAuthenticated()
         return user
 
+    async def describe(self, access_token: str) -> tuple[int, datetime] | None:
+        """(user id, expiry) of a live access token, None for anything else: for callers that
+        ask whether they are signed in without being refused."""
+        try:
+            claims = self._decode(access_token, TokenType.ACCESS)
+        except NotAuthenticated:
+            return None
+        user = await self.sessions.get_live_user(_session_id(claims), claims.sub, self.clock())
+        return (user.id, claims.exp) if user is not None else None
+
     def session_of(self, access_token: str) -> str | None:
         """The session id in a still-valid access token, if any (used by logout)."""
         try:

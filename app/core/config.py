@@ -8,10 +8,13 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from limits import parse as parse_limit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.core.sites import is_loopback, site_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VAR_DIR = PROJECT_ROOT / "var"
@@ -116,8 +119,19 @@ class Settings(BaseSettings):
     RATE_LIMIT_ENABLED: bool = True
     # Empty = in-process memory (one process only); redis://host:6379/0 shares limits.
     RATE_LIMIT_STORAGE_URL: str | None = None
+    # Every /api/v1 call without a budget of its own, per user (signed in) or client IP.
     RATE_LIMIT_DEFAULT: str = "60/minute"
+    # Brute-force budget: wrong passwords, codes and tokens per client IP and per account;
+    # also each inbox's signup, login-code and reset mail.
     RATE_LIMIT_AUTH: str = "10/minute"
+    # Every password check, signup and code or link redemption per client IP, right or wrong.
+    RATE_LIMIT_AUTH_ATTEMPTS: str = "60/minute"
+    # verify-code-token, check-email-status, verify-reset-token per client IP.
+    RATE_LIMIT_AUTH_CHECKS: str = "120/minute"
+    # request-signup-token and forgot-password per client IP.
+    RATE_LIMIT_AUTH_RESEND: str = "30/minute"
+    # GET /image/status/{id} per user (the web app polls every 3 s per job, in every tab).
+    RATE_LIMIT_STATUS: str = "300/minute"
     RATE_LIMIT_GENERATION: str = "5/minute"
     # Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs).
     TRUSTED_PROXIES: str = ""
@@ -235,7 +249,19 @@ class Settings(BaseSettings):
 
     @property
     def public_base_url(self) -> str:
-        return (self.PUBLIC_BASE_URL or f"http://{self.HOST}:{self.PORT}").rstrip("/")
+        """Where browsers and clients reach the API: every link, file URL and cookie uses it.
+
+        Unset (development), it is on the host name the web app itself is served from when
+        that is a loopback name, else `localhost`: the web app on http://localhost:5173 calls
+        http://localhost:8000, and a link on 127.0.0.1 would set its cookies on another host
+        than the one the web app sends them to."""
+        if self.PUBLIC_BASE_URL:
+            return self.PUBLIC_BASE_URL.rstrip("/")
+        host = self.HOST
+        if host in {"0.0.0.0", "::", ""} or is_loopback(host):
+            frontend_host = urlsplit(self.frontend_origin).hostname or ""
+            host = frontend_host if _reachable_loopback(frontend_host) else "localhost"
+        return f"http://{host}:{self.PORT}"
 
     @property
     def frontend_origin(self) -> str:
@@ -300,10 +326,40 @@ def production_problems(settings: Settings) -> list[str]:
     """Every setting that is unsafe in production, each named, so one run shows them all."""
     return (
         _secret_problems(settings)
+        + _public_url_problems(settings)
         + _integration_problems(settings)
         + _embedded_part_problems(settings)
         + _deployment_problems(settings)
     )
+
+
+def _reachable_loopback(host: str) -> bool:
+    # IPv6 loopback is left out: the server listens on IPv4 by default.
+    return host == "localhost" or (is_loopback(host) and ":" not in host)
+
+
+def _public_url_problems(settings: Settings) -> list[str]:
+    """PUBLIC_BASE_URL is what every link and cookie is built on; production cannot guess it,
+    and its cookies only reach the web app when both are on one site (browsers block or
+    partition cookies of another site, so an emailed link would sign nobody in)."""
+    if not settings.PUBLIC_BASE_URL:
+        return ["PUBLIC_BASE_URL is required in production (the URL browsers reach the API on)"]
+    api = urlsplit(settings.PUBLIC_BASE_URL)
+    frontend = urlsplit(settings.frontend_origin)
+    if api.scheme not in {"http", "https"} or not api.hostname:
+        return ["PUBLIC_BASE_URL must be an absolute http(s) URL"]
+    problems: list[str] = []
+    if frontend.scheme == "https" and api.scheme != "https":
+        problems.append("PUBLIC_BASE_URL must be https when FRONTEND_URL is")
+    if frontend.hostname and site_of(api.hostname) != site_of(frontend.hostname):
+        problems.append(
+            f"PUBLIC_BASE_URL ({api.hostname}) is not on FRONTEND_URL's site "
+            f"({site_of(frontend.hostname)}): browsers would not send the session cookies"
+        )
+    domain = (settings.COOKIE_DOMAIN or "").lstrip(".").lower()
+    if domain and not (api.hostname == domain or api.hostname.endswith("." + domain)):
+        problems.append(f"COOKIE_DOMAIN ({domain}) does not cover PUBLIC_BASE_URL's host")
+    return problems
 
 
 def _secret_problems(settings: Settings) -> list[str]:
@@ -388,7 +444,7 @@ def is_non_routable_domain(domain: str) -> bool:
 
 def _deployment_problems(settings: Settings) -> list[str]:
     """Settings that work on a laptop and fail real users or several processes."""
-    return _process_problems(settings) + _public_url_problems(settings) + _mail_problems(settings)
+    return _process_problems(settings) + _https_url_problems(settings) + _mail_problems(settings)
 
 
 def _process_problems(settings: Settings) -> list[str]:
@@ -411,7 +467,7 @@ def _process_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def _public_url_problems(settings: Settings) -> list[str]:
+def _https_url_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     frontend = settings.FRONTEND_URL.strip()
     if frontend in {"", "*"}:
@@ -421,13 +477,9 @@ def _public_url_problems(settings: Settings) -> list[str]:
         problems.append("FRONTEND_URL must not be a wildcard: CORS allows credentials")
     elif not frontend.startswith("https://"):
         problems.append("FRONTEND_URL must be an https:// origin")
-    if settings.PUBLIC_BASE_URL is None:
-        problems.append(
-            "PUBLIC_BASE_URL is required: links in emails, the Google callback and signed media"
-            " URLs are built from it"
-        )
-    elif not settings.PUBLIC_BASE_URL.strip().startswith("https://"):
-        problems.append("PUBLIC_BASE_URL must be an https:// URL")
+    # PUBLIC_BASE_URL itself (required, on FRONTEND_URL's site): _public_url_problems.
+    if settings.PUBLIC_BASE_URL and not settings.PUBLIC_BASE_URL.strip().startswith("https://"):
+        problems.append("PUBLIC_BASE_URL must be https in production")
     for name in ("REDIRECT_URL", "PAYMENT_RETURN_URL"):
         value = getattr(settings, name)
         if value is not None and not value.strip().startswith("https://"):

@@ -11,17 +11,51 @@ from fastapi.responses import FileResponse
 from app.api.deps import ResourcesDep
 from app.auth.dependencies import CurrentUser
 from app.core.body_limit import reads_own_body
-from app.core.openapi import error_responses
+from app.core.openapi import error_responses, multipart_file_body
 from app.core.types import Text
 from app.files.dependencies import FileServiceDep
 from app.files.exceptions import ImageTooLarge
-from app.files.forms import IMAGE_FORM_OPENAPI, S3_FORM_OPENAPI, file_bytes, read_capped_form
+from app.files.forms import file_bytes, read_capped_form
 from app.files.local_uploads import media_file, receive_form_upload, too_large_violation
 from app.files.schemas import PresignRead, StoredFileRead
 from app.integrations.storage.post_policy import PolicyViolation
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
 router = APIRouter(prefix="/files", tags=["files"])
+S3_ERROR = {
+    "schema": {"type": "string"},
+    "example": "<Error><Code>AccessDenied</Code><Message>Invalid according to Policy</Message>"
+    "</Error>",
+}
+# The presigned POST from /files/presign: every field of `fields` as given, then `file` last.
+UPLOAD_FORM_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["key", "policy", "file"],
+                    "properties": {
+                        "key": {"type": "string"},
+                        "Content-Type": {"type": "string"},
+                        "policy": {"type": "string"},
+                        "x-amz-signature": {"type": "string"},
+                        "file": {"type": "string", "format": "binary"},
+                    },
+                    "additionalProperties": {"type": "string"},
+                },
+                "example": {
+                    "key": "uploads/user_1/abc.jpg",
+                    "Content-Type": "image/jpeg",
+                    "policy": "eyJleHBpcmF0aW9uIjoi...",
+                    "x-amz-signature": "3f1c...",
+                    "file": "selfie.jpg (JPEG bytes)",
+                },
+            }
+        },
+    }
+}
 media_router = APIRouter(tags=["files"])
 
 
@@ -50,7 +84,7 @@ async def presign(
 @router.post(
     "/upload",
     summary="Upload an image through the API (multipart `file`)",
-    openapi_extra=IMAGE_FORM_OPENAPI,
+    openapi_extra=multipart_file_body("The selfie: JPEG, PNG or WebP, up to MAX_IMAGE_SIZE_MB"),
     responses=error_responses(
         "INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE", *AUTH_ERRORS
     ),
@@ -67,9 +101,12 @@ async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> 
 @router.post(
     "/upload-form",
     summary="Local storage: the S3-compatible POST upload target",
-    openapi_extra=S3_FORM_OPENAPI,
     status_code=204,
-    responses={400: {"description": "S3 XML error"}, 403: {"description": "S3 XML error"}},
+    openapi_extra=UPLOAD_FORM_BODY,
+    responses={
+        400: {"description": "S3 XML error", "content": {"application/xml": S3_ERROR}},
+        403: {"description": "S3 XML error", "content": {"application/xml": S3_ERROR}},
+    },
 )
 @reads_own_body
 async def upload_form(request: Request, resources: ResourcesDep) -> Response:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
 
+from app.api.deps import StatusRateLimit
 from app.auth.dependencies import CurrentSession, CurrentUser
 from app.core.openapi import error_responses
 from app.core.types import Id, PageLimit, PageNumber, Text
@@ -80,12 +81,14 @@ async def view_generate(
 @router.get(
     "/status/{image_id}",
     summary="Poll a generation",
-    responses=error_responses("IMAGE_NOT_FOUND"),
+    dependencies=[StatusRateLimit],
+    responses=error_responses("IMAGE_NOT_FOUND", "RATE_LIMITED"),
 )
 async def status(
     image_id: ImageId, identity: CurrentSession, gallery: GalleryServiceDep, response: Response
 ) -> StatusRead:
-    """The hot path: one indexed read, no outside call."""
+    """The hot path: one indexed read, no outside call. Counts in its own per-user budget
+    (RATE_LIMIT_STATUS), never in the general one."""
     response.headers["Cache-Control"] = "no-store"
     return await gallery.status(image_id, identity.user_id, identity.session_id)
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.auth.dependencies import CurrentUser
 from app.core.body_limit import reads_own_body
-from app.core.openapi import error_responses
+from app.core.openapi import error_responses, multipart_file_body
 from app.core.types import PageLimit, PageNumber
 from app.files.dependencies import FileServiceDep
-from app.files.forms import IMAGE_FORM_OPENAPI, file_bytes, read_capped_form
+from app.files.forms import file_bytes, read_capped_form
 from app.users.dependencies import UserServiceDep
 from app.users.schemas import CreditEntryRead, CreditHistoryRead, ProfileUpdate, UserRead
 
@@ -49,7 +49,7 @@ router.add_api_route(
 @router.post(
     "/profile/picture",
     summary="Upload a profile picture (multipart `file`)",
-    openapi_extra=IMAGE_FORM_OPENAPI,
+    openapi_extra=multipart_file_body("The picture: JPEG, PNG or WebP, up to MAX_IMAGE_SIZE_MB"),
     responses=error_responses("INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE", "IMAGE_TOO_LARGE"),
 )
 @reads_own_body

@@ -49,7 +49,8 @@ async def test_session_cookies_are_httponly_and_lax_on_localhost(
     code = await mail.code_for(email)
     response = await client.post("/api/v1/auth/verify-signup", json={"token": handle, "code": code})
     set_cookies = response.headers.get_list("set-cookie")
-    assert len(set_cookies) == 2
+    # access_token, refresh_token and the secret-less has_session marker.
+    assert len(set_cookies) == 3
     for header in set_cookies:
         lowered = header.lower()
         assert "httponly" in lowered
@@ -58,6 +59,9 @@ async def test_session_cookies_are_httponly_and_lax_on_localhost(
         assert "secure" not in lowered
     refresh = next(h for h in set_cookies if h.startswith("refresh_token="))
     assert "Path=/api/v1/auth" in refresh
+    marker = next(h for h in set_cookies if h.startswith("has_session="))
+    assert marker.startswith("has_session=1;")
+    assert "Path=/;" in marker
 
 
 async def test_verify_link_redirects_to_try_with_cookies(

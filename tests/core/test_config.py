@@ -20,11 +20,11 @@ SAFE_PROD = {
     "ADMIN_PASSWORD": "a-long-admin-password",
     "DATABASE_URL": "postgresql://app@db:5432/hairtryon",
     "FRONTEND_URL": "https://hairtryon.example",
+    "PUBLIC_BASE_URL": "https://api.hairtryon.example",
     "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:6379/0",
     "EMAIL_BACKEND": "brevo",
     "BREVO_API_KEY": "xkeysib-test",
     "MAIL_FROM": "no-reply@hairtryon.app",
-    "PUBLIC_BASE_URL": "https://api.hairtryon.app",
 }
 
 
@@ -36,7 +36,8 @@ def test_development_starts_on_embedded_defaults() -> None:
     settings = _settings()
     assert settings.ENV == "dev"
     assert settings.DATABASE_URL.startswith("sqlite:///")
-    assert settings.public_base_url == "http://127.0.0.1:8000"
+    # The host the web app (FRONTEND_URL http://localhost:5173) calls, not the bind address.
+    assert settings.public_base_url == "http://localhost:8000"
 
 
 def test_production_accepts_a_safe_configuration() -> None:
@@ -64,8 +65,7 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"WEB_CONCURRENCY": "2"}, "JOB_BROKER_URL"),
         ({"FRONTEND_URL": "https://*.hairtryon.app"}, "FRONTEND_URL must not be a wildcard"),
         ({"FRONTEND_URL": "http://hairtryon.app"}, "FRONTEND_URL must be an https"),
-        ({"PUBLIC_BASE_URL": "http://api.hairtryon.app"}, "PUBLIC_BASE_URL must be an https"),
-        ({"PUBLIC_BASE_URL": ""}, "PUBLIC_BASE_URL is required"),
+        ({"PUBLIC_BASE_URL": "http://api.hairtryon.example"}, "PUBLIC_BASE_URL must be https"),
         ({"REDIRECT_URL": "http://api.hairtryon.app/cb"}, "REDIRECT_URL"),
         ({"PAYMENT_RETURN_URL": "http://hairtryon.app/payment"}, "PAYMENT_RETURN_URL"),
         ({"RATE_LIMIT_ENABLED": "false"}, "RATE_LIMIT_ENABLED"),
@@ -82,6 +82,9 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"METRICS_ENABLED": "true", "METRICS_TOKEN": "short"}, "METRICS_TOKEN"),
         ({"GENERATOR": "replicate"}, "REPLICATE_API_TOKEN"),
         ({"GENERATOR": "replicate", "REPLICATE_API_TOKEN": "  "}, "REPLICATE_API_TOKEN"),
+        ({"PUBLIC_BASE_URL": ""}, "PUBLIC_BASE_URL is required"),
+        ({"PUBLIC_BASE_URL": "https://api.other.example"}, "not on FRONTEND_URL's site"),
+        ({"COOKIE_DOMAIN": "elsewhere.example"}, "COOKIE_DOMAIN"),
     ],
 )
 def test_production_refuses_unsafe_setting_and_names_it(

@@ -60,7 +60,7 @@ async def test_spa_upload_flow_presign_post_fetch(signed_in: httpx.AsyncClient) 
     assert posted.status_code == 204, posted.text
     file_url = presigned["file_url"]
     assert isinstance(file_url, str)
-    assert file_url.startswith("http://127.0.0.1:8000/media/uploads/user_")
+    assert file_url.startswith("http://localhost:8000/media/uploads/user_")
     fetched = await signed_in.get(_path(file_url))
     assert fetched.status_code == 200
     assert fetched.content == data

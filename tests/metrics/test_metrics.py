@@ -106,13 +106,23 @@ async def test_metrics_report_requests_jobs_generation_time_and_credits(
     # One series per route template, none per id.
     routes = {dict(labels).get("route", "") for _, labels in after}
     assert not [route for route in routes if route.endswith(f"/{image_id}")], routes
-    assert _value(queued, "hairtryon_job_queue_depth", job="generate_image") == 1
-    assert _value(after, "hairtryon_job_queue_depth", job="generate_image") == 0
-    assert _value(after, "hairtryon_jobs", state="completed") == 1
-    assert _value(after, "hairtryon_generation_duration_seconds_count") == 1
-    assert _value(after, "hairtryon_generation_duration_seconds_bucket", le="+Inf") == 1
-    assert _value(after, "hairtryon_credits_granted_total", reason="signup_bonus") == 3
-    assert _value(after, "hairtryon_credits_spent_total", reason="generation") == 1
+
+    # The job and credit figures are read from the database, which other tests' committed
+    # rows share: compare with the scrape before this test's work.
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    queue = "hairtryon_job_queue_depth"
+    assert (
+        _value(queued, queue, job="generate_image") - _value(before, queue, job="generate_image")
+        == 1
+    )
+    assert grew(queue, job="generate_image") == 0
+    assert grew("hairtryon_jobs", state="completed") == 1
+    assert grew("hairtryon_generation_duration_seconds_count") == 1
+    assert grew("hairtryon_generation_duration_seconds_bucket", le="+Inf") == 1
+    assert grew("hairtryon_credits_granted_total", reason="signup_bonus") == 3
+    assert grew("hairtryon_credits_spent_total", reason="generation") == 1
     latency = "hairtryon_http_request_duration_seconds_count"
     assert _value(after, latency, method="GET", route="/api/v1/image/status/{image_id}") >= 2
 

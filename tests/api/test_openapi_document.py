@@ -1,0 +1,126 @@
+"""The OpenAPI document can drive every call (issue 11 item 5): every operation has examples,
+documents 500 and (where limited) 429, declares the multipart bodies it reads, and shows the
+422 shape that is actually returned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+from fastapi import FastAPI
+
+from tests.auth.flows import Mail, signed_up_and_verified
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+# Outside every budget on purpose: probes, media, and the providers' signed webhooks.
+UNLIMITED = {
+    "/health",
+    "/ready",
+    "/api/v1/payments/webhook",
+    "/api/v1/webhooks/replicate",
+    "/media/{key}",
+    "/metrics",
+}
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+
+
+@pytest.fixture
+def document(app: FastAPI) -> dict[str, Any]:
+    return app.openapi()
+
+
+def _resolver(document: dict[str, Any]) -> dict[str, Any]:
+    # Components addressable as "#/components/schemas/X" from any fragment.
+    return {"components": document["components"]}
+
+
+def _check_example(
+    document: dict[str, Any], where: str, media_type: str, media: dict[str, Any]
+) -> list[str]:
+    examples = (
+        [media["example"]]
+        if "example" in media
+        else [e["value"] for e in media.get("examples", {}).values()]
+    )
+    if not examples:
+        return [f"{where} {media_type}: no example"]
+    if not media_type.endswith("json"):
+        return []
+    schema = {**media["schema"], **_resolver(document)}
+    problems = []
+    for example in examples:
+        try:
+            jsonschema.validate(example, schema)
+        except jsonschema.ValidationError as exc:
+            problems.append(f"{where} {media_type}: example does not fit: {exc.message}")
+    return problems
+
+
+def test_every_operation_has_examples_that_fit_their_schemas(document: dict[str, Any]) -> None:
+    problems: list[str] = []
+    for path, method, operation in _operations(document):
+        body = operation.get("requestBody")
+        for media_type, media in (body or {}).get("content", {}).items():
+            problems += _check_example(document, f"{method} {path} body", media_type, media)
+        for status, response in operation["responses"].items():
+            for media_type, media in response.get("content", {}).items():
+                problems += _check_example(document, f"{method} {path} {status}", media_type, media)
+    assert problems == []
+
+
+def test_every_operation_documents_500_and_every_limited_one_429(
+    document: dict[str, Any],
+) -> None:
+    missing_500 = [f"{m} {p}" for p, m, op in _operations(document) if "500" not in op["responses"]]
+    limited = [(p, m, op) for p, m, op in _operations(document) if p not in UNLIMITED]
+    missing_429 = [f"{m} {p}" for p, m, op in limited if "429" not in op["responses"]]
+    assert missing_500 == []
+    assert missing_429 == []
+    assert len(limited) > 35
+    for _path, _method, operation in limited:
+        assert "Retry-After" in operation["responses"]["429"]["headers"]
+
+
+def test_multipart_upload_routes_declare_their_file_body(document: dict[str, Any]) -> None:
+    for path in (
+        "/api/v1/files/upload",
+        "/api/v1/user/profile/picture",
+        "/api/v1/files/upload-form",
+    ):
+        content = document["paths"][path]["post"]["requestBody"]["content"]
+        schema = content["multipart/form-data"]["schema"]
+        assert schema["properties"]["file"] == {**schema["properties"]["file"], "format": "binary"}
+        assert "file" in schema["required"]
+
+
+async def test_documented_422_is_the_shape_actually_returned(
+    client: httpx.AsyncClient, mail: Mail, document: dict[str, Any]
+) -> None:
+    await signed_up_and_verified(client, mail)
+    cases = [
+        ("post", "/api/v1/image/generate", {"style_id": "not a number"}),
+        ("post", "/api/v1/auth/signup", {"email": "x"}),
+        ("put", "/api/v1/user/profile", {"name": ""}),
+    ]
+    for method, path, body in cases:
+        response = await client.request(method.upper(), path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        media = document["paths"][path][method]["responses"]["422"]["content"]["application/json"]
+        jsonschema.validate(response.json(), {**media["schema"], **_resolver(document)})
+
+
+async def test_internal_error_example_matches_the_real_shape(document: dict[str, Any]) -> None:
+    media = document["paths"]["/api/v1/user/me"]["get"]["responses"]["500"]["content"]
+    example = media["application/json"]["example"]
+    assert example["detail"]["code"] == "INTERNAL_ERROR"
+    assert example["detail"]["request_id"]
