@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from app.core.db import create_engine
 from app.models import Image, ImageStatus, Style, User
@@ -147,6 +147,42 @@ async def test_operator_runs_the_shop_from_admin_in_chromium(
     folder.mkdir()
     print(f"screenshots: {folder}")
     base = shop_server.base_url
+    # The catalogue is shared with every other test of the run: put back what the operator
+    # edits (prompt, thumbnail) once done.
+    catalogue = await _styles(database_url)
+    try:
+        await _run_the_shop(shop_server, database_url, folder, base)
+    finally:
+        await _restore_styles(database_url, catalogue)
+
+
+async def _styles(database_url: str) -> list[tuple[int, str, str]]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(select(Style.id, Style.prompt, Style.thumbnail))
+            return [(row.id, row.prompt, row.thumbnail) for row in rows]
+    finally:
+        await engine.dispose()
+
+
+async def _restore_styles(database_url: str, catalogue: list[tuple[int, str, str]]) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            for style_id, prompt, thumbnail in catalogue:
+                await connection.execute(
+                    update(Style)
+                    .where(Style.id == style_id)
+                    .values(prompt=prompt, thumbnail=thumbnail)
+                )
+    finally:
+        await engine.dispose()
+
+
+async def _run_the_shop(
+    shop_server: LiveServer, database_url: str, folder: Path, base: str
+) -> None:
     async with httpx.AsyncClient(base_url=base, headers={"Origin": FRONTEND}, timeout=60) as user:
         email = await _signed_up(user, shop_server.mail_dir)
         selfie = await _selfie(user)
