@@ -47,8 +47,8 @@ format: install ## apply ruff's formatting and safe fixes
 migrate: install ## apply migrations without starting the server
 	$(RUN) alembic upgrade head
 
-worker: install ## run job workers (needs JOB_BROKER_URL=redis://...)
-	$(RUN) taskiq worker app.jobs.worker:create_broker --workers 1 --max-async-tasks 4
+worker: install ## run a job worker process (needs JOB_BROKER_URL=redis://...); start more for more
+	$(RUN) python -m app.jobs.worker --max-async-tasks 4
 
 reconcile-payments: install ## ask the provider about open transactions whose webhook never came
 	$(RUN) python -m app.payments.reconcile

@@ -1,5 +1,5 @@
-"""Jobs through Redis: the API queues, a separate `taskiq worker` process (the command
-`make worker` runs) generates, and the web app's poll sees the result."""
+"""Jobs through Redis: the API queues, a separate worker process (`python -m app.jobs.worker`,
+what `make worker` runs) generates, and the web app's poll sees the result."""
 
 from __future__ import annotations
 
@@ -34,11 +34,7 @@ async def test_redis_broker_with_a_separate_worker_completes_a_job(
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "taskiq",
-        "worker",
-        "app.jobs.worker:create_broker",
-        "--workers",
-        "1",
+        "app.jobs.worker",
         "--max-async-tasks",
         "4",
         cwd=str(PROJECT_ROOT),
