@@ -129,9 +129,9 @@ class Settings(BaseSettings):
     # On SIGTERM/SIGINT a worker (and the API's embedded jobs) waits this long for running
     # jobs, then stops; what did not finish is delivered again.
     JOB_STOP_GRACE_S: float = Field(default=10.0, ge=0, le=600)
-    # Test-only fault injection, refused with ENV=prod: "point=action,..." with actions
-    # kill (SIGKILL this process), db_error (raise a database error) or delay:<seconds>.
-    # Points: before_generate, heartbeat, after_generate.
+    # Test-only fault injection, refused with ENV=prod: "point[@image_id]=action,..." with
+    # actions kill (SIGKILL this process), db_error (raise a database error) or
+    # delay:<seconds>. Points: before_generate, heartbeat, after_generate (app/core/faults.py).
     JOB_FAULTS: str | None = None
     # Test-only switch for RELIABILITY CR-06: debit credits by read-modify-write (a race).
     CREDITS_UNSAFE_READ_MODIFY_WRITE: bool = False

@@ -5,6 +5,7 @@ dies, or its database fails, at one exact point; a test names the point in the w
 environment and the worker itself does the damage there:
 
     JOB_FAULTS="before_generate=kill"                    SIGKILL this process
+    JOB_FAULTS="before_generate@42=kill"                 ... only when running image 42
     JOB_FAULTS="heartbeat=db_error,after_generate=delay:1.5"
 
 `kill` is a real SIGKILL of the process (no finally, no shutdown code runs); `db_error` raises
@@ -42,7 +43,10 @@ class Faults:
             if not item.strip():
                 continue
             point, _, action = (part.strip() for part in item.partition("="))
-            if point not in POINTS:
+            name, _, target = point.partition("@")
+            if target and not target.isdigit():
+                raise ValueError(f"fault target must be an image id, got {target!r}")
+            if name not in POINTS:
                 raise ValueError(f"unknown fault point {point!r}; known: {sorted(POINTS)}")
             if action not in ("kill", "db_error") and not action.startswith("delay:"):
                 raise ValueError(f"unknown fault action {action!r} at {point}")
@@ -51,8 +55,8 @@ class Faults:
             actions[point] = action
         return cls(actions)
 
-    async def at(self, point: str) -> None:
-        action = self.actions.get(point)
+    async def at(self, point: str, image_id: int | None = None) -> None:
+        action = self.actions.get(f"{point}@{image_id}") or self.actions.get(point)
         if action is None:
             return
         if action == "kill":

@@ -153,9 +153,9 @@ class GenerationWorker:
             return
         try:
             async with self._heartbeat(job, self._renew_image):
-                await self.faults.at("before_generate")
+                await self.faults.at("before_generate", job.image_id)
                 result = await self._generate(job, job.spec, job.input_key, View.FRONT)
-                await self.faults.at("after_generate")
+                await self.faults.at("after_generate", job.image_id)
         except GenerationFailed as failure:
             await self.fail(image_id, failure, job=job)
             return
@@ -378,7 +378,7 @@ class GenerationWorker:
             while True:
                 await asyncio.sleep(self.lease.total_seconds() / 3)
                 try:
-                    await self.faults.at("heartbeat")
+                    await self.faults.at("heartbeat", job.image_id)
                     if not await renew(job, view):
                         logger.warning(
                             "%s attempt %d: lease taken over; heartbeat stops", what, job.attempt
@@ -440,9 +440,9 @@ class GenerationWorker:
             if job.spec is None:
                 raise GenerationFailed("GENERATION_FAILED", "The style is gone.")
             async with self._heartbeat(job, self._renew_view, view):
-                await self.faults.at("before_generate")
+                await self.faults.at("before_generate", job.image_id)
                 result = await self._generate(job, job.spec, job.output_key, View(view.view))
-                await self.faults.at("after_generate")
+                await self.faults.at("after_generate", job.image_id)
         except GenerationFailed as failure:
             await self.fail_view(job.image_id, view, failure.code, job=job)
             return

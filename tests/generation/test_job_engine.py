@@ -190,7 +190,9 @@ async def test_job07_a_job_whose_worker_died_on_every_attempt_fails_refunded_and
     await sweeper.sweep_once()
     await build_worker(resources).run_generation(poison)
     assert await _ledger(session, poison, "refund") == 1
-    [letter] = (await session.scalars(select(DeadLetter))).all()
+    [letter] = (
+        await session.scalars(select(DeadLetter).where(DeadLetter.image_id == poison))
+    ).all()
     assert (letter.task_name, letter.image_id, letter.view, letter.attempts) == (
         GENERATE_IMAGE,
         poison,
@@ -420,3 +422,17 @@ def test_settings_name_the_job_engine_windows(settings: Settings) -> None:
             ENV="prod",
             JOB_FAULTS="before_generate=kill",
         )
+
+
+async def test_job06_the_same_job_delivered_three_times_at_once_makes_one_result(
+    client: httpx.AsyncClient, mail: Mail, session: AsyncSession, resources: Resources
+) -> None:
+    [image_id] = await _jobs(client, mail, session, resources, 1)
+    workers = [_worker(resources, f"worker-{n}") for n in range(3)]
+    await asyncio.gather(*(worker.run_generation(image_id) for worker in workers))
+    row = await _row(session, image_id)
+    assert (row.status, row.attempts, row.lease_token) == ("completed", 1, 1)
+    assert await _ledger(session, image_id, "generation") == 1
+    assert await _ledger(session, image_id, "refund") == 0
+    folder = workers[0].result_keys.folder_of(row.user_id, image_id)
+    assert await resources.storage.delete_prefix(folder) == 1, "one stored result"

@@ -142,13 +142,14 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 def start_worker(worker_env: dict[str, str], tmp_path: Path, redis: Redis) -> Iterator[StartWorker]:
     started: list[Worker] = []
 
-    async def start(handlers: str | None = None, **env: str) -> Worker:
+    async def start(handlers: str | None = None, *, max_async_tasks: int = 4, **env: str) -> Worker:
         log_path = tmp_path / f"worker-{len(started)}.log"
         options = ("--handlers", handlers) if handlers else ()
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
                 # `python -m app.jobs.worker` as `make worker` runs it, on this interpreter.
-                *(sys.executable, "-m", "app.jobs.worker", "--max-async-tasks", "4", *options),
+                *(sys.executable, "-m", "app.jobs.worker"),
+                *("--max-async-tasks", str(max_async_tasks), *options),
                 cwd=str(PROJECT_ROOT),
                 env={**worker_env, **env},
                 stdout=log,
