@@ -54,3 +54,10 @@ class ResultKeys:
         (JOB-09). Every attempt's key stays under `view_prefix`, which cleanup removes whole."""
         stem = f"{attempt}." if attempt else ""
         return f"{self.view_prefix(user_id, image_id, view)}{stem}{EXTENSIONS[content_type]}"
+
+    def earlier_attempts(self, user_id: int, image_id: int, view: str, attempt: int) -> list[str]:
+        """Every key an earlier attempt of this view could have stored (any type): what is
+        left of attempts that died after storing, removed once a later one completed."""
+        prefix = self.view_prefix(user_id, image_id, view)
+        stems = ["", *(f"{earlier}." for earlier in range(1, attempt))]
+        return [f"{prefix}{stem}{ext}" for stem in stems for ext in EXTENSIONS.values()]

@@ -277,6 +277,7 @@ class GenerationWorker:
                 job.attempt,
             )
             return False
+        await self._remove_earlier_attempts(job, View.FRONT)
         logger.info(
             "generation %s attempt %d completed after %.1f s",
             job.image_id,
@@ -506,7 +507,18 @@ class GenerationWorker:
                 await ImageRepository(session).set_view_key(job.image_id, view.view, key)
         if not done:
             await self.storage.delete(key)
+        else:
+            await self._remove_earlier_attempts(job, view.view)
         return done
+
+    async def _remove_earlier_attempts(self, job: ClaimedJob, view: str) -> None:
+        """Best effort, after the result is recorded: objects stored by attempts that died
+        before completing (one result object per view stays)."""
+        for key in self.result_keys.earlier_attempts(job.user_id, job.image_id, view, job.token):
+            try:
+                await self.storage.delete(key)
+            except StorageError:
+                logger.warning("could not remove %s left by an earlier attempt", key)
 
     async def fail_view(
         self, image_id: int, view: ImageView, code: str, *, job: ClaimedJob | None = None
