@@ -341,7 +341,8 @@ class ImageRepository(Repository[Image]):
 
     async def give_back(self, image_id: int, token: int, now: datetime) -> None:
         """End our lease now (a worker stopping mid-job): the next delivery may claim it at
-        once instead of waiting for the lease to lapse."""
+        once instead of waiting for the lease to lapse. The interrupted attempt is not counted:
+        a job must not be dead-lettered because deployments restarted its workers."""
         await self.session.execute(
             update(Image)
             .where(
@@ -349,7 +350,7 @@ class ImageRepository(Repository[Image]):
                 Image.status == ImageStatus.PROCESSING,
                 Image.lease_token == token,
             )
-            .values(lease_until=now, lease_owner=None)
+            .values(lease_until=now, lease_owner=None, attempts=Image.attempts - 1)
         )
 
     async def holds_lease(self, image_id: int, token: int) -> bool:

@@ -461,3 +461,25 @@ async def test_views_whose_message_was_lost_are_queued_again_once_per_lapsed_lea
     for _ in range(3):
         await sweeper.sweep_once()
     assert queue.jobs == [(GENERATE_VIEWS, (image_id,))]
+
+
+async def test_a_stopping_worker_gives_its_lease_back_and_the_attempt_does_not_count(
+    client: httpx.AsyncClient, mail: Mail, session: AsyncSession, resources: Resources
+) -> None:
+    """A worker stopped past its grace cancels the job: the next delivery claims it at once
+    (no lease to wait out) and deployments restarting workers never dead-letter a job."""
+    [image_id] = await _jobs(client, mail, session, resources, 1)
+    stopping = _worker(resources, "stopping", JOB_FAULTS="after_generate=delay:30")
+    running = asyncio.create_task(stopping.run_generation(image_id))
+    for _ in range(500):  # until it has claimed the job (bounded)
+        if (await _row(session, image_id)).lease_owner == "stopping":
+            break
+        await asyncio.sleep(0.02)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    row = await _row(session, image_id)
+    assert (row.status, row.attempts, row.lease_owner) == ("processing", 0, None)
+    await _worker(resources, "next").run_generation(image_id)
+    row = await _row(session, image_id)
+    assert (row.status, row.attempts) == ("completed", 1)
