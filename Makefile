@@ -52,8 +52,8 @@ format: install ## apply ruff's formatting and safe fixes
 migrate: install ## apply migrations without starting the server
 	$(RUN) python -m app.core.migrations
 
-worker: install ## run job workers (needs JOB_BROKER_URL=redis://...)
-	$(RUN) python -m app.jobs --workers 1 --max-async-tasks 4
+worker: install ## run a job worker process (needs JOB_BROKER_URL=redis://...); start more for more
+	$(RUN) python -m app.jobs --max-async-tasks 4
 
 create-admin: install ## give EMAIL the admin role (creating the account; asks for its password)
 	@if [ -z "$(EMAIL)" ]; then echo "usage: make create-admin EMAIL=you@yourdomain" >&2; exit 2; fi

@@ -87,15 +87,25 @@ class Resources:
             from app.jobs.broker import TaskiqJobQueue, build_broker
 
             self.job_queue = TaskiqJobQueue(
-                build_broker(self.settings.JOB_BROKER_URL), build_handlers(self)
+                build_broker(
+                    self.settings.JOB_BROKER_URL,
+                    redeliver_after_s=self.settings.JOB_REDELIVER_AFTER_S,
+                    embedded_stop_grace_s=self.settings.JOB_STOP_GRACE_S,
+                ),
+                build_handlers(self),
             )
         await self.job_queue.start()
         if self.background_jobs:
             from app.generation.handlers import build_worker
             from app.generation.sweeper import Sweeper
+            from app.jobs.broker import TaskiqJobQueue
 
             sweeper = Sweeper(self.database, build_worker(self), self.job_queue, self.settings)
-            await sweeper.resume()
+            # Only an in-process queue lost its messages with the last process; a Redis
+            # stream still holds them (and the sweeper queues what lapsed), so N API
+            # processes starting do not queue every unfinished job N more times.
+            if isinstance(self.job_queue, TaskiqJobQueue) and self.job_queue.runs_in_process:
+                await sweeper.resume()
             self._sweeper = asyncio.create_task(sweeper.run_forever(), name="sweeper")
 
     def _start_payment_reconciler(self) -> None:

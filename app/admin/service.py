@@ -148,9 +148,12 @@ class AdminService:
         """Run a failed generation again through the job queue. Free for the user: the failed
         attempt was refunded, and if the retry fails too its refund is not paid twice (the
         refund's business key is the image's)."""
-        deadline = datetime.now(UTC) + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S)
+        now = datetime.now(UTC)
+        deadline = now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S)
+        queued_until = now + timedelta(seconds=self.settings.job_queue_lease_s)
         async with self.units() as session:
-            if not await ImageRepository(session).requeue_failed(image_id, deadline):
+            images = ImageRepository(session)
+            if not await images.requeue_failed(image_id, deadline, queued_until=queued_until):
                 raise AdminActionRefused(f"Image {image_id} is not a failed generation.")
             audit = await self._audit(session, admin, "retry_image", "image", image_id, reason)
             audit.detail = "queued again (no new charge: the failure was refunded)"

@@ -157,8 +157,22 @@ class Settings(BaseSettings):
     JOB_BROKER_URL: str | None = None
     # A worker holds a running job this long between heartbeats; past it, the job is resumed.
     JOB_LEASE_S: int = Field(default=60, ge=1, le=3600)
-    # How often overdue jobs are failed and refunded, and abandoned ones resumed.
+    # How often overdue jobs are failed and refunded, and abandoned ones resumed (one process
+    # of the deployment sweeps at a time).
     SWEEP_INTERVAL_S: float = Field(default=10.0, gt=0, le=600)
+    # Deliveries a job may take; one more and it fails (GENERATION_FAILED), is refunded and
+    # dead-lettered: a job that kills its worker every time cannot circulate forever (JOB-07).
+    JOB_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=20)
+    # Redis mode: a message a silent (dead) worker holds this long goes to another worker.
+    # Running jobs are kept alive by a heartbeat, so this bounds crash recovery, not job length.
+    JOB_REDELIVER_AFTER_S: float = Field(default=60.0, gt=0, le=3600)
+    # On SIGTERM/SIGINT a worker (and the API's embedded jobs) waits this long for running
+    # jobs, then stops; what did not finish is delivered again.
+    JOB_STOP_GRACE_S: float = Field(default=10.0, ge=0, le=600)
+    # Test-only fault injection, refused with ENV=prod: "point[@image_id]=action,..." with
+    # actions kill (SIGKILL this process), db_error (raise a database error) or
+    # delay:<seconds>. Points: before_generate, heartbeat, after_generate (app/core/faults.py).
+    JOB_FAULTS: str | None = None
     # Test-only switch for RELIABILITY CR-06: debit credits by read-modify-write (a race).
     CREDITS_UNSAFE_READ_MODIFY_WRITE: bool = False
 
@@ -215,6 +229,7 @@ class Settings(BaseSettings):
         "CDN_DOMAIN",
         "UPLOAD_RETENTION_DAYS",
         "JOB_BROKER_URL",
+        "JOB_FAULTS",
         "PAYMENTS_BACKEND",
         "DODO_PAYMENTS_API_KEY",
         "DODO_PAYMENTS_PRODUCT_ID",
@@ -304,6 +319,13 @@ class Settings(BaseSettings):
     @property
     def google_redirect_url(self) -> str:
         return self.REDIRECT_URL or f"{self.public_base_url}/api/v1/auth/google/callback"
+
+    @property
+    def job_queue_lease_s(self) -> float:
+        """How long a queued job message is given to be taken before the sweeper queues
+        another: a lease, or the broker's redelivery window if longer (a dead worker's message
+        comes back by itself within it)."""
+        return max(float(self.JOB_LEASE_S), self.JOB_REDELIVER_AFTER_S)
 
     @model_validator(mode="after")
     def _docs_off_in_production_unless_asked(self) -> Settings:
@@ -408,6 +430,8 @@ def _embedded_part_problems(settings: Settings) -> list[str]:
         problems.append("FRONTEND_URL must be the web app's origin, not a wildcard")
     if settings.CREDITS_UNSAFE_READ_MODIFY_WRITE:
         problems.append("CREDITS_UNSAFE_READ_MODIFY_WRITE is a test-only switch")
+    if settings.JOB_FAULTS:
+        problems.append("JOB_FAULTS is a test-only switch")
     if settings.RATE_LIMIT_ENABLED and not settings.RATE_LIMIT_STORAGE_URL:
         problems.append(
             "RATE_LIMIT_STORAGE_URL must point at Redis: in-memory limits do not hold across "

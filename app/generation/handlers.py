@@ -14,12 +14,28 @@ if TYPE_CHECKING:
 
 
 def build_worker(resources: Resources) -> GenerationWorker:
-    async def defer(delay_s: float, image_id: int, view_id: int | None) -> None:
+    async def defer(delay_s: float, image_id: int, view_id: int | None, token: int) -> None:
         # The queue is read when a job is throttled: a worker process builds it after this.
+        lease_s = resources.settings.job_queue_lease_s
         if view_id is None:
-            await defer_front(resources.database, resources.queue, image_id, delay_s)
+            await defer_front(
+                resources.database,
+                resources.queue,
+                image_id,
+                delay_s,
+                token=token,
+                queue_lease_s=lease_s,
+            )
         else:
-            await defer_view(resources.database, resources.queue, image_id, view_id, delay_s)
+            await defer_view(
+                resources.database,
+                resources.queue,
+                image_id,
+                view_id,
+                delay_s,
+                token=token,
+                queue_lease_s=lease_s,
+            )
 
     return GenerationWorker(
         resources.database, resources.storage, resources.generator, resources.settings, defer=defer

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ from app.integrations.generator.replicate import (
     ReplicateGenerator,
     failure_of,
 )
-from app.integrations.storage import Storage
+from app.integrations.storage import Storage, StorageError
 from app.integrations.webhooks import InvalidWebhookSignature, WebhookEnvelope
 from app.jobs.port import JobQueue
 from app.models import Image, ImageStatus, ImageView, ViewsStatus
@@ -54,10 +54,20 @@ _FINAL_OUTCOMES = frozenset({"completed", "failed", "already_final", "stale"})
 class JobPrediction:
     """The `PredictionSlot` of one front image (`view_id=None`) or one side view."""
 
-    def __init__(self, database: Database, image_id: int, view_id: int | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        image_id: int,
+        view_id: int | None = None,
+        *,
+        token: int | None = None,
+    ) -> None:
         self.database = database
         self.image_id = image_id
         self.view_id = view_id
+        # The claiming attempt's fencing counter: a worker that lost its lease cannot record
+        # its prediction over the current attempt's (JOB-09).
+        self.token = token
 
     async def current(self) -> str | None:
         async with self.database.unit_of_work(write=False) as session:
@@ -69,24 +79,51 @@ class JobPrediction:
         # Its own short unit of work, committed before the worker waits on the prediction.
         async with self.database.unit_of_work() as session:
             if self.view_id is None:
-                await ImageRepository(session).set_prediction(self.image_id, prediction_id)
+                await ImageRepository(session).set_prediction(
+                    self.image_id, prediction_id, token=self.token
+                )
             else:
-                await ImageViewRepository(session).set_prediction(self.view_id, prediction_id)
+                await ImageViewRepository(session).set_prediction(
+                    self.view_id, prediction_id, token=self.token
+                )
 
 
-async def defer_front(database: Database, queue: JobQueue, image_id: int, delay_s: float) -> None:
+async def defer_front(
+    database: Database,
+    queue: JobQueue,
+    image_id: int,
+    delay_s: float,
+    *,
+    token: int | None = None,
+    queue_lease_s: float = 0.0,
+) -> None:
+    """Pending again (the claim not counted against JOB_MAX_ATTEMPTS), queued again after
+    `delay_s`; the queue lease covers the delay so the sweeper does not queue it sooner."""
+    queued_until = now_utc() + timedelta(seconds=delay_s + queue_lease_s)
     async with database.unit_of_work() as session:
-        deferred = await ImageRepository(session).defer(image_id)
+        deferred = await ImageRepository(session).defer(
+            image_id, token=token, queued_until=queued_until
+        )
     if deferred:
         logger.info("generation %s throttled by the provider; again in %.0f s", image_id, delay_s)
         await queue.enqueue_later(delay_s, GENERATE_IMAGE, image_id)
 
 
 async def defer_view(
-    database: Database, queue: JobQueue, image_id: int, view_id: int, delay_s: float
+    database: Database,
+    queue: JobQueue,
+    image_id: int,
+    view_id: int,
+    delay_s: float,
+    *,
+    token: int | None = None,
+    queue_lease_s: float = 0.0,
 ) -> None:
+    queued_until = now_utc() + timedelta(seconds=delay_s + queue_lease_s)
     async with database.unit_of_work() as session:
-        released = await ImageViewRepository(session).release(view_id)
+        released = await ImageViewRepository(session).release(view_id, token=token)
+        if released:
+            await ImageRepository(session).mark_queued(image_id, queued_until)
     if released:
         logger.info("view %s of %s throttled; again in %.0f s", view_id, image_id, delay_s)
         await queue.enqueue_later(delay_s, GENERATE_VIEWS, image_id)
@@ -198,7 +235,11 @@ class PredictionWebhooks:
                 return "left_to_worker"
             await self.worker.fail(image.id, outcome)
             return "failed"
-        key = self.result_keys.key(image.user_id, image.id, "front", outcome.content_type)
+        # The key of the attempt waiting on this prediction (the same the polling worker
+        # would store), so a late stale attempt can never overwrite it (JOB-09).
+        key = self.result_keys.key(
+            image.user_id, image.id, "front", outcome.content_type, attempt=image.lease_token
+        )
         # JOB-04: the result is in our storage before the row says completed.
         await self.storage.put(key, outcome.data, outcome.content_type)
         async with self.database.unit_of_work() as session:
@@ -208,6 +249,8 @@ class PredictionWebhooks:
             kept = done or (row is not None and row.output_key == key)
         if not kept:
             await self.storage.delete(key)
+        if done:
+            await self._remove_earlier_attempts(image.user_id, image.id, "front", image.lease_token)
         return "completed" if done else "stale"
 
     async def _settle_view(
@@ -222,7 +265,9 @@ class PredictionWebhooks:
             await self.worker.fail_view(image.id, view, outcome.code)
             await self.worker.finish_views(image.id)
             return "failed"
-        key = self.result_keys.key(image.user_id, image.id, view.view, outcome.content_type)
+        key = self.result_keys.key(
+            image.user_id, image.id, view.view, outcome.content_type, attempt=view.lease_token
+        )
         await self.storage.put(key, outcome.data, outcome.content_type)
         async with self.database.unit_of_work() as session:
             views = ImageViewRepository(session)
@@ -233,8 +278,22 @@ class PredictionWebhooks:
             kept = done or (row is not None and row.output_key == key)
         if not kept:
             await self.storage.delete(key)
+        if done:
+            await self._remove_earlier_attempts(
+                image.user_id, image.id, view.view, view.lease_token
+            )
         await self.worker.finish_views(image.id)
         return "completed" if done else "stale"
+
+    async def _remove_earlier_attempts(
+        self, user_id: int, image_id: int, view: str, attempt: int
+    ) -> None:
+        """Best effort, after the result is recorded (as the worker does)."""
+        for key in self.result_keys.earlier_attempts(user_id, image_id, view, attempt):
+            try:
+                await self.storage.delete(key)
+            except StorageError:
+                logger.warning("could not remove %s left by an earlier attempt", key)
 
 
 def now_utc() -> datetime:

@@ -4,22 +4,51 @@ backwards (JOB-05)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import ColumnElement, Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.repository import live_session
 from app.core.repository import Repository
 from app.models import (
     AuthSession,
+    DeadLetter,
     IdempotencyKey,
     Image,
     ImageStatus,
     ImageView,
     ViewsStatus,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on a job: who holds it and until when (renewed by its heartbeat)."""
+
+    owner: str
+    until: datetime
+
+
+def _free(now: datetime) -> ColumnElement[bool]:
+    """Nobody works on the job: pending, or processing past its lease."""
+    return (Image.status == ImageStatus.PENDING) | (
+        (Image.status == ImageStatus.PROCESSING)
+        & (Image.lease_until.is_(None) | (Image.lease_until < now))
+    )
+
+
+def _view_free(now: datetime) -> ColumnElement[bool]:
+    return (ImageView.status == ImageStatus.PENDING) | (
+        (ImageView.status == ImageStatus.PROCESSING)
+        & (ImageView.lease_until.is_(None) | (ImageView.lease_until < now))
+    )
+
+
+def _queue_lapsed(now: datetime) -> ColumnElement[bool]:
+    return Image.queued_until.is_(None) | (Image.queued_until < now)
 
 
 class ImageRepository(Repository[Image]):
@@ -66,21 +95,30 @@ class ImageRepository(Repository[Image]):
         )
         return [row[0] for row in rows]
 
-    async def claim(self, image_id: int, now: datetime, lease_until: datetime) -> Image | None:
-        """Take the job for this worker: pending, or processing with an expired lease
-        (its worker died). None when someone else holds it or it has finished."""
+    async def claim(
+        self, image_id: int, now: datetime, lease: Lease, *, max_attempts: int
+    ) -> Image | None:
+        """Take the job for `lease.owner`: pending, or processing with a lapsed lease (its
+        worker died), and tried fewer than `max_attempts` times. The fencing counter goes up,
+        so whoever held it before can no longer complete or fail it (JOB-09). None when
+        someone else holds it, it has finished, or it is exhausted (see `give_up`)."""
         result = await self.session.execute(
             update(Image)
             .where(
                 Image.id == image_id,
-                (Image.status == ImageStatus.PENDING)
-                | ((Image.status == ImageStatus.PROCESSING) & (Image.lease_until < now)),
+                _free(now),
                 Image.deadline_at > now,
+                Image.attempts < max_attempts,
             )
             .values(
                 status=ImageStatus.PROCESSING,
-                lease_until=lease_until,
+                lease_until=lease.until,
+                lease_owner=lease.owner,
+                lease_token=Image.lease_token + 1,
                 attempts=Image.attempts + 1,
+                # The message that brought it here has been taken: once this lease lapses,
+                # the sweeper may queue it again at once.
+                queued_until=None,
                 started_at=func.coalesce(Image.started_at, now),
             )
             .returning(Image.id)
@@ -91,25 +129,74 @@ class ImageRepository(Repository[Image]):
             select(Image).where(Image.id == image_id).execution_options(populate_existing=True)
         )
 
-    async def complete(
-        self, image_id: int, output_key: str, now: datetime, time_taken: float
-    ) -> bool:
+    async def give_up(
+        self, image_id: int, now: datetime, *, max_attempts: int
+    ) -> tuple[int, int] | None:
+        """A free job already tried `max_attempts` times (each attempt died with its worker):
+        failed with GENERATION_FAILED. (owner, attempts) when this call failed it."""
         result = await self.session.execute(
             update(Image)
-            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING)
-            .values(
-                status=ImageStatus.COMPLETED,
-                output_key=output_key,
-                completed_at=now,
-                time_taken=time_taken,
-                lease_until=None,
+            .where(
+                Image.id == image_id,
+                _free(now),
+                Image.views_status == ViewsStatus.NONE,
+                Image.attempts >= max_attempts,
             )
+            .values(
+                status=ImageStatus.FAILED,
+                error_code="GENERATION_FAILED",
+                error_message="The generation failed repeatedly and was stopped.",
+                completed_at=now,
+                lease_until=None,
+                lease_owner=None,
+                queued_until=None,
+            )
+            .returning(Image.user_id, Image.attempts)
+        )
+        row = result.one_or_none()
+        return (row[0], row[1]) if row is not None else None
+
+    async def complete(
+        self,
+        image_id: int,
+        token: int,
+        output_key: str,
+        now: datetime,
+        *,
+        time_taken: float,
+        provider_id: str | None,
+    ) -> bool:
+        """processing → completed, only for the holder of the current lease (JOB-09)."""
+        values: dict[str, Any] = {
+            "status": ImageStatus.COMPLETED,
+            "output_key": output_key,
+            "completed_at": now,
+            "time_taken": time_taken,
+            "lease_until": None,
+            "lease_owner": None,
+            "queued_until": None,
+        }
+        if provider_id:
+            values["provider_prediction_id"] = provider_id
+        result = await self.session.execute(
+            update(Image)
+            .where(
+                Image.id == image_id,
+                Image.status == ImageStatus.PROCESSING,
+                Image.lease_token == token,
+            )
+            .values(values)
             .returning(Image.id)
         )
         return result.scalar_one_or_none() is not None
 
-    async def fail(self, image_id: int, code: str, message: str, now: datetime) -> int | None:
-        """Pending or processing → failed; the owner's id when this call failed it."""
+    async def fail(
+        self, image_id: int, code: str, message: str, now: datetime, *, token: int | None = None
+    ) -> int | None:
+        """Pending or processing → failed; the owner's id when this call failed it. With a
+        `token`, only while that lease is current (a worker failing its own attempt); without,
+        whoever holds it (the sweeper failing an overdue job)."""
+        fenced = () if token is None else (Image.lease_token == token,)
         result = await self.session.execute(
             update(Image)
             .where(
@@ -117,6 +204,7 @@ class ImageRepository(Repository[Image]):
                 Image.status.in_([ImageStatus.PENDING, ImageStatus.PROCESSING]),
                 # While side views run the front is finished: it is never failed for them.
                 Image.views_status == ViewsStatus.NONE,
+                *fenced,
             )
             .values(
                 status=ImageStatus.FAILED,
@@ -124,14 +212,20 @@ class ImageRepository(Repository[Image]):
                 error_message=message[:500],
                 completed_at=now,
                 lease_until=None,
+                lease_owner=None,
+                queued_until=None,
             )
             .returning(Image.user_id)
         )
         return result.scalar_one_or_none()
 
-    async def requeue_failed(self, image_id: int, deadline_at: datetime) -> bool:
+    async def requeue_failed(
+        self, image_id: int, deadline_at: datetime, *, queued_until: datetime | None = None
+    ) -> bool:
         """A failed front image back to pending with a new deadline (the admin's retry); only
-        from `failed`, so a running or finished job is never restarted."""
+        from `failed`, so a running or finished job is never restarted. Its attempts start
+        again from zero (JOB_MAX_ATTEMPTS counts anew); the fencing counter keeps counting, so
+        a worker of an earlier attempt still cannot touch it."""
         result = await self.session.execute(
             update(Image)
             .where(
@@ -146,6 +240,10 @@ class ImageRepository(Repository[Image]):
                 completed_at=None,
                 started_at=None,
                 lease_until=None,
+                lease_owner=None,
+                # The message the caller queues: the sweeper queues another only past this.
+                queued_until=queued_until,
+                provider_prediction_id=None,
                 attempts=0,
                 deadline_at=deadline_at,
             )
@@ -153,29 +251,35 @@ class ImageRepository(Repository[Image]):
         )
         return result.scalar_one_or_none() is not None
 
-    async def release(self, image_id: int) -> None:
-        """Give a processing job back (a retryable failure) for the next delivery."""
-        await self.session.execute(
-            update(Image)
-            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING)
-            .values(status=ImageStatus.PENDING, lease_until=None)
-        )
-
-    async def defer(self, image_id: int) -> bool:
+    async def defer(
+        self, image_id: int, *, token: int | None = None, queued_until: datetime | None = None
+    ) -> bool:
         """Give a processing job back because the provider throttled us before it started
-        anything: pending again, and the claim it used does not count as an attempt."""
+        anything: pending again, and the claim it used does not count as an attempt (a
+        throttled account's jobs never reach JOB_MAX_ATTEMPTS). With `token`, only while that
+        lease is current."""
+        fenced = () if token is None else (Image.lease_token == token,)
         result = await self.session.execute(
             update(Image)
-            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING)
-            .values(status=ImageStatus.PENDING, lease_until=None, attempts=Image.attempts - 1)
+            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING, *fenced)
+            .values(
+                status=ImageStatus.PENDING,
+                lease_until=None,
+                lease_owner=None,
+                attempts=Image.attempts - 1,
+                queued_until=queued_until,
+            )
             .returning(Image.id)
         )
         return result.scalar_one_or_none() is not None
 
-    async def set_prediction(self, image_id: int, prediction_id: str) -> None:
+    async def set_prediction(
+        self, image_id: int, prediction_id: str, *, token: int | None = None
+    ) -> None:
+        fenced = () if token is None else (Image.lease_token == token,)
         await self.session.execute(
             update(Image)
-            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING)
+            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING, *fenced)
             .values(provider_prediction_id=prediction_id)
         )
 
@@ -193,9 +297,11 @@ class ImageRepository(Repository[Image]):
         self, image_id: int, prediction_id: str, output_key: str, now: datetime
     ) -> bool:
         """processing → completed by the prediction the job is waiting for (a webhook): a
-        report about an older prediction of the job, or a second report, changes nothing."""
+        report about an older prediction of the job, or a second report, changes nothing.
+        No lease is needed: the prediction id is the fence here (a new attempt that created
+        another prediction replaced it)."""
         image = await self.session.get(Image, image_id, populate_existing=True)
-        started = image.started_at if image is not None else None
+        created = image.created_at if image is not None else None
         result = await self.session.execute(
             update(Image)
             .where(
@@ -208,8 +314,11 @@ class ImageRepository(Repository[Image]):
                 status=ImageStatus.COMPLETED,
                 output_key=output_key,
                 completed_at=now,
-                time_taken=(now - started).total_seconds() if started else None,
+                # The user's whole wait, from the request (as `complete`).
+                time_taken=max((now - created).total_seconds(), 0.0) if created else None,
                 lease_until=None,
+                lease_owner=None,
+                queued_until=None,
             )
             .returning(Image.id)
         )
@@ -227,17 +336,86 @@ class ImageRepository(Repository[Image]):
         )
         return list(rows)
 
-    async def resumable_ids(self, now: datetime, pending_before: datetime, limit: int) -> list[int]:
-        """Front jobs nobody is working on: pending since before `pending_before`, or
-        processing past their lease."""
+    async def exhausted_ids(self, now: datetime, max_attempts: int, limit: int) -> list[int]:
+        """Free front jobs with no attempts left (see `give_up`)."""
         rows = await self.session.scalars(
             select(Image.id)
             .where(
                 Image.views_status == ViewsStatus.NONE,
-                ((Image.status == ImageStatus.PENDING) & (Image.created_at <= pending_before))
-                | ((Image.status == ImageStatus.PROCESSING) & (Image.lease_until < now)),
+                _free(now),
+                Image.attempts >= max_attempts,
                 Image.deadline_at > now,
             )
+            .order_by(Image.id)
+            .limit(limit)
+        )
+        return list(rows)
+
+    async def requeue_lapsed(
+        self, now: datetime, queued_until: datetime, max_attempts: int, limit: int
+    ) -> list[int]:
+        """Front jobs nobody works on and no queued message will reach: free (pending, or
+        processing past its lease) and past their queue lease. Marks them queued until
+        `queued_until` in the same statement, so two sweepers never both take one (JOB-08);
+        the caller queues exactly the ids returned."""
+        candidates = select(Image.id).where(
+            Image.views_status == ViewsStatus.NONE,
+            _free(now),
+            _queue_lapsed(now),
+            Image.attempts < max_attempts,
+            Image.deadline_at > now,
+        )
+        return await self._mark_queued(candidates, now, queued_until, limit)
+
+    async def requeue_views_lapsed(
+        self, now: datetime, queued_until: datetime, limit: int
+    ) -> list[int]:
+        """Images whose side views wait (a view pending, or processing past its lease) with no
+        queued message left for them; marked queued until `queued_until`."""
+        waiting = (
+            select(ImageView.id)
+            .where(
+                ImageView.image_id == Image.id,
+                (ImageView.status == ImageStatus.PENDING)
+                | (
+                    (ImageView.status == ImageStatus.PROCESSING)
+                    & ((ImageView.lease_until.is_(None)) | (ImageView.lease_until < now))
+                ),
+            )
+            .exists()
+        )
+        candidates = select(Image.id).where(
+            Image.views_status.in_([ViewsStatus.PENDING, ViewsStatus.PROCESSING]),
+            waiting,
+            _queue_lapsed(now),
+        )
+        return await self._mark_queued(candidates, now, queued_until, limit)
+
+    async def _mark_queued(
+        self, candidates: Select[Any], now: datetime, queued_until: datetime, limit: int
+    ) -> list[int]:
+        ids = list(await self.session.scalars(candidates.order_by(Image.id).limit(limit)))
+        if not ids:
+            return []
+        result = await self.session.execute(
+            update(Image)
+            .where(Image.id.in_(ids), _queue_lapsed(now))
+            .values(queued_until=queued_until)
+            .returning(Image.id)
+        )
+        return sorted(result.scalars())
+
+    async def mark_queued(self, image_id: int, queued_until: datetime) -> None:
+        await self.session.execute(
+            update(Image).where(Image.id == image_id).values(queued_until=queued_until)
+        )
+
+    async def resumable_ids(self, now: datetime, limit: int) -> list[int]:
+        """At start-up of an embedded queue (whose messages died with the last process): front
+        jobs nobody is working on, whatever their queue lease."""
+        rows = await self.session.scalars(
+            select(Image.id)
+            .where(Image.views_status == ViewsStatus.NONE, _free(now), Image.deadline_at > now)
             .order_by(Image.id)
             .limit(limit)
         )
@@ -252,12 +430,43 @@ class ImageRepository(Repository[Image]):
         )
         return list(rows)
 
-    async def extend_lease(self, image_id: int, lease_until: datetime) -> None:
+    async def extend_lease(self, image_id: int, token: int, lease_until: datetime) -> bool:
+        """Renew the lease while it is still ours; False once someone took the job over."""
+        result = await self.session.execute(
+            update(Image)
+            .where(
+                Image.id == image_id,
+                Image.status == ImageStatus.PROCESSING,
+                Image.lease_token == token,
+            )
+            .values(lease_until=lease_until)
+            .returning(Image.id)
+        )
+        return result.scalar_one_or_none() is not None
+
+    async def give_back(self, image_id: int, token: int, now: datetime) -> None:
+        """End our lease now (a worker stopping mid-job): the next delivery may claim it at
+        once instead of waiting for the lease to lapse. The interrupted attempt is not counted:
+        a job must not be dead-lettered because deployments restarted its workers."""
         await self.session.execute(
             update(Image)
-            .where(Image.id == image_id, Image.status == ImageStatus.PROCESSING)
-            .values(lease_until=lease_until)
+            .where(
+                Image.id == image_id,
+                Image.status == ImageStatus.PROCESSING,
+                Image.lease_token == token,
+            )
+            .values(lease_until=now, lease_owner=None, attempts=Image.attempts - 1)
         )
+
+    async def holds_lease(self, image_id: int, token: int) -> bool:
+        found = await self.session.scalar(
+            select(Image.id).where(
+                Image.id == image_id,
+                Image.status == ImageStatus.PROCESSING,
+                Image.lease_token == token,
+            )
+        )
+        return found is not None
 
     async def set_view_key(self, image_id: int, view: str, key: str) -> None:
         column = {"right": "right_view_key", "left": "left_view_key", "back": "back_view_key"}
@@ -265,7 +474,7 @@ class ImageRepository(Repository[Image]):
             update(Image).where(Image.id == image_id).values({column[view]: key})
         )
 
-    async def begin_views(self, image_id: int) -> bool:
+    async def begin_views(self, image_id: int, queued_until: datetime) -> bool:
         """completed with no views → processing with views pending, atomically (two
         concurrent requests cannot both start, nor both pay)."""
         result = await self.session.execute(
@@ -275,7 +484,11 @@ class ImageRepository(Repository[Image]):
                 Image.status == ImageStatus.COMPLETED,
                 Image.views_status == ViewsStatus.NONE,
             )
-            .values(status=ImageStatus.PROCESSING, views_status=ViewsStatus.PENDING)
+            .values(
+                status=ImageStatus.PROCESSING,
+                views_status=ViewsStatus.PENDING,
+                queued_until=queued_until,
+            )
             .returning(Image.id)
         )
         return result.scalar_one_or_none() is not None
@@ -318,42 +531,107 @@ class ImageViewRepository(Repository[ImageView]):
         )
         return list(rows)
 
-    async def claim(self, view_id: int, now: datetime, lease_until: datetime) -> bool:
+    async def claim(
+        self, view_id: int, now: datetime, lease: Lease, *, max_attempts: int
+    ) -> int | None:
+        """Take the view for `lease.owner` (as `ImageRepository.claim`); its fencing token."""
+        result = await self.session.execute(
+            update(ImageView)
+            .where(ImageView.id == view_id, _view_free(now), ImageView.attempts < max_attempts)
+            .values(
+                status=ImageStatus.PROCESSING,
+                lease_until=lease.until,
+                lease_owner=lease.owner,
+                lease_token=ImageView.lease_token + 1,
+                attempts=ImageView.attempts + 1,
+            )
+            .returning(ImageView.lease_token)
+        )
+        token = result.scalar_one_or_none()
+        return int(token) if token is not None else None
+
+    async def give_up(self, view_id: int, now: datetime, *, max_attempts: int) -> int | None:
+        """A free view already tried `max_attempts` times: failed; its attempts if this call
+        failed it."""
+        result = await self.session.execute(
+            update(ImageView)
+            .where(ImageView.id == view_id, _view_free(now), ImageView.attempts >= max_attempts)
+            .values(
+                status=ImageStatus.FAILED,
+                error_code="GENERATION_FAILED",
+                lease_until=None,
+                lease_owner=None,
+            )
+            .returning(ImageView.attempts)
+        )
+        attempts = result.scalar_one_or_none()
+        return int(attempts) if attempts is not None else None
+
+    async def extend_lease(self, view_id: int, token: int, lease_until: datetime) -> bool:
         result = await self.session.execute(
             update(ImageView)
             .where(
                 ImageView.id == view_id,
-                (ImageView.status == ImageStatus.PENDING)
-                | ((ImageView.status == ImageStatus.PROCESSING) & (ImageView.lease_until < now)),
+                ImageView.status == ImageStatus.PROCESSING,
+                ImageView.lease_token == token,
             )
-            .values(status=ImageStatus.PROCESSING, lease_until=lease_until)
+            .values(lease_until=lease_until)
             .returning(ImageView.id)
         )
         return result.scalar_one_or_none() is not None
 
-    async def complete(self, view_id: int, output_key: str) -> bool:
+    async def holds_lease(self, view_id: int, token: int) -> bool:
+        found = await self.session.scalar(
+            select(ImageView.id).where(
+                ImageView.id == view_id,
+                ImageView.status == ImageStatus.PROCESSING,
+                ImageView.lease_token == token,
+            )
+        )
+        return found is not None
+
+    async def complete(self, view_id: int, token: int, output_key: str) -> bool:
         result = await self.session.execute(
             update(ImageView)
-            .where(ImageView.id == view_id, ImageView.status == ImageStatus.PROCESSING)
-            .values(status=ImageStatus.COMPLETED, output_key=output_key, lease_until=None)
+            .where(
+                ImageView.id == view_id,
+                ImageView.status == ImageStatus.PROCESSING,
+                ImageView.lease_token == token,
+            )
+            .values(
+                status=ImageStatus.COMPLETED,
+                output_key=output_key,
+                lease_until=None,
+                lease_owner=None,
+            )
             .returning(ImageView.id)
         )
         return result.scalar_one_or_none() is not None
 
-    async def release(self, view_id: int) -> bool:
-        """processing → pending (the provider throttled us; the view is queued again)."""
+    async def release(self, view_id: int, *, token: int | None = None) -> bool:
+        """processing → pending (the provider throttled us; the view is queued again); the
+        claim does not count as an attempt. With `token`, only while that lease is current."""
+        fenced = () if token is None else (ImageView.lease_token == token,)
         result = await self.session.execute(
             update(ImageView)
-            .where(ImageView.id == view_id, ImageView.status == ImageStatus.PROCESSING)
-            .values(status=ImageStatus.PENDING, lease_until=None)
+            .where(ImageView.id == view_id, ImageView.status == ImageStatus.PROCESSING, *fenced)
+            .values(
+                status=ImageStatus.PENDING,
+                lease_until=None,
+                lease_owner=None,
+                attempts=ImageView.attempts - 1,
+            )
             .returning(ImageView.id)
         )
         return result.scalar_one_or_none() is not None
 
-    async def set_prediction(self, view_id: int, prediction_id: str) -> None:
+    async def set_prediction(
+        self, view_id: int, prediction_id: str, *, token: int | None = None
+    ) -> None:
+        fenced = () if token is None else (ImageView.lease_token == token,)
         await self.session.execute(
             update(ImageView)
-            .where(ImageView.id == view_id, ImageView.status == ImageStatus.PROCESSING)
+            .where(ImageView.id == view_id, ImageView.status == ImageStatus.PROCESSING, *fenced)
             .values(provider_prediction_id=prediction_id)
         )
 
@@ -375,7 +653,12 @@ class ImageViewRepository(Repository[ImageView]):
                 ImageView.status == ImageStatus.PROCESSING,
                 ImageView.provider_prediction_id == prediction_id,
             )
-            .values(status=ImageStatus.COMPLETED, output_key=output_key, lease_until=None)
+            .values(
+                status=ImageStatus.COMPLETED,
+                output_key=output_key,
+                lease_until=None,
+                lease_owner=None,
+            )
             .returning(ImageView.id)
         )
         return result.scalar_one_or_none() is not None
@@ -391,17 +674,31 @@ class ImageViewRepository(Repository[ImageView]):
         )
         return list(rows)
 
-    async def fail(self, view_id: int, code: str) -> bool:
+    async def fail(self, view_id: int, code: str, *, token: int | None = None) -> bool:
+        """As `ImageRepository.fail`: fenced by `token` when a worker fails its own attempt."""
+        fenced = () if token is None else (ImageView.lease_token == token,)
         result = await self.session.execute(
             update(ImageView)
             .where(
                 ImageView.id == view_id,
                 ImageView.status.in_([ImageStatus.PENDING, ImageStatus.PROCESSING]),
+                *fenced,
             )
-            .values(status=ImageStatus.FAILED, error_code=code, lease_until=None)
+            .values(status=ImageStatus.FAILED, error_code=code, lease_until=None, lease_owner=None)
             .returning(ImageView.id)
         )
         return result.scalar_one_or_none() is not None
+
+
+class DeadLetterRepository(Repository[DeadLetter]):
+    model = DeadLetter
+
+    async def list_recent(self, limit: int) -> list[DeadLetter]:
+        """For the admin: the jobs given up most recently first."""
+        rows = await self.session.scalars(
+            select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+        )
+        return list(rows)
 
 
 class IdempotencyRepository(Repository[IdempotencyKey]):

@@ -111,6 +111,8 @@ class GenerationService:
                 input_key=upload.key,
                 status=ImageStatus.PENDING,
                 deadline_at=now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
+                # The message queued after commit: the sweeper queues another only past this.
+                queued_until=now + timedelta(seconds=self.settings.job_queue_lease_s),
             )
         )
         await self.credits.charge(
@@ -132,7 +134,9 @@ class GenerationService:
         image = await self.images.get_owned(image_id, user.id)
         if image is None:
             raise ImageNotFound()
-        if not await self.images.begin_views(image_id):
+        if not await self.images.begin_views(
+            image_id, datetime.now(UTC) + timedelta(seconds=self.settings.job_queue_lease_s)
+        ):
             await self.images.session.refresh(image)
             if image.views_status != ViewsStatus.NONE:
                 raise ViewsExist()

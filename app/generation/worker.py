@@ -1,19 +1,29 @@
 """The generation jobs. Each takes an image id, opens its own units of work, and is safe to
-run more than once (JOB-06): a job is claimed by a conditional UPDATE with a lease, results
-are stored before the row says `completed` (JOB-04), and only the one call that moves a job to
-`failed` refunds it (exactly once, CR-04).
+run more than once (JOB-06): a job is claimed by a conditional UPDATE with an owned lease,
+results are stored before the row says `completed` (JOB-04), and only the one call that moves a
+job to `failed` refunds it (exactly once, CR-04).
 
-Results are stored under keys derived from the job (`result_keys.py`): a retry after a crash
-overwrites what the dead attempt stored, and failing a job removes whatever it left."""
+Leases are owned and fenced (JOB-09): each claim names its worker and increments the row's
+fencing counter, a heartbeat renews the lease while the generator works, and completing,
+failing or storing a result is refused to anyone but the holder of the current counter, so a
+worker that paused past its lease (and was taken over) can no longer touch the job. A job
+claimed `JOB_MAX_ATTEMPTS` times without ending (each attempt died with its worker) is given
+up: failed with GENERATION_FAILED, refunded once and recorded in `dead_letters` (JOB-07).
+
+Results are stored under keys derived from the job and the attempt (`result_keys.py`): a stale
+attempt never overwrites the current one's object, and failing a job removes whatever any
+attempt left."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import time
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast, get_args
 
@@ -21,11 +31,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.db import Database
+from app.core.faults import Faults
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
 from app.generation.predictions import JobPrediction
-from app.generation.repository import ImageRepository, ImageViewRepository
+from app.generation.repository import (
+    DeadLetterRepository,
+    ImageRepository,
+    ImageViewRepository,
+    Lease,
+)
 from app.generation.result_keys import ResultKeys
+from app.generation.tasks import GENERATE_IMAGE, GENERATE_VIEWS
 from app.integrations.generator import (
     GenerationFailed,
     GenerationRequest,
@@ -38,13 +55,16 @@ from app.integrations.generator import (
 )
 from app.integrations.generator.port import Length, Texture
 from app.integrations.storage import ObjectNotFound, Storage, StorageError
-from app.models import CreditReason, Image, ImageStatus, ImageView, Style, ViewsStatus
+from app.models import CreditReason, DeadLetter, Image, ImageStatus, ImageView, Style, ViewsStatus
 
 logger = logging.getLogger(__name__)
 
+# Retries of a retryable generator failure within one attempt (not deliveries: those are
+# JOB_MAX_ATTEMPTS).
 MAX_ATTEMPTS = 3
-# How a throttled job is put back: (delay_s, image_id, view_id or None); see predictions.py.
-Deferral = Callable[[float, int, int | None], Awaitable[None]]
+# How a throttled job is put back: (delay_s, image_id, view_id or None, lease token); see
+# predictions.py.
+Deferral = Callable[[float, int, int | None, int], Awaitable[None]]
 LENGTHS = frozenset(get_args(Length))
 TEXTURES = frozenset(get_args(Texture))
 
@@ -57,10 +77,20 @@ class ClaimedJob:
     output_key: str | None
     spec: StyleSpec | None
     deadline_at: datetime
+    # The fencing counter of this worker's lease, and which delivery this is (1-based).
+    token: int = 0
+    attempt: int = 0
+    created_at: datetime | None = None
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
+
+
+def default_worker_id() -> str:
+    """Names the lease holder in the row and the logs: host, process, and a random part (a
+    restarted process with a reused pid is another worker)."""
+    return f"{socket.gethostname()[:48]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def style_spec(style: Style | None, fallback_name: str) -> StyleSpec | None:
@@ -94,6 +124,7 @@ class GenerationWorker:
         generator: Generator,
         settings: Settings,
         *,
+        worker_id: str | None = None,
         defer: Deferral | None = None,
     ) -> None:
         self.database = database
@@ -102,67 +133,192 @@ class GenerationWorker:
         self.generator = generator
         self.settings = settings
         self.lease = timedelta(seconds=settings.JOB_LEASE_S)
+        self.max_attempts = settings.JOB_MAX_ATTEMPTS
         self.result_keys = ResultKeys.from_settings(settings)
+        self.worker_id = worker_id or default_worker_id()
+        self.faults = Faults.parse(settings.JOB_FAULTS)
+
+    def _lease(self, now: datetime) -> Lease:
+        return Lease(owner=self.worker_id, until=now + self.lease)
 
     # --- front image -------------------------------------------------------------------
 
     async def run_generation(self, image_id: int) -> None:
-        job = await self._claim(image_id)
+        job = await self.claim(image_id)
         if job is None:
-            return  # finished, past its deadline, or another worker holds it
-        started = time.monotonic()
+            return  # finished, past its deadline, given up, or another worker holds it
+        logger.info(
+            "generation %s attempt %d/%d started on %s",
+            image_id,
+            job.attempt,
+            self.max_attempts,
+            self.worker_id,
+        )
         if job.spec is None:
-            await self.fail(image_id, GenerationFailed("GENERATION_FAILED", "The style is gone."))
+            await self.fail(
+                image_id, GenerationFailed("GENERATION_FAILED", "The style is gone."), job=job
+            )
             return
         try:
-            async with self._heartbeat(image_id):
+            async with self._heartbeat(job, self._renew_image):
+                await self.faults.at("before_generate", job.image_id)
                 result = await self._generate(
-                    job, job.spec, job.input_key, View.FRONT, JobPrediction(self.database, image_id)
+                    job,
+                    job.spec,
+                    job.input_key,
+                    View.FRONT,
+                    JobPrediction(self.database, job.image_id, token=job.token),
                 )
+                await self.faults.at("after_generate", job.image_id)
         except ProviderBusy as busy:
-            await self._throttled(busy, image_id)
+            await self._throttled(busy, job)
             return
         except GenerationFailed as failure:
-            await self.fail(image_id, failure)
+            await self.fail(image_id, failure, job=job)
             return
-        key = self.result_keys.key(job.user_id, image_id, View.FRONT, result.content_type)
-        # JOB-04: the result is in our storage before the row says completed.
-        await self.storage.put(key, result.data, result.content_type)
-        async with self.database.unit_of_work() as session:
-            images = ImageRepository(session)
-            done = await images.complete(image_id, key, now_utc(), time.monotonic() - started)
-            image = await images.get(image_id)
-            if done and result.provider_id and image is not None:
-                image.provider_prediction_id = result.provider_id
-            # A duplicate delivery that finished first wrote this same key (JOB-05): keep it.
-            kept = done or (image is not None and image.output_key == key)
-        if not kept:
-            # Deleted or failed meanwhile: nothing will ever show this object.
-            await self.storage.delete(key)
+        except asyncio.CancelledError:
+            # The worker is stopping: the message goes back to the queue; so does the lease.
+            await asyncio.shield(self._give_back(job))
+            raise
+        await self.finish(job, result)
 
-    async def _claim(self, image_id: int) -> ClaimedJob | None:
+    async def _throttled(self, busy: ProviderBusy, job: ClaimedJob) -> None:
+        """The provider said "later" before starting anything: queue the job again instead
+        of holding this worker, without counting the claim as an attempt (no deferral
+        configured: fail it, refunded, as an outage)."""
+        if self.defer is None:
+            await self.fail(job.image_id, GenerationFailed("PROVIDER_UNAVAILABLE"), job=job)
+            return
+        await self.defer(busy.retry_after_s, job.image_id, None, job.token)
+
+    async def _give_back(self, job: ClaimedJob) -> None:
+        try:
+            async with self.database.unit_of_work() as session:
+                await ImageRepository(session).give_back(job.image_id, job.token, now_utc())
+        except Exception:
+            logger.warning("generation %s: could not give the lease back", job.image_id)
+        logger.info(
+            "generation %s attempt %d interrupted; lease given back", job.image_id, job.attempt
+        )
+
+    async def claim(self, image_id: int) -> ClaimedJob | None:
+        """Take the job under this worker's lease; None when it is not ours to run. A free job
+        with no attempts left is given up here (failed, refunded, dead-lettered)."""
         now = now_utc()
         async with self.database.unit_of_work() as session:
-            image = await ImageRepository(session).claim(image_id, now, now + self.lease)
-            if image is None:
-                return None
-            style = await session.get(Style, image.style_id) if image.style_id else None
-            return ClaimedJob(
-                image_id=image.id,
-                user_id=image.user_id,
-                input_key=image.input_key,
-                output_key=image.output_key,
-                spec=style_spec(style, image.style_name),
-                deadline_at=image.deadline_at,
+            images = ImageRepository(session)
+            image = await images.claim(
+                image_id, now, self._lease(now), max_attempts=self.max_attempts
             )
+            if image is None:
+                given_up = await self._give_up(session, image_id, now)
+                job = None
+            else:
+                given_up = None
+                style = await session.get(Style, image.style_id) if image.style_id else None
+                job = ClaimedJob(
+                    image_id=image.id,
+                    user_id=image.user_id,
+                    input_key=image.input_key,
+                    output_key=image.output_key,
+                    spec=style_spec(style, image.style_name),
+                    deadline_at=image.deadline_at,
+                    token=image.lease_token,
+                    attempt=image.attempts,
+                    created_at=image.created_at,
+                )
+        if given_up is not None:
+            await self._remove_leftovers(self.result_keys.folder_of(given_up, image_id))
+        return job
 
-    async def _throttled(self, busy: ProviderBusy, image_id: int) -> None:
-        """The provider said "later" before starting anything: queue the job again instead
-        of holding this worker (no deferral configured: fail it, refunded, as an outage)."""
-        if self.defer is None:
-            await self.fail(image_id, GenerationFailed("PROVIDER_UNAVAILABLE"))
-            return
-        await self.defer(busy.retry_after_s, image_id, None)
+    async def give_up(self, image_id: int) -> bool:
+        """Fail an exhausted front job (the sweeper's way in); True when this call did."""
+        now = now_utc()
+        async with self.database.unit_of_work() as session:
+            owner = await self._give_up(session, image_id, now)
+        if owner is None:
+            return False
+        await self._remove_leftovers(self.result_keys.folder_of(owner, image_id))
+        return True
+
+    async def _give_up(self, session: AsyncSession, image_id: int, now: datetime) -> int | None:
+        given_up = await ImageRepository(session).give_up(
+            image_id, now, max_attempts=self.max_attempts
+        )
+        if given_up is None:
+            return None
+        owner, attempts = given_up
+        charge = Reference("image", image_id)
+        await _credits(session, self.settings).refund(
+            owner, 1, charge, charged=(CreditReason.GENERATION, charge)
+        )
+        await DeadLetterRepository(session).add(
+            DeadLetter(
+                task_name=GENERATE_IMAGE,
+                image_id=image_id,
+                attempts=attempts,
+                error_code="GENERATION_FAILED",
+            )
+        )
+        logger.error(
+            "generation %s dead-lettered after %d attempts (each ended without an outcome); "
+            "refunded",
+            image_id,
+            attempts,
+        )
+        return owner
+
+    async def finish(self, job: ClaimedJob, result: GenerationResult) -> bool:
+        """Store the result and complete the job, if this worker still holds its lease."""
+        if not await self._still_holds(job):
+            logger.warning(
+                "generation %s attempt %d: lease taken over; result discarded",
+                job.image_id,
+                job.attempt,
+            )
+            return False
+        key = self.result_keys.key(
+            job.user_id, job.image_id, View.FRONT, result.content_type, attempt=job.token
+        )
+        # JOB-04: the result is in our storage before the row says completed.
+        await self.storage.put(key, result.data, result.content_type)
+        now = now_utc()
+        # The whole wait the user had, from the request, not only this attempt.
+        waited = (now - (job.created_at or now)).total_seconds()
+        async with self.database.unit_of_work() as session:
+            done = await ImageRepository(session).complete(
+                job.image_id,
+                job.token,
+                key,
+                now,
+                time_taken=max(waited, 0.0),
+                provider_id=result.provider_id,
+            )
+            row = None if done else await ImageRepository(session).get(job.image_id)
+            # The webhook completed this same attempt (same key) first (JOB-05): keep it.
+            kept = done or (row is not None and row.output_key == key)
+        if not kept:
+            # Taken over, failed or deleted meanwhile: nothing will ever show this object.
+            await self.storage.delete(key)
+        if not done:
+            logger.warning(
+                "generation %s attempt %d: no longer ours; result discarded",
+                job.image_id,
+                job.attempt,
+            )
+            return False
+        await self._remove_earlier_attempts(job, View.FRONT)
+        logger.info(
+            "generation %s attempt %d completed after %.1f s",
+            job.image_id,
+            job.attempt,
+            waited,
+        )
+        return True
+
+    async def _still_holds(self, job: ClaimedJob) -> bool:
+        async with self.database.unit_of_work(write=False) as session:
+            return await ImageRepository(session).holds_lease(job.image_id, job.token)
 
     async def _generate(
         self,
@@ -205,32 +361,80 @@ class GenerationWorker:
         assert last is not None
         raise last
 
-    async def fail(self, image_id: int, failure: GenerationFailed) -> None:
+    async def fail(
+        self, image_id: int, failure: GenerationFailed, *, job: ClaimedJob | None = None
+    ) -> bool:
+        """Fail and refund the job. With `job`, only while that attempt's lease is current (a
+        taken-over worker can neither fail nor refund it); without, whoever holds it (the
+        sweeper). True when this call failed it."""
         async with self.database.unit_of_work() as session:
             owner = await ImageRepository(session).fail(
-                image_id, failure.code, failure.message, now_utc()
+                image_id,
+                failure.code,
+                failure.message,
+                now_utc(),
+                token=job.token if job is not None else None,
             )
             if owner is not None:
                 charge = Reference("image", image_id)
                 await _credits(session, self.settings).refund(
                     owner, 1, charge, charged=(CreditReason.GENERATION, charge)
                 )
-        if owner is not None:
-            # What an attempt stored before it died (a failed image has no views yet).
-            await self._remove_leftovers(self.result_keys.folder_of(owner, image_id))
-        logger.info("generation %s failed: %s", image_id, failure.code)
+        if owner is None:
+            return False
+        # What any attempt stored before it died (a failed image has no views yet).
+        await self._remove_leftovers(self.result_keys.folder_of(owner, image_id))
+        attempt = f" attempt {job.attempt}" if job is not None else ""
+        logger.info("generation %s%s failed: %s", image_id, attempt, failure.code)
+        return True
+
+    async def _renew_image(self, job: ClaimedJob, view: ImageView | None) -> bool:
+        async with self.database.unit_of_work() as session:
+            return await ImageRepository(session).extend_lease(
+                job.image_id, job.token, now_utc() + self.lease
+            )
+
+    async def _renew_view(self, job: ClaimedJob, view: ImageView | None) -> bool:
+        assert view is not None
+        async with self.database.unit_of_work() as session:
+            return await ImageViewRepository(session).extend_lease(
+                view.id, job.token, now_utc() + self.lease
+            )
 
     @contextlib.asynccontextmanager
-    async def _heartbeat(self, image_id: int) -> AsyncIterator[None]:
-        """Renew the lease while the generator works, so a slow job is not taken over."""
+    async def _heartbeat(
+        self,
+        job: ClaimedJob,
+        renew: Callable[[ClaimedJob, ImageView | None], Awaitable[bool]],
+        view: ImageView | None = None,
+    ) -> AsyncIterator[None]:
+        """Renew the lease while the generator works, so a slow job is not taken over.
+
+        A failed renewal (the database unreachable for a moment) is logged and tried again
+        at the next beat; it never ends the job: the generation goes on and its result is
+        kept if the lease is still ours when it is stored, which fencing decides (JOB-09).
+        Once the lease was taken over the beat stops: renewing it is no longer ours to do."""
+        what = f"generation {job.image_id}" + (f" view {view.view}" if view is not None else "")
 
         async def beat() -> None:
             while True:
                 await asyncio.sleep(self.lease.total_seconds() / 3)
-                async with self.database.unit_of_work() as session:
-                    await ImageRepository(session).extend_lease(image_id, now_utc() + self.lease)
+                try:
+                    await self.faults.at("heartbeat", job.image_id)
+                    if not await renew(job, view):
+                        logger.warning(
+                            "%s attempt %d: lease taken over; heartbeat stops", what, job.attempt
+                        )
+                        return
+                except Exception:
+                    logger.warning(
+                        "%s attempt %d: heartbeat failed; retrying at the next beat",
+                        what,
+                        job.attempt,
+                        exc_info=True,
+                    )
 
-        task = asyncio.create_task(beat())
+        task = asyncio.create_task(beat(), name=f"heartbeat {what}")
         try:
             yield
         finally:
@@ -261,52 +465,137 @@ class GenerationWorker:
         await asyncio.gather(*(self._run_view(job, view) for view in views))
         await self.finish_views(image_id)
 
-    async def _run_view(self, job: ClaimedJob, view: ImageView) -> None:
-        now = now_utc()
-        async with self.database.unit_of_work() as session:
-            if not await ImageViewRepository(session).claim(view.id, now, now + self.lease):
-                return
+    async def _run_view(self, images_job: ClaimedJob, view: ImageView) -> None:
+        job = await self.claim_view(images_job, view)
+        if job is None:
+            return
         assert job.output_key is not None
+        logger.info(
+            "generation %s view %s attempt %d/%d started on %s",
+            job.image_id,
+            view.view,
+            job.attempt,
+            self.max_attempts,
+            self.worker_id,
+        )
         try:
             if job.spec is None:
                 raise GenerationFailed("GENERATION_FAILED", "The style is gone.")
-            slot = JobPrediction(self.database, job.image_id, view.id)
-            result = await self._generate(job, job.spec, job.output_key, View(view.view), slot)
+            async with self._heartbeat(job, self._renew_view, view):
+                await self.faults.at("before_generate", job.image_id)
+                slot = JobPrediction(self.database, job.image_id, view.id, token=job.token)
+                result = await self._generate(job, job.spec, job.output_key, View(view.view), slot)
+                await self.faults.at("after_generate", job.image_id)
         except ProviderBusy as busy:
             if self.defer is None:
-                await self.fail_view(job.image_id, view, "PROVIDER_UNAVAILABLE")
+                await self.fail_view(job.image_id, view, "PROVIDER_UNAVAILABLE", job=job)
             else:
-                await self.defer(busy.retry_after_s, job.image_id, view.id)
+                await self.defer(busy.retry_after_s, job.image_id, view.id, job.token)
             return
         except GenerationFailed as failure:
-            await self.fail_view(job.image_id, view, failure.code)
+            await self.fail_view(job.image_id, view, failure.code, job=job)
             return
-        key = self.result_keys.key(job.user_id, job.image_id, view.view, result.content_type)
+        await self.finish_view(job, view, result)
+
+    async def claim_view(self, images_job: ClaimedJob, view: ImageView) -> ClaimedJob | None:
+        now = now_utc()
+        async with self.database.unit_of_work() as session:
+            views = ImageViewRepository(session)
+            token = await views.claim(
+                view.id, now, self._lease(now), max_attempts=self.max_attempts
+            )
+            if token is not None:
+                row = await session.get(ImageView, view.id, populate_existing=True)
+                attempt = row.attempts if row is not None else 0
+                return replace(images_job, token=token, attempt=attempt)
+            attempts = await views.give_up(view.id, now, max_attempts=self.max_attempts)
+            if attempts is None:
+                return None
+            image = await session.get(Image, images_job.image_id)
+            if image is not None:
+                await self._refund_view(session, image.user_id, images_job.image_id, view)
+            await DeadLetterRepository(session).add(
+                DeadLetter(
+                    task_name=GENERATE_VIEWS,
+                    image_id=images_job.image_id,
+                    view=view.view,
+                    attempts=attempts,
+                    error_code="GENERATION_FAILED",
+                )
+            )
+        logger.error(
+            "generation %s view %s dead-lettered after %d attempts; refunded",
+            images_job.image_id,
+            view.view,
+            attempts,
+        )
+        await self._remove_leftovers(
+            self.result_keys.view_prefix(images_job.user_id, images_job.image_id, view.view)
+        )
+        return None
+
+    async def finish_view(self, job: ClaimedJob, view: ImageView, result: GenerationResult) -> bool:
+        async with self.database.unit_of_work(write=False) as session:
+            ours = await ImageViewRepository(session).holds_lease(view.id, job.token)
+        if not ours:
+            logger.warning(
+                "generation %s view %s attempt %d: lease taken over; result discarded",
+                job.image_id,
+                view.view,
+                job.attempt,
+            )
+            return False
+        key = self.result_keys.key(
+            job.user_id, job.image_id, view.view, result.content_type, attempt=job.token
+        )
         await self.storage.put(key, result.data, result.content_type)
         async with self.database.unit_of_work() as session:
-            done = await ImageViewRepository(session).complete(view.id, key)
+            done = await ImageViewRepository(session).complete(view.id, job.token, key)
             if done:
                 await ImageRepository(session).set_view_key(job.image_id, view.view, key)
             row = await session.get(ImageView, view.id, populate_existing=True)
+            # The webhook completed this same attempt (same key) first (JOB-05): keep it.
             kept = done or (row is not None and row.output_key == key)
         if not kept:
             await self.storage.delete(key)
+        if done:
+            await self._remove_earlier_attempts(job, view.view)
+        return done
 
-    async def fail_view(self, image_id: int, view: ImageView, code: str) -> None:
+    async def _remove_earlier_attempts(self, job: ClaimedJob, view: str) -> None:
+        """Best effort, after the result is recorded: objects stored by attempts that died
+        before completing (one result object per view stays)."""
+        for key in self.result_keys.earlier_attempts(job.user_id, job.image_id, view, job.token):
+            try:
+                await self.storage.delete(key)
+            except StorageError:
+                logger.warning("could not remove %s left by an earlier attempt", key)
+
+    async def fail_view(
+        self, image_id: int, view: ImageView, code: str, *, job: ClaimedJob | None = None
+    ) -> bool:
         async with self.database.unit_of_work() as session:
-            if not await ImageViewRepository(session).fail(view.id, code):
-                return
+            token = job.token if job is not None else None
+            if not await ImageViewRepository(session).fail(view.id, code, token=token):
+                return False
             image = await session.get(Image, image_id)
             owner = image.user_id if image is not None else None
             if owner is not None:
-                await _credits(session, self.settings).refund(
-                    owner,
-                    1,
-                    Reference("view", f"{image_id}-{view.view}"),
-                    charged=(CreditReason.VIEW_GENERATION, Reference("image", image_id)),
-                )
+                await self._refund_view(session, owner, image_id, view)
         if owner is not None:
             await self._remove_leftovers(self.result_keys.view_prefix(owner, image_id, view.view))
+        logger.info("generation %s view %s failed: %s", image_id, view.view, code)
+        return True
+
+    async def _refund_view(
+        self, session: AsyncSession, owner: int, image_id: int, view: ImageView
+    ) -> None:
+        await _credits(session, self.settings).refund(
+            owner,
+            1,
+            Reference("view", f"{image_id}-{view.view}"),
+            charged=(CreditReason.VIEW_GENERATION, Reference("image", image_id)),
+        )
 
     async def _remove_leftovers(self, prefix: str) -> None:
         """Best effort: the failure and its refund are committed already; an object left by a

@@ -1,6 +1,7 @@
-"""`python -m app.jobs [taskiq worker options]` (`make worker`, the compose worker): the job
-workers for Redis mode, with this project's logging (JSON in production) in the parent process
-and in every worker process. Defaults: one process running four jobs at once.
+"""`python -m app.jobs [--max-async-tasks 4] [--handlers module:function]` (`make worker`, the
+compose worker): one job worker process for Redis mode (app/jobs/worker.py: SIGTERM/SIGINT
+within JOB_STOP_GRACE_S, exit 2 without JOB_BROKER_URL), with this project's logging (JSON in
+production) configured once, before anything else is imported or logs.
 
 Only the standard library and app.core are imported before logging is configured, so warnings
 raised while importing the rest are logged in the same format.
@@ -12,19 +13,12 @@ import sys
 
 from app.core.logging import configure_process_logging
 
-WORKER_FACTORY = "app.jobs.worker:create_broker"
-DEFAULT_OPTIONS = ("--workers", "1", "--max-async-tasks", "4")
-
 
 def main(argv: list[str] | None = None) -> int:
     configure_process_logging()
-    from taskiq.cli.worker.args import WorkerArgs
-    from taskiq.cli.worker.run import run_worker
+    from app.jobs.worker import main as run_worker
 
-    options = list(sys.argv[1:] if argv is None else argv) or list(DEFAULT_OPTIONS)
-    # Our handlers are in place; taskiq's basicConfig would add plain-text ones.
-    args = WorkerArgs.from_cli([WORKER_FACTORY, *options, "--no-configure-logging"])
-    return run_worker(args) or 0
+    return run_worker(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

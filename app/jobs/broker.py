@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -33,9 +34,11 @@ logger = logging.getLogger(__name__)
 # the old names.
 QUEUE_NAME = "hairtryon:jobs"
 CONSUMER_GROUP = "hairtryon:workers"
-# How long a worker may stay silent before its jobs go to another worker. Running jobs are
-# kept alive by a heartbeat, so this bounds crash recovery, not job length; it must only
-# exceed the longest time a job could block the worker's event loop (which stops heartbeats).
+# Defaults of JOB_REDELIVER_AFTER_S and JOB_STOP_GRACE_S (app/core/config.py), for callers
+# without settings. The redelivery window is how long a worker may stay silent before its jobs
+# go to another worker. Running jobs are kept alive by a heartbeat, so it bounds crash
+# recovery, not job length; it must only exceed the longest time a job could block the
+# worker's event loop (which stops heartbeats).
 REDELIVER_AFTER_S = 60.0
 # Jobs running at once inside the API process. Generation mostly waits on the provider, but
 # each job also holds a database connection and image buffers, and shares the event loop
@@ -148,8 +151,15 @@ def register_tasks(broker: AsyncBroker, handlers: JobHandlers) -> dict[str, Task
     }
 
 
+# The job tasks running in this process: what a worker that stops cancels past its grace.
+RUNNING_JOBS: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+
+
 def _logged(name: str, handler: JobHandler) -> Callable[..., Coroutine[Any, Any, None]]:
     async def run_job(*ids: int, context: Context = TaskiqDepends()) -> None:  # noqa: B008
+        task = asyncio.current_task()
+        if task is not None:
+            RUNNING_JOBS.add(task)
         # Every line of the job carries its task id and the image it works on (jobs take the
         # image id first; SPEC: jobs carry ids only).
         with log_scope(job=name, job_id=context.message.task_id, image_id=ids[0] if ids else None):

@@ -74,6 +74,8 @@ class JobStreamBroker(RedisStreamBroker):
         self.redeliver_after_s = redeliver_after_s
         # Entries handed to the receiver and not yet acknowledged: what the heartbeat keeps alive.
         self._running: set[bytes] = set()
+        # Entries given up by a stopping worker: never acknowledged, so they are redelivered.
+        self._abandoned: set[bytes] = set()
         self._heartbeat: asyncio.Task[None] | None = None
         self._reclaim_cursor: bytes | str = "0-0"
         self._next_reclaim_at = 0.0
@@ -161,7 +163,17 @@ class JobStreamBroker(RedisStreamBroker):
         self._running.add(entry_id)
         return AckableMessage(data=data, ack=functools.partial(self._ack, entry_id))
 
+    def abandon_running(self) -> int:
+        """A stopping worker is about to cancel what still runs: those entries stay pending
+        (taskiq's receiver acknowledges a cancelled task like a finished one) and go to another
+        worker after the redelivery window. Returns how many."""
+        self._abandoned |= self._running
+        return len(self._running)
+
     async def _ack(self, entry_id: bytes) -> None:
+        if entry_id in self._abandoned:
+            self._running.discard(entry_id)
+            return
         try:
             async with (
                 Redis(connection_pool=self.connection_pool) as redis,

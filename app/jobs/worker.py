@@ -1,58 +1,89 @@
 """The worker process for Redis mode (`JOB_BROKER_URL=redis://…`), run by `make worker`:
 
-    python -m app.jobs --workers 1 --max-async-tasks 4
+    python -m app.jobs [--max-async-tasks 4] [--handlers module:function]
 
-(which runs `taskiq worker app.jobs.worker:create_broker …` with our logging in place).
+(app/jobs/__main__.py configures this project's logging, JSON in production, before anything
+is imported or logs, then calls `main()` here; Logfire is configured when LOGFIRE_TOKEN is set).
 
-taskiq's CLI calls `create_broker()` in each worker process it starts (a factory rather than a
-module-level broker: importing this module reads no settings and connects nothing). The
-process's resources (database, storage, generator) are built once, when the worker starts
-(`WORKER_STARTUP`), and closed when it stops; the handlers are built from them then.
+One process, one event loop, up to `--max-async-tasks` jobs at once; run more processes (or
+machines) for more. It is its own runner rather than `taskiq worker` because the taskiq CLI
+could not be stopped reliably: `uv run` forwards a terminal's signal that the process group
+already delivered, taskiq's handler sets an asyncio event from a plain signal handler (the
+loop does not wake for it) and then waits for running jobs without a bound, and its process
+manager restarts a worker that exits at start-up forever. Here:
 
-`--workers` is the number of processes and `--max-async-tasks` the jobs each runs at once. The
-CLI's parent process restarts a worker process that dies; a job it was running is delivered
-again once `REDELIVER_AFTER_S` has passed.
+- SIGTERM and SIGINT are handled on the event loop; the first stops taking messages, running
+  jobs get `JOB_STOP_GRACE_S` to finish, then they are cancelled and the process exits 0.
+  Their messages were never acknowledged, so another worker runs them again after
+  `JOB_REDELIVER_AFTER_S` (a cancelled job gives its lease back, so that one can claim it at
+  once). A repeated signal (the duplicate from `uv run`) changes nothing.
+- Without `JOB_BROKER_URL` it prints one line and exits 2 (a supervisor sees a configuration
+  error, not a crash to retry).
+- Restarts belong to the supervisor (compose `restart:`, systemd): a crash is a crash.
+
+`create_broker()` stays for callers that build the broker themselves (tests); it configures no
+logging (the runner did, once).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import importlib
 import logging
-from collections.abc import Callable
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
+from taskiq.receiver import Receiver
 
 from app.core.config import Settings, get_settings
-from app.core.logging import configure_logging
 from app.core.telemetry import configure_logfire
-from app.jobs.broker import REDELIVER_AFTER_S, TaskiqJobQueue, build_broker
+from app.jobs.broker import RUNNING_JOBS, TaskiqJobQueue, build_broker
 from app.jobs.port import JobHandlers
-from app.resources import Resources
+from app.jobs.redis_stream import JobStreamBroker
+
+if TYPE_CHECKING:
+    # Imported when the worker starts: a worker that refuses to start (no broker) imports
+    # none of the app, and says only its one line.
+    from app.resources import Resources
 
 logger = logging.getLogger(__name__)
 
-HandlersFactory = Callable[[Resources], JobHandlers]
+HandlersFactory = Callable[["Resources"], JobHandlers]
 
 # "module:function" of the factory the worker builds its handlers with; imported when the
 # worker starts, so this module does not depend on the generation package.
 HANDLERS_FACTORY = "app.generation.handlers:build_handlers"
+DEFAULT_MAX_ASYNC_TASKS = 4
+# Exit status for "not configured to run" (sysexits' EX_USAGE is 64; 2 is what argparse and
+# most CLIs use for a usage error).
+EXIT_NOT_CONFIGURED = 2
+NO_BROKER_MESSAGE = (
+    "hairtryon worker: JOB_BROKER_URL is not set; set JOB_BROKER_URL=redis://… to run job "
+    "workers (without it jobs run inside the API process)"
+)
+
+
+class NotConfigured(RuntimeError):
+    """The worker cannot run with these settings (no broker URL)."""
 
 
 def create_broker(
     handlers_factory: HandlersFactory | str = HANDLERS_FACTORY,
     *,
-    redeliver_after_s: float = REDELIVER_AFTER_S,
+    settings: Settings | None = None,
 ) -> AsyncBroker:
     """The worker's broker: Redis from the settings, with the handlers registered on start."""
-    settings = get_settings()
-    configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
-    configure_logfire(settings, "hairtryon-worker")
+    settings = settings or get_settings()
     url = settings.JOB_BROKER_URL
     if not url:
-        raise RuntimeError(
-            "the job worker needs JOB_BROKER_URL=redis://…; without it jobs run in the API process"
-        )
-    broker = build_broker(url, redeliver_after_s=redeliver_after_s)
+        raise NotConfigured(NO_BROKER_MESSAGE)
+    broker = build_broker(url, redeliver_after_s=settings.JOB_REDELIVER_AFTER_S)
     register_handlers(broker, handlers_factory, settings=settings)
     return broker
 
@@ -72,6 +103,8 @@ def register_handlers(
     started: list[Resources] = []
 
     async def start(_state: TaskiqState) -> None:
+        from app.resources import Resources
+
         factory = (
             load_handlers_factory(handlers_factory)
             if isinstance(handlers_factory, str)
@@ -80,7 +113,7 @@ def register_handlers(
         resources = Resources.build(settings or get_settings())
         await resources.start(jobs=False)
         started.append(resources)
-        # Registered before the receiver reads its first message: taskiq's worker runs these
+        # Registered before the receiver reads its first message: the worker runs these
         # events in `broker.startup()`, ahead of `broker.listen()`.
         handlers = factory(resources)
         # Registers the tasks, and is the queue handlers re-queue through (a throttled job).
@@ -108,3 +141,81 @@ def load_handlers_factory(path: str) -> HandlersFactory:
     if not callable(factory):
         raise TypeError(f"{path} is not callable")
     return factory  # type: ignore[no-any-return]
+
+
+async def run_worker(broker: AsyncBroker, *, max_async_tasks: int, stop_grace_s: float) -> None:
+    """Take jobs until SIGTERM/SIGINT, then give running jobs `stop_grace_s` and stop."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stopping.is_set():
+            logger.info("job worker: %s again; already stopping", signal.Signals(signum).name)
+            return
+        logger.info(
+            "job worker: %s; taking no new jobs, waiting up to %.0f s for running ones",
+            signal.Signals(signum).name,
+            stop_grace_s,
+        )
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    broker.is_worker_process = True
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            await broker.startup()
+            receiver = Receiver(
+                broker=broker,
+                executor=pool,
+                max_async_tasks=max_async_tasks,
+                run_startup=False,
+                # Errors are the handlers' to log and record (app.jobs.broker._logged).
+                propagate_exceptions=False,
+                wait_tasks_timeout=stop_grace_s,
+            )
+            await receiver.listen(stopping)
+        finally:
+            await _cancel_leftover_jobs(broker)
+            with contextlib.suppress(TimeoutError):
+                # Closing connections is quick; a hung Redis must not keep the process alive.
+                await asyncio.wait_for(broker.shutdown(), timeout=max(stop_grace_s, 5.0))
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+
+async def _cancel_leftover_jobs(broker: AsyncBroker) -> None:
+    """The jobs still running past the grace: cancelled (they give their leases back) and
+    left unacknowledged, so they are delivered again."""
+    jobs = [task for task in RUNNING_JOBS if not task.done()]
+    if not jobs:
+        return
+    if isinstance(broker, JobStreamBroker):
+        broker.abandon_running()
+    logger.warning("job worker: %d jobs still running; they will be delivered again", len(jobs))
+    for task in jobs:
+        task.cancel()
+    await asyncio.wait(jobs, timeout=5.0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.jobs", description=__doc__)
+    parser.add_argument("--max-async-tasks", type=int, default=DEFAULT_MAX_ASYNC_TASKS)
+    parser.add_argument("--handlers", default=HANDLERS_FACTORY, help="module:function")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    try:
+        broker = create_broker(args.handlers, settings=settings)
+    except NotConfigured as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_NOT_CONFIGURED
+    configure_logfire(settings, "hairtryon-worker")
+    asyncio.run(
+        run_worker(
+            broker,
+            max_async_tasks=max(1, args.max_async_tasks),
+            stop_grace_s=settings.JOB_STOP_GRACE_S,
+        )
+    )
+    logger.info("job worker stopped")
+    return 0

@@ -6,7 +6,7 @@ from app.models.auth_session import AuthSession
 from app.models.base import Base, never_reuse_ids
 from app.models.credit_ledger import CreditLedgerEntry, CreditReason
 from app.models.idempotency_key import IdempotencyKey
-from app.models.image import Image, ImageStatus, ImageView, SideView, ViewsStatus
+from app.models.image import DeadLetter, Image, ImageStatus, ImageView, SideView, ViewsStatus
 from app.models.payment import (
     CHECKOUT_SESSION_LIFETIME,
     FINAL_STATUSES,
@@ -36,6 +36,7 @@ __all__ = [
     "ChallengePurpose",
     "CreditLedgerEntry",
     "CreditReason",
+    "DeadLetter",
     "IdempotencyKey",
     "Image",
     "ImageStatus",

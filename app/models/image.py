@@ -84,9 +84,17 @@ class Image(TimestampMixin, Base):
     provider_prediction_id: Mapped[str | None] = mapped_column(
         String(128), index=True, nullable=True
     )
+    # Deliveries that claimed the job (JOB-07: past JOB_MAX_ATTEMPTS it is dead-lettered).
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     # A worker owns a processing job until then; past it the job may be taken over.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Who holds the lease, and the fencing counter: every claim increments it, and only the
+    # holder of the current value may complete, fail or store a result (JOB-09).
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_token: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    # A message for this job (front or views) is in the queue until then: the sweeper queues
+    # another only after it, so N sweepers and M passes do not flood the queue (JOB-08).
+    queued_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Past this the sweeper fails the job and refunds it.
     deadline_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -119,6 +127,29 @@ class ImageView(Base):
         String(128), index=True, nullable=True
     )
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # As on images: the lease holder, the fencing counter, and the claims so far.
+    lease_owner: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lease_token: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), server_default=func.now(), nullable=False
+    )
+
+
+class DeadLetter(Base):
+    """A job given up after JOB_MAX_ATTEMPTS deliveries (JOB-07): kept for the admin to read
+    (what it was, how often it was tried), after its image failed and was refunded. No foreign
+    key: the record outlives the image and its owner."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    task_name: Mapped[str] = mapped_column(String(80), nullable=False)
+    image_id: Mapped[int] = mapped_column(BigIntId, nullable=False, index=True)
+    # The side view for a views job; None for the front image.
+    view: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    error_code: Mapped[str] = mapped_column(String(40), nullable=False)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), nullable=False
     )

@@ -29,8 +29,6 @@ async def test_redis_broker_with_a_separate_worker_completes_a_job(
         sys.executable,
         "-m",
         "app.jobs",
-        "--workers",
-        "1",
         "--max-async-tasks",
         "4",
         cwd=str(PROJECT_ROOT),

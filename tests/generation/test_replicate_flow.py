@@ -27,7 +27,7 @@ from app.generation.tasks import GENERATE_IMAGE
 from app.integrations.generator import LocalGenerator
 from app.integrations.generator.replicate import VIEW_PROMPTS, ReplicateGenerator
 from app.integrations.webhooks import sign
-from app.models import CreditLedgerEntry, CreditReason, Image, ImageView
+from app.models import CreditLedgerEntry, CreditReason, DeadLetter, Image, ImageView
 from app.resources import Resources
 from app.wiring import build_generator
 from tests.auth.flows import Mail, signed_up_and_verified
@@ -388,6 +388,38 @@ async def test_a_throttled_account_drains_its_queue_instead_of_failing_it(
         assert (await _row(resources, image_id)).attempts == 1  # throttles are no attempts
         assert await _ledger(session, image_id, CreditReason.REFUND) == 0
     assert len(replicate.ids()) == 3
+
+
+async def test_throttles_never_count_against_job_max_attempts(
+    client: httpx.AsyncClient,
+    mail: Mail,
+    resources: Resources,
+    replicate: FakeReplicate,
+    session: AsyncSession,
+) -> None:
+    """A front and its side views throttled more often than JOB_MAX_ATTEMPTS still finish:
+    a deferral gives the claim back, so the poison-job cap (JOB-07) never sees throttles."""
+    image_id = await _started(client, mail)
+    queue = resources.job_queue
+    assert isinstance(queue, RecordingQueue)
+    throttles = resources.settings.JOB_MAX_ATTEMPTS + 2
+    replicate.throttled(times=throttles, retry_after=1)
+    await run_jobs(resources)
+    for _ in range(throttles):
+        assert queue.release_delayed() == 1
+        await run_jobs(resources)
+    assert (await _status(client, image_id))["status"] == "completed"
+    assert (await _row(resources, image_id)).attempts == 1
+    # Three views share these: one of them is throttled more than JOB_MAX_ATTEMPTS times.
+    replicate.throttled(times=3 * throttles, retry_after=1)
+    await client.post("/api/v1/image/view-generate", json={"image_id": image_id})
+    await run_jobs(resources)
+    while queue.release_delayed():
+        await run_jobs(resources)
+    done = await _status(client, image_id)
+    assert (done["status"], done["views_status"]) == ("completed", "completed")
+    assert await _ledger(session, image_id, CreditReason.REFUND) == 0
+    assert await session.scalar(select(func.count()).select_from(DeadLetter)) == 0
 
 
 async def test_a_throttled_view_goes_back_to_the_queue(

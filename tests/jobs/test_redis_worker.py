@@ -1,19 +1,17 @@
 """Redis mode: the test process enqueues as the API does; separate worker processes, started
-with the real CLI, run the jobs. Acknowledged delivery means a job whose worker dies is run
-again by another, and a job that finishes is not run twice."""
+as `make worker` starts them, run the jobs. Acknowledged delivery means a job whose worker dies
+is run again by another, and a job that finishes is not run twice; a worker stops promptly on
+SIGTERM or SIGINT (however often it gets them) and leaves what it did not finish to be
+delivered again; without a broker it refuses to start, once."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -21,41 +19,9 @@ from redis.asyncio import Redis
 from app.core.config import PROJECT_ROOT
 from app.jobs.broker import CONSUMER_GROUP, QUEUE_NAME, TaskiqJobQueue, build_broker
 from tests.jobs import worker_app
+from tests.jobs.conftest import StartWorker, wait_until
 
 pytestmark = pytest.mark.slow
-
-WAIT_S = 15.0
-
-
-@dataclass
-class Worker:
-    process: asyncio.subprocess.Process
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    async def kill(self) -> None:
-        """SIGKILL the CLI's whole process group: the machine dies, no shutdown code runs."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        await self.process.wait()
-
-    async def stop(self) -> None:
-        if self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), timeout=10)
-        except TimeoutError:
-            await self.kill()
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """This run's own Redis, emptied for each test."""
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture
@@ -73,56 +39,6 @@ async def queue(redis: Redis, redis_url: str) -> AsyncIterator[TaskiqJobQueue]:
     await queue.stop()
 
 
-@pytest.fixture
-def start_worker(
-    database_url: str, tmp_path: Path, redis_url: str
-) -> Iterator[Callable[[], Awaitable[Worker]]]:
-    started: list[Worker] = []
-    env = {
-        **os.environ,
-        "ENV": "dev",
-        "LOG_LEVEL": "INFO",
-        "JOB_BROKER_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "MAIL_DIR": str(tmp_path / "mail"),
-        "MEDIA_DIR": str(tmp_path / "media"),
-        "RATE_LIMIT_ENABLED": "false",
-    }
-
-    async def start() -> Worker:
-        log_path = tmp_path / f"worker-{len(started)}.log"
-        with log_path.open("wb") as log:
-            process = await asyncio.create_subprocess_exec(
-                # `taskiq worker …` as `make worker` runs it, on this interpreter.
-                *(sys.executable, "-m", "taskiq", "worker"),
-                "tests.jobs.worker_app:create_broker",
-                *("--workers", "1", "--max-async-tasks", "4"),
-                cwd=str(PROJECT_ROOT),
-                env=env,
-                stdout=log,
-                stderr=asyncio.subprocess.STDOUT,
-                # Its own process group, so a kill reaches the worker child too.
-                start_new_session=True,
-            )
-        worker = Worker(process, log_path)
-        started.append(worker)
-        return worker
-
-    yield start
-    # Whatever a failed test left behind, the CLI's parent or its worker child.
-    for worker in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.process.pid, signal.SIGKILL)
-
-
-async def wait_until(condition: Callable[[], Awaitable[object]], worker: Worker, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not await condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {WAIT_S} s; worker log:\n{worker.log()}")
-        await asyncio.sleep(0.05)
-
-
 async def pending_count(redis: Redis) -> int:
     summary = await redis.xpending(QUEUE_NAME, CONSUMER_GROUP)
     return int(summary["pending"])
@@ -131,17 +47,17 @@ async def pending_count(redis: Redis) -> int:
 async def test_a_worker_process_runs_each_enqueued_job_exactly_once(
     queue: TaskiqJobQueue,
     redis: Redis,
-    start_worker: Callable[[], Awaitable[Worker]],
+    start_worker: StartWorker,
     database_url: str,
 ) -> None:
     # Queued before any worker exists: the message waits in the stream.
     await queue.enqueue("record", 1, 10, 100)
-    worker = await start_worker()
+    worker = await start_worker(worker_app.HANDLERS)
     try:
-        await wait_until(lambda: redis.exists("runs:1"), worker, "the queued job")
+        await wait_until(lambda: redis.exists("runs:1"), "the queued job", worker)
         # Queued while the worker listens.
         await queue.enqueue("record", 2)
-        await wait_until(lambda: redis.exists("runs:2"), worker, "the second job")
+        await wait_until(lambda: redis.exists("runs:2"), "the second job", worker)
         # Acknowledged jobs are not delivered again, even after the redelivery window.
         await asyncio.sleep(2 * worker_app.REDELIVER_AFTER_S)
         assert [await redis.get("runs:1"), await redis.get("runs:2")] == [b"1", b"1"]
@@ -158,19 +74,19 @@ async def test_a_worker_process_runs_each_enqueued_job_exactly_once(
 
 
 async def test_a_job_whose_worker_is_killed_runs_again_on_a_new_worker(
-    queue: TaskiqJobQueue, redis: Redis, start_worker: Callable[[], Awaitable[Worker]]
+    queue: TaskiqJobQueue, redis: Redis, start_worker: StartWorker
 ) -> None:
     await queue.enqueue("hang_once", 7)
-    first = await start_worker()
-    await wait_until(lambda: redis.exists("starts:7"), first, "the first delivery")
+    first = await start_worker(worker_app.HANDLERS)
+    await wait_until(lambda: redis.exists("starts:7"), "the first delivery", first)
     await first.kill()
     # Never acknowledged: the job is still pending on the dead worker's consumer.
     assert await redis.get("finished:7") is None
     assert await pending_count(redis) == 1
 
-    second = await start_worker()
+    second = await start_worker(worker_app.HANDLERS)
     try:
-        await wait_until(lambda: redis.exists("finished:7"), second, "the redelivery")
+        await wait_until(lambda: redis.exists("finished:7"), "the redelivery", second)
     finally:
         await second.stop()
     assert await redis.get("starts:7") == b"2"
@@ -178,14 +94,14 @@ async def test_a_job_whose_worker_is_killed_runs_again_on_a_new_worker(
 
 
 async def test_a_job_running_longer_than_the_redelivery_window_runs_once(
-    queue: TaskiqJobQueue, redis: Redis, start_worker: Callable[[], Awaitable[Worker]]
+    queue: TaskiqJobQueue, redis: Redis, start_worker: StartWorker
 ) -> None:
     """The running worker's heartbeat keeps an idle second worker from taking the job."""
-    workers = [await start_worker(), await start_worker()]
+    workers = [await start_worker(worker_app.HANDLERS), await start_worker(worker_app.HANDLERS)]
     try:
-        await wait_until(lambda: workers_ready(redis, 2), workers[0], "both workers starting")
+        await wait_until(lambda: workers_ready(redis, 2), "both workers starting", *workers)
         await queue.enqueue("outlive_the_window", 8)
-        await wait_until(lambda: redis.exists("finished:8"), workers[0], "the slow job")
+        await wait_until(lambda: redis.exists("finished:8"), "the slow job", workers[0])
     finally:
         for worker in workers:
             await worker.stop()
@@ -198,3 +114,50 @@ async def test_a_job_running_longer_than_the_redelivery_window_runs_once(
 
 async def workers_ready(redis: Redis, count: int) -> bool:
     return int(await redis.get("workers_ready") or 0) >= count
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_worker_stops_within_its_grace_on_signals_and_leaves_unfinished_jobs_queued(
+    queue: TaskiqJobQueue, redis: Redis, start_worker: StartWorker, signum: signal.Signals
+) -> None:
+    """`uv run` forwards a terminal's signal that the process group already delivered: the
+    worker gets it twice (and a third time for good measure) and still stops, within
+    JOB_STOP_GRACE_S (2 s here), with the running job cancelled and still pending."""
+    worker = await start_worker(worker_app.HANDLERS, JOB_STOP_GRACE_S="2")
+    await queue.enqueue("hang", 5)
+    await wait_until(lambda: redis.exists("starts:5"), "the job starting", worker)
+    for _ in range(3):
+        worker.process.send_signal(signum)
+        await asyncio.sleep(0.05)
+    # The grace, plus start-up slack of a loaded machine: a bound, not a measurement.
+    await wait_until(
+        lambda: _exited(worker.process), "the worker stopping", worker, within_s=2 + 10
+    )
+    assert worker.process.returncode == 0, worker.log()
+    assert await redis.get("cancelled:5") == b"1"
+    # Not acknowledged: the next worker gets it (its consumer is kept while it holds it).
+    assert await pending_count(redis) == 1
+    assert "already stopping" in worker.log()
+
+
+async def _exited(process: asyncio.subprocess.Process) -> bool:
+    return process.returncode is not None
+
+
+async def test_without_a_broker_the_worker_exits_2_with_one_line(
+    worker_env: dict[str, str],
+) -> None:
+    env = {**worker_env, "JOB_BROKER_URL": ""}
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "app.jobs"),
+        cwd=str(PROJECT_ROOT),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert stdout == b""
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "JOB_BROKER_URL is not set" in lines[0]

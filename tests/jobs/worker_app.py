@@ -1,9 +1,9 @@
-"""The handlers a real worker process runs in the Redis tests, and its broker for the CLI:
+"""The handlers a real worker process runs in the Redis tests:
 
-    python -m taskiq worker tests.jobs.worker_app:create_broker --workers 1 --max-async-tasks 4
+    python -m app.jobs --handlers tests.jobs.worker_app:build_handlers
 
-Everything but the handlers is production's `app.jobs.worker.create_broker`: settings from the
-environment, resources built on worker start, the Redis stream broker. The handlers leave their
+Everything but the handlers is production's worker: settings from the environment, resources
+built on worker start, the Redis stream broker, the signal handling. The handlers leave their
 traces in Redis (the broker's own database), where the test process reads them.
 """
 
@@ -13,31 +13,18 @@ import asyncio
 import json
 import os
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
-from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
-from app.jobs import worker
 from app.jobs.port import JobHandlers
 from app.resources import Resources
 
-# Short, so that the tests see a dead worker's job redelivered within seconds; production's
-# is `app.jobs.broker.REDELIVER_AFTER_S`.
+HANDLERS = "tests.jobs.worker_app:build_handlers"
+# The redelivery window the tests' workers get (JOB_REDELIVER_AFTER_S in their environment).
 REDELIVER_AFTER_S = 1.0
 # A job that outlives this many redelivery windows on a live worker must still run once.
 SLOW_JOB_WINDOWS = 3
-JOB_NAMES = ("record", "hang_once", "outlive_the_window")
-
-
-def create_broker() -> AsyncBroker:
-    broker = worker.create_broker(build_handlers, redeliver_after_s=REDELIVER_AFTER_S)
-    broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, _count_ready_worker)
-    return broker
-
-
-async def _count_ready_worker(_state: TaskiqState) -> None:
-    """Runs after the worker built its resources and handlers, just before it listens."""
-    async with _redis() as redis:
-        await redis.incr("workers_ready")
+JOB_NAMES = ("record", "hang_once", "outlive_the_window", "hang")
 
 
 def _redis() -> Redis:
@@ -45,6 +32,10 @@ def _redis() -> Redis:
 
 
 def build_handlers(resources: Resources) -> JobHandlers:
+    # Runs when the worker starts, after its resources were built, before it listens.
+    with SyncRedis.from_url(os.environ["JOB_BROKER_URL"]) as redis:
+        redis.incr("workers_ready")
+
     async def record(job_id: int, *more: int) -> None:
         """Counts its runs and notes what it ran with, where, and on which resources."""
         async with _redis() as redis:
@@ -66,10 +57,21 @@ def build_handlers(resources: Resources) -> JobHandlers:
             await asyncio.sleep(SLOW_JOB_WINDOWS * REDELIVER_AFTER_S)
             await redis.set(f"finished:{job_id}", 1)
 
+    async def hang(job_id: int) -> None:
+        """Never finishes by itself: only a stopping worker ends it (cancelled)."""
+        async with _redis() as redis:
+            await redis.incr(f"starts:{job_id}")
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                await redis.incr(f"cancelled:{job_id}")
+                raise
+
     handlers: JobHandlers = {
         "record": record,
         "hang_once": hang_once,
         "outlive_the_window": outlive_the_window,
+        "hang": hang,
     }
     assert tuple(handlers) == JOB_NAMES
     return handlers
