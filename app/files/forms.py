@@ -4,49 +4,12 @@ never read whole (UP-01). The cap is checked on Content-Length first, then on th
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from app.files.exceptions import ImageTooLarge, InvalidImage
-
-# The bodies these routes read themselves, for the OpenAPI document (`openapi_extra=`).
-IMAGE_FORM_OPENAPI: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
-# A presigned S3 POST: every field of PresignRead.fields, then `file` last.
-S3_FORM_OPENAPI: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["key", "policy", "file"],
-                    "properties": {
-                        "key": {"type": "string"},
-                        "policy": {"type": "string"},
-                        "file": {"type": "string", "format": "binary"},
-                    },
-                    "additionalProperties": {"type": "string"},
-                }
-            }
-        },
-    }
-}
 
 # Room for the multipart boundaries and the policy fields around the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024

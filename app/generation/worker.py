@@ -416,9 +416,12 @@ class GenerationWorker:
         Once the lease was taken over the beat stops: renewing it is no longer ours to do."""
         what = f"generation {job.image_id}" + (f" view {view.view}" if view is not None else "")
 
+        done = asyncio.Event()
+
         async def beat() -> None:
-            while True:
-                await asyncio.sleep(self.lease.total_seconds() / 3)
+            # Stops between renewals, never inside one: cancelling a renewal mid-query would
+            # throw its connection away (and, on a shared connection, break its transaction).
+            while not await _stopped_within(done, self.lease.total_seconds() / 3):
                 try:
                     await self.faults.at("heartbeat", job.image_id)
                     if not await renew(job, view):
@@ -438,9 +441,8 @@ class GenerationWorker:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done.set()
+            await task
 
     # --- side views --------------------------------------------------------------------
 
@@ -626,3 +628,12 @@ def _credits(session: AsyncSession, settings: Settings) -> CreditsService:
             session, unsafe_read_modify_write=settings.CREDITS_UNSAFE_READ_MODIFY_WRITE
         )
     )
+
+
+async def _stopped_within(done: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for `done`; whether it was set."""
+    try:
+        await asyncio.wait_for(done.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
