@@ -41,6 +41,7 @@ from app.models import (
     AuthSession,
     CreditLedgerEntry,
     CreditReason,
+    DeadLetter,
     Image,
     ImageStatus,
     Style,
@@ -517,6 +518,26 @@ class AdminAuditAdmin(ReadOnlyView, model=AdminAudit):
     ]
 
 
+class DeadLetterAdmin(ReadOnlyView, model=DeadLetter):
+    """Jobs given up after JOB_MAX_ATTEMPTS deliveries (JOB-07), already failed and refunded.
+    Read-only: the safe way to try one again is the image's "Retry" action (Images view), which
+    goes through the job queue with a fresh attempt count."""
+
+    name = "Dead-lettered job"
+    name_plural = "Dead-lettered jobs"
+    icon = "fa-solid fa-skull-crossbones"
+    column_list = (
+        DeadLetter.id,
+        DeadLetter.created_at,
+        DeadLetter.task_name,
+        DeadLetter.image_id,
+        DeadLetter.view,
+        DeadLetter.attempts,
+        DeadLetter.error_code,
+    )
+    column_default_sort = (DeadLetter.id, True)
+
+
 MAX_DAYS = 365
 
 
@@ -547,4 +568,5 @@ MODEL_VIEWS: tuple[type[ModelView], ...] = (
     CreditLedgerAdmin,
     AuthSessionAdmin,
     AdminAuditAdmin,
+    DeadLetterAdmin,
 )

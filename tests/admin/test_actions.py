@@ -23,6 +23,7 @@ from app.models import (
     AuthSession,
     CreditLedgerEntry,
     CreditReason,
+    DeadLetter,
     Image,
     ImageStatus,
     Style,
@@ -508,3 +509,36 @@ async def test_cfg05_image_details_show_signed_links(
             await client.get("/admin/image/list", params={"error_code": "GENERATION_TIMEOUT"})
         ).text
     )
+
+
+async def test_dead_lettered_jobs_are_listed_read_only(
+    client: httpx.AsyncClient, admin_token: str, session: AsyncSession
+) -> None:
+    """JOB-07's dead letters are visible to the operator, and nobody edits them by hand."""
+    letter = DeadLetter(
+        task_name="generate_image",
+        image_id=987_654,
+        view=None,
+        attempts=3,
+        error_code="GENERATION_FAILED",
+    )
+    session.add(letter)
+    await session.commit()
+    listed = await client.get("/admin/dead-letter/list")
+    assert listed.status_code == 200
+    assert "987654" in listed.text
+    assert "GENERATION_FAILED" in listed.text
+    for method, path in (
+        ("POST", "/admin/dead-letter/create"),
+        ("POST", f"/admin/dead-letter/edit/{letter.id}"),
+        ("DELETE", f"/admin/dead-letter/delete?pks={letter.id}"),
+    ):
+        response = await client.request(
+            method,
+            path,
+            data={"csrf_token": admin_token} if method == "POST" else None,
+            headers={"X-CSRF-Token": admin_token},
+        )
+        assert response.status_code == 403, (method, path, response.status_code)
+    await session.delete(letter)
+    await session.commit()
