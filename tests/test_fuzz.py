@@ -55,7 +55,11 @@ CHECKS = [not_a_server_error, response_schema_conformance]
 # What a caller without the right identity may get on an owner-only operation (SPEC §0).
 REFUSALS = {400, 401, 403, 404, 422, 429}
 # Declares a bearer but needs none: with no session it only clears cookies (always 200).
-NOT_OWNER_ONLY = {("POST", "/api/v1/auth/logout")}
+NOT_OWNER_ONLY = {
+    ("POST", "/api/v1/auth/logout"),
+    # Answers anyone whether they are signed in: 200 {"authenticated": false} by design.
+    ("GET", "/api/v1/auth/session"),
+}
 # Destroys the identity every later operation uses: fuzzed last.
 LAST = ("DELETE", "/api/v1/user/me")
 

@@ -47,7 +47,7 @@ class Worker:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(self.process.wait(), timeout=20)
+            await asyncio.wait_for(self.process.wait(), timeout=45)
         except TimeoutError:
             await self.kill()
 
