@@ -196,17 +196,7 @@ async def test_cr06_read_modify_write_debit_makes_cr01_fail(
 ) -> None:
     """The switch swaps in the naive debit: the same burst and the same checks as CR-01 then
     find a violation, proving CR-01 can catch it."""
-    server = await start_live_server(
-        server_env(database_url, tmp_path, CREDITS_UNSAFE_READ_MODIFY_WRITE="true"),
-        tmp_path,
-    )
-    try:
-        statuses, email = await _hundred_concurrent_generations(server)
-    finally:
-        await server.stop()
-    counts = await _count(database_url, email)
-    violations = _double_spend_violations(statuses, counts)
-    print(f"CR-06 accepted={statuses.count(200)} {counts} violations={violations}")
+    violations = await _naive_debit_burst(database_url, tmp_path, "CR-06")
     assert violations, "the naive debit passed CR-01's checks: CR-01 cannot catch it"
 
 
@@ -217,6 +207,13 @@ async def test_cr02_read_modify_write_debit_makes_cr02_fail_on_sqlite(
     same burst and the same checks on SQLite find a violation."""
     if BACKEND != "sqlite":
         pytest.skip("CR-02 is the embedded SQLite default; CR-06 covers PostgreSQL")
+    violations = await _naive_debit_burst(database_url, tmp_path, "CR-02 control")
+    assert violations, "the naive debit passed CR-02's checks: CR-02 cannot catch it"
+
+
+async def _naive_debit_burst(database_url: str, tmp_path: Path, label: str) -> list[str]:
+    """The CR-01/CR-02 burst against a server with the naive debit swapped in: what the
+    double-spend checks find."""
     server = await start_live_server(
         server_env(database_url, tmp_path, CREDITS_UNSAFE_READ_MODIFY_WRITE="true"),
         tmp_path,
@@ -227,8 +224,8 @@ async def test_cr02_read_modify_write_debit_makes_cr02_fail_on_sqlite(
         await server.stop()
     counts = await _count(database_url, email)
     violations = _double_spend_violations(statuses, counts)
-    print(f"CR-02 control accepted={statuses.count(200)} {counts} violations={violations}")
-    assert violations, "the naive debit passed CR-02's checks: CR-02 cannot catch it"
+    print(f"{label} accepted={statuses.count(200)} {counts} violations={violations}")
+    return violations
 
 
 async def test_a_job_interrupted_by_killing_the_server_completes_after_restart(
