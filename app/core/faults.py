@@ -1,12 +1,18 @@
 """Test-only fault injection at named points of a job (`JOB_FAULTS`, refused with ENV=prod).
 
-The crash promises (JOB-01, JOB-07, JOB-09) are about what happens when a real worker process
-dies, or its database fails, at one exact point; a test names the point in the worker's
+The crash promises (JOB-01, JOB-02, JOB-07, JOB-09) are about what happens when a real worker
+process dies, or its database fails, at one exact point; a test names the point in the worker's
 environment and the worker itself does the damage there:
 
     JOB_FAULTS="before_generate=kill"                    SIGKILL this process
     JOB_FAULTS="before_generate@42=kill"                 ... only when running image 42
     JOB_FAULTS="heartbeat=db_error,after_generate=delay:1.5"
+    JOB_FAULTS="after_submit@42=kill"                    between the provider's answer to a
+                                                         create and storing its prediction id
+
+The points: `before_generate` (charged and claimed, the generator not called yet),
+`after_submit` (a remote generator's create returned a prediction id that is not stored yet),
+`heartbeat` (a lease renewal), `after_generate` (the result is in memory, not stored yet).
 
 `kill` is a real SIGKILL of the process (no finally, no shutdown code runs); `db_error` raises
 the database driver's error class as SQLAlchemy wraps it; `delay:<s>` sleeps there. With no
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.exc import OperationalError
 
-POINTS = frozenset({"before_generate", "heartbeat", "after_generate"})
+POINTS = frozenset({"before_generate", "after_submit", "heartbeat", "after_generate"})
 
 
 class InjectedDatabaseError(OperationalError):

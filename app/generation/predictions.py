@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import Database
+from app.core.faults import Faults
 from app.generation.repository import ImageRepository, ImageViewRepository
 from app.generation.result_keys import ResultKeys
 from app.generation.tasks import GENERATE_IMAGE, GENERATE_VIEWS
@@ -61,6 +62,7 @@ class JobPrediction:
         view_id: int | None = None,
         *,
         token: int | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.database = database
         self.image_id = image_id
@@ -68,6 +70,7 @@ class JobPrediction:
         # The claiming attempt's fencing counter: a worker that lost its lease cannot record
         # its prediction over the current attempt's (JOB-09).
         self.token = token
+        self.faults = faults or Faults()
 
     async def current(self) -> str | None:
         async with self.database.unit_of_work(write=False) as session:
@@ -76,6 +79,11 @@ class JobPrediction:
             return await ImageViewRepository(session).prediction_of(self.view_id)
 
     async def submitted(self, prediction_id: str) -> None:
+        # JOB-02's crash point: the provider has created (and will bill) the prediction, and
+        # nothing of ours knows its id yet. A worker dying here leaves that prediction orphaned;
+        # the next attempt creates another (Replicate's create takes no idempotency key), so
+        # one extra billable prediction per such crash is the bound, never more.
+        await self.faults.at("after_submit", self.image_id)
         # Its own short unit of work, committed before the worker waits on the prediction.
         async with self.database.unit_of_work() as session:
             if self.view_id is None:

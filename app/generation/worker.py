@@ -167,7 +167,7 @@ class GenerationWorker:
                     job.spec,
                     job.input_key,
                     View.FRONT,
-                    JobPrediction(self.database, job.image_id, token=job.token),
+                    JobPrediction(self.database, job.image_id, token=job.token, faults=self.faults),
                 )
                 await self.faults.at("after_generate", job.image_id)
         except ProviderBusy as busy:
@@ -485,7 +485,9 @@ class GenerationWorker:
                 raise GenerationFailed("GENERATION_FAILED", "The style is gone.")
             async with self._heartbeat(job, self._renew_view, view):
                 await self.faults.at("before_generate", job.image_id)
-                slot = JobPrediction(self.database, job.image_id, view.id, token=job.token)
+                slot = JobPrediction(
+                    self.database, job.image_id, view.id, token=job.token, faults=self.faults
+                )
                 result = await self._generate(job, job.spec, job.output_key, View(view.view), slot)
                 await self.faults.at("after_generate", job.image_id)
         except ProviderBusy as busy:

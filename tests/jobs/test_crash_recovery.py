@@ -5,6 +5,9 @@ API: it accepts jobs (charges, rows, queue) and runs the sweeper as every API pr
 A worker is killed at a named point by itself (`JOB_FAULTS`, the test-only fault hook): a real
 SIGKILL, no shutdown code. JOB-01: killed after the debit, before the generator ran; after a
 restart the job completes (or is refunded), within the redelivery window plus one sweep.
+JOB-02: killed (with GENERATOR=replicate against the fake Replicate) after Replicate's create
+answered, before the prediction id was stored; after a restart the job completes, charged once,
+with at most one extra prediction.
 JOB-07: a job that kills its worker on every attempt fails after JOB_MAX_ATTEMPTS, is refunded
 once and dead-lettered, while the other jobs keep completing.
 """
@@ -34,6 +37,7 @@ from app.jobs.broker import CONSUMER_GROUP, QUEUE_NAME, TaskiqJobQueue, build_br
 from app.models import CreditLedgerEntry, CreditReason, DeadLetter, Image, ImageStatus, Style, User
 from app.resources import Resources
 from tests.generation.steps import portrait
+from tests.integrations.generator.fake_replicate import API_TOKEN, FakeReplicate
 from tests.jobs.conftest import StartWorker, Worker, wait_until, worker_ready
 
 pytestmark = pytest.mark.slow
@@ -185,6 +189,70 @@ async def test_job01_a_worker_killed_after_the_debit_before_the_generator_ran_is
     else:
         assert entries == {"generation": 1, "refund": 1}
         assert await balance(api.database, image_id) == 1
+
+
+@pytest.fixture
+async def replicate() -> AsyncIterator[FakeReplicate]:
+    async with FakeReplicate() as fake:
+        # A worker process cannot reach the faked CDN (SSRF-01 refuses loopback): outputs come
+        # inline, as data URIs.
+        fake.default_output = "data"
+        yield fake
+
+
+def replicate_env(replicate: FakeReplicate) -> dict[str, str]:
+    """A worker generating on the fake Replicate, completing by polling (no webhook route)."""
+    return {
+        "GENERATOR": "replicate",
+        "REPLICATE_API_TOKEN": API_TOKEN,
+        "REPLICATE_BASE_URL": replicate.base_url,
+        "REPLICATE_POLL_INTERVAL_S": "0.05",
+        "REPLICATE_WEBHOOKS": "off",
+    }
+
+
+async def test_job02_a_worker_killed_after_submit_before_the_id_was_stored_finishes_the_job(
+    api: Resources, start_worker: StartWorker, replicate: FakeReplicate, redis: Redis
+) -> None:
+    """The worst instant for money: Replicate has created (and will bill) a prediction, and
+    the worker dies before committing its id, so nothing of ours can find it again. Replicate's
+    create takes no idempotency key, so the honest bound is one extra billable prediction: the
+    next attempt creates exactly one more, the job finishes, and the user is charged once."""
+    image_id = await accept_job(api)
+    doomed = await start_worker(
+        **replicate_env(replicate), JOB_FAULTS=f"after_submit@{image_id}=kill"
+    )
+    await wait_until(lambda: _exited(doomed), "the worker killing itself", doomed, within_s=60)
+    assert doomed.process.returncode == -9, doomed.log()
+    orphan = replicate.ids()
+    assert len(orphan) == 1, "Replicate created the prediction before the worker died"
+    row = await image(api.database, image_id)
+    # Charged, claimed, a prediction running at Replicate, and no id of it on our side.
+    assert (row.status, row.attempts, row.provider_prediction_id) == ("processing", 1, None)
+    assert await ledger(api.database, image_id) == {"generation": 1}
+
+    restarted = await start_worker(**replicate_env(replicate))
+    await wait_until(lambda: worker_ready(restarted), "the restarted worker", restarted)
+    bound = api.settings.job_queue_lease_s + SWEEP_INTERVAL_S + 15
+    try:
+        await wait_until(
+            lambda: _finished(api.database, image_id), "recovery", restarted, within_s=bound
+        )
+    finally:
+        await restarted.stop()
+    row = await image(api.database, image_id)
+    assert row.status == ImageStatus.COMPLETED, (row.error_code, restarted.log())
+    assert row.attempts == 2
+    predictions = replicate.ids()
+    assert len(predictions) <= 2, "at most one extra billable prediction"
+    # The recovered attempt's own prediction is the one recorded; the orphan is never reused.
+    assert row.provider_prediction_id in predictions
+    assert row.provider_prediction_id not in orphan
+    assert replicate.prediction(row.provider_prediction_id)["status"] == "succeeded"
+    assert await ledger(api.database, image_id) == {"generation": 1}
+    assert await balance(api.database, image_id) == 0
+    assert row.output_key is not None
+    assert await api.storage.exists(row.output_key)
 
 
 async def test_job07_a_job_that_kills_its_worker_every_time_is_dead_lettered_others_flow(
