@@ -16,6 +16,12 @@ from app.core.config import PROJECT_ROOT, Settings, get_settings
 from app.core.logging import configure_logging, configure_process_logging
 from app.core.migrations import report_configuration_error, upgrade_head
 
+# How long uvicorn's supervisor waits for a worker process to answer its health ping before it
+# kills and replaces it. uvicorn's 5 s default is shorter than a worker takes to import the app
+# on a busy machine (seen on 2 cores under load: a starting child killed after 5 s, restarted),
+# and a busy process answers late without being hung; 30 s still replaces a hung one.
+WORKER_HEALTHCHECK_TIMEOUT_S = 30
+
 
 def _load_settings() -> Settings:
     try:
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         proxy_headers=False,
         log_config=None,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
     )
 
 

@@ -80,21 +80,34 @@ async def start_live_server(
         "LOG_LEVEL": "INFO",
         **env_overrides,
     }
+    argv = [sys.executable, str(PROJECT_ROOT / "run.py"), "--skip-migrations", *extra_args]
+    listening = flag_port if flag_port is not None else port
+    return await launch_server(argv, env, workdir, listening)
+
+
+async def launch_server(
+    argv: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    port: int,
+    *,
+    new_session: bool = False,
+) -> LiveServer:
+    """Run `argv` (a run.py command line) in `workdir` and wait until it answers /health on
+    `port`. `new_session` puts it in a process group of its own, so a test can kill the whole
+    tree (uvicorn's supervisor and its worker processes) if it does not stop."""
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(PROJECT_ROOT / "run.py"),
-            "--skip-migrations",
-            *extra_args,
+            *argv,
             cwd=str(workdir),
             env=env,
             stdout=log,
             stderr=asyncio.subprocess.STDOUT,
+            start_new_session=new_session,
         )
-    listening = flag_port if flag_port is not None else port
     # The host the web app calls with the defaults (and the links the server makes point at).
-    server = LiveServer(process, f"http://localhost:{listening}", log_path, env)
+    server = LiveServer(process, f"http://localhost:{port}", log_path, env)
     await _wait_until_healthy(server)
     return server
 
