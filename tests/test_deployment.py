@@ -20,11 +20,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML ships no types
 
 from app.core.config import PROJECT_ROOT, Settings
+from tests.scale_recipe import README, read_recipe, redis_db
 
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
@@ -323,3 +325,74 @@ def test_docker_compose_config_hands_every_setting_of_env_to_api_and_worker(
             assert environment.get(setting) == f"from-dotenv-{setting}", (name, setting)
         assert environment["DATABASE_URL"].startswith("postgresql://")
         assert environment["JOB_BROKER_URL"] == "redis://redis:6379/1"
+
+
+# --- the scale-out recipe -----------------------------------------------------------------------
+
+
+def test_readme_scale_recipe_shares_compose_servers_and_database_numbers() -> None:
+    """The README's exports name the settings compose sets for every service, on the same
+    kinds of server (PostgreSQL, Redis) and the same Redis databases."""
+    recipe = read_recipe()
+    compose = _compose()["x-app"]["environment"]
+    assert set(recipe.settings) == {"DATABASE_URL", "JOB_BROKER_URL", "RATE_LIMIT_STORAGE_URL"}
+    for name, value in recipe.settings.items():
+        assert urlsplit(value).scheme == urlsplit(compose[name]).scheme, name
+    assert urlsplit(recipe.settings["DATABASE_URL"]).scheme == "postgresql"
+    for name in ("JOB_BROKER_URL", "RATE_LIMIT_STORAGE_URL"):
+        assert redis_db(recipe.settings[name]) == redis_db(compose[name]), name
+    # The queue and the rate-limit counters never share a Redis database.
+    assert redis_db(recipe.settings["JOB_BROKER_URL"]) != redis_db(
+        recipe.settings["RATE_LIMIT_STORAGE_URL"]
+    )
+
+
+def test_readme_scale_recipe_runs_the_commands_of_make_and_compose() -> None:
+    """`make worker` in the recipe is the compose worker's command; the API line is run.py
+    with N processes (compose: run.py with WEB_CONCURRENCY=N)."""
+    recipe = read_recipe()
+    services = _compose()["services"]
+    assert recipe.worker_target == "worker"
+    assert list(recipe.worker) == services["worker"]["command"]
+    assert list(recipe.worker) == ["python", "-m", "app.jobs", "--max-async-tasks", "4"]
+    assert recipe.api[0] == "run.py"
+    assert recipe.api[recipe.api.index("--workers") + 1] == "N"
+    assert services["api"]["command"][:2] == ["python", "run.py"]
+    readme = README.read_text()
+    assert "WEB_CONCURRENCY=N" in readme
+    assert "--scale worker=M" in readme
+    assert "--scale worker=M" in COMPOSE.read_text()
+
+
+def test_the_scale_test_runs_the_readme_recipe() -> None:
+    """What tests/e2e/test_scale_e2e.py starts is the recipe with only N, M, the host, the
+    port and the servers filled in, and every setting it adds is a real setting."""
+    from tests.e2e import test_scale_e2e as scale
+
+    recipe = read_recipe()
+    assert scale.API_PROCESSES >= 2
+    assert scale.WORKER_PROCESSES >= 2
+    api = recipe.api_argv(processes=scale.API_PROCESSES, host="127.0.0.1", port=18000)
+    expected = [
+        {"N": str(scale.API_PROCESSES), "0.0.0.0": "127.0.0.1", "8000": "18000"}.get(w, w)
+        for w in recipe.api
+    ]
+    assert api[1:] == [str(PROJECT_ROOT / "run.py"), *expected[1:]]
+    assert recipe.worker_argv()[1:] == list(recipe.worker[1:])
+
+    env = scale.recipe_environment(
+        recipe,
+        database_url="postgresql://tester@127.0.0.1:5432/scale",
+        redis_url_of=lambda db: f"redis://127.0.0.1:6390/{db}",
+        replicate_url="http://127.0.0.1:6391",
+        workdir=Path("/nonexistent"),
+        port=18000,
+    )
+    assert env["DATABASE_URL"] == "postgresql://tester@127.0.0.1:5432/scale"
+    for name in ("JOB_BROKER_URL", "RATE_LIMIT_STORAGE_URL"):
+        assert env[name] == f"redis://127.0.0.1:6390/{redis_db(recipe.settings[name])}"
+    added = {name for name in env if os.environ.get(name) != env[name]}
+    unknown = added - set(Settings.model_fields)
+    assert not unknown, f"the scale test sets what no setting reads: {unknown}"
+    # Rate limits stay on, on the shared Redis store, as in the recipe.
+    assert "RATE_LIMIT_ENABLED" not in added
