@@ -12,6 +12,8 @@ const DONE = new Set(["completed", "failed"]);
 const VIEWS_RUNNING = new Set(["pending", "processing"]);
 // The pending code handle outlives a tab: the code link in /dev/mail opens a new one.
 const PENDING_KEY = "hairtryon.pending-code";
+// What was on show when the buyer left for the checkout, to put back on their return.
+const SHOWING_KEY = "hairtryon.showing";
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -389,6 +391,11 @@ async function loadStyles() {
     ),
   );
   loadStylesView();
+  $("teaser").replaceChildren(
+    ...state.styles.slice(0, 8).map((style) =>
+      el("img", { src: style.image_url, alt: "", title: style.name }),
+    ),
+  );
 }
 
 function loadStylesView() {
@@ -584,7 +591,9 @@ async function loadHistory(reset) {
     );
     if (reset) $("history").replaceChildren(...cards);
     else $("history").append(...cards);
-    $("history-count").textContent = `${body.total_images} ${favourites ? "favourites" : "looks"}`;
+    const noun = favourites ? "favourite" : "look";
+    const count = body.total_images;
+    $("history-count").textContent = `${count} ${noun}${count === 1 ? "" : "s"}`;
     $("history-more").hidden = body.next_page === null;
     state.historyPage = body.next_page || state.historyPage;
   } catch (error) {
@@ -658,10 +667,35 @@ async function buy(event) {
     const url = new URL(body.checkout_url);
     // The local test checkout can send the buyer back here instead of PAYMENT_RETURN_URL.
     if (url.origin === location.origin) url.searchParams.set("return", "/");
+    sessionStorage.setItem(
+      SHOWING_KEY,
+      JSON.stringify({
+        selfie: state.selfie,
+        styleId: state.styleId,
+        imageId: state.image?.id,
+        styleName: state.image?.style_name,
+      }),
+    );
     location.assign(url.toString());
   } catch (error) {
     fail(error);
     busy($("buy"), false);
+  }
+}
+
+async function restoreShowing() {
+  const saved = JSON.parse(sessionStorage.getItem(SHOWING_KEY) || "null");
+  sessionStorage.removeItem(SHOWING_KEY);
+  if (!saved) return;
+  if (saved.selfie?.file_url) chooseSelfie({ ...saved.selfie, preview: saved.selfie.file_url });
+  if (saved.styleId) {
+    state.styleId = saved.styleId;
+    loadStylesView();
+    updateGenerate();
+  }
+  if (saved.imageId) {
+    const body = await call("GET", `/image/status/${saved.imageId}`).catch(() => null);
+    if (body) showResult(body, saved.styleName);
   }
 }
 
@@ -670,6 +704,7 @@ async function returnedFromCheckout() {
   const paymentId = query.get("payment_id");
   if (!paymentId) return;
   history.replaceState(null, "", "/");
+  await restoreShowing();
   try {
     // Answers at once even if the webhook is late: the server asks the provider.
     const transaction = await call("GET", `/payments/transaction/${encodeURIComponent(paymentId)}`);
