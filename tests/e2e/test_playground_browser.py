@@ -4,7 +4,8 @@ driven by Playwright, as the admin test) against the real server process on embe
 /dev/mail and click it, verify, upload the test portrait, pick a style, generate and see the
 result load, ask for side views and be told to buy credits, buy 5 on the local checkout and see
 the balance change, get the side views of the look still on show, and keep it as a
-favourite from the history. Each step
+favourite from the history after the access cookie expired (the page refreshes on the 401 and
+retries). Each step
 leaves a screenshot in the folder the test prints."""
 
 from __future__ import annotations
@@ -207,9 +208,17 @@ async def _side_views_after_buying(page: Page, steps: Steps) -> None:
 async def _keep_a_favourite(page: Page, steps: Steps) -> None:
     await page.locator("#history .look img").first.click()
     await _loaded(page, "#view-back")
+    # The access cookie expires (has_session and the refresh cookie live on): the next call
+    # answers 401, and the page refreshes once and retries, as the web app does.
+    await page.context.clear_cookies(name="access_token")
     await page.click("#like")
     await page.locator("#like.on").wait_for()
     await page.check("#favourites")
     await page.locator("#history-count", has_text="1 favourite").wait_for()
     assert await page.locator("#history .look").count() == 1
     await steps.shot("favourites")
+    await page.click("details.log summary")
+    calls = await page.locator("#log").inner_text()
+    assert "POST /api/v1/auth/refresh → 200" in calls
+    assert "/like/" in calls.split("POST /api/v1/auth/refresh → 200")[0]  # retried after it
+    await steps.shot("api-calls")

@@ -48,8 +48,12 @@ function refreshOnce() {
   return refreshing;
 }
 
-async function call(method, path, body, { retry = true } = {}) {
-  const init = { method, credentials: "include", headers: { Accept: "application/json" } };
+async function call(method, path, body, { retry = true, headers = {} } = {}) {
+  const init = {
+    method,
+    credentials: "include",
+    headers: { Accept: "application/json", ...headers },
+  };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -59,7 +63,7 @@ async function call(method, path, body, { retry = true } = {}) {
   if (response.status === 401 && retry) {
     // The access cookie expired (or was revoked): rotate the refresh token, then retry once.
     await refreshOnce();
-    return call(method, path, body, { retry: false });
+    return call(method, path, body, { retry: false, headers });
   }
   if (response.status === 204) return null;
   const data = await response.json().catch(() => null);
@@ -78,9 +82,9 @@ async function call(method, path, body, { retry = true } = {}) {
   return data;
 }
 
-function log(method, path, status) {
+function log(method, path, status, where = API) {
   const item = document.createElement("li");
-  item.textContent = `${new Date().toLocaleTimeString()}  ${method} ${API}${path} → ${status}`;
+  item.textContent = `${new Date().toLocaleTimeString()}  ${method} ${where}${path} → ${status}`;
   item.className = status >= 400 ? "bad" : "";
   $("log").prepend(item);
   while ($("log").children.length > 80) $("log").lastChild.remove();
@@ -282,8 +286,13 @@ async function upload(blob, name) {
   const form = new FormData();
   for (const [key, value] of Object.entries(presign.fields)) form.append(key, value);
   form.append("file", blob, name);
-  const response = await fetch(presign.upload_url, { method: "POST", body: form });
-  log("POST", " (storage) " + new URL(presign.upload_url).pathname, response.status);
+  // Storage checks the signed policy, not our cookies: none are sent (S3 is another origin).
+  const response = await fetch(presign.upload_url, {
+    method: "POST",
+    body: form,
+    credentials: "omit",
+  });
+  log("POST", `${presign.upload_url} (storage)`, response.status, "");
   if (!response.ok) {
     // S3's XML error shape: <Error><Code>EntityTooLarge</Code><Message>...</Message></Error>
     const xml = new DOMParser().parseFromString(await response.text(), "application/xml");
@@ -460,25 +469,10 @@ async function generate() {
   }
 }
 
-async function callWithKey(path, body) {
+function callWithKey(path, body) {
+  // The same key on the retry after a refresh: the server answers the first result again.
   const key = crypto.randomUUID ? crypto.randomUUID() : String(Math.random()).slice(2);
-  const response = await fetch(API + path, {
-    method: "POST",
-    credentials: "include",
-    headers: { "Content-Type": "application/json", "Idempotency-Key": key },
-    body: JSON.stringify(body),
-  });
-  log("POST", path, response.status);
-  if (response.status === 401) {
-    await refreshOnce();
-    return call("POST", path, body, { retry: false });
-  }
-  const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = data?.detail;
-    throw new ApiError(response.status, detail?.code || "HTTP", detail?.message || "Failed");
-  }
-  return data;
+  return call("POST", path, body, { headers: { "Idempotency-Key": key } });
 }
 
 async function poll(imageId, running) {
