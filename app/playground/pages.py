@@ -7,6 +7,7 @@ from html import escape
 from urllib.parse import quote, urlsplit
 
 from app.core.config import Settings
+from app.core.sites import is_loopback
 from app.playground.mailbox import DevMail
 
 
@@ -15,6 +16,24 @@ def _origin(url: str | None) -> str | None:
         return None
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+
+
+def loopback_alias_redirect(request_url: str, public_base_url: str) -> str | None:
+    """The playground on PUBLIC_BASE_URL when it was opened on another loopback name
+    (http://127.0.0.1:8000 for http://localhost:8000): file URLs, checkouts and the local
+    upload target are all built on PUBLIC_BASE_URL, and on another origin the page's policy
+    (and the cookies' host) would not match them. Only between loopback names: behind a proxy
+    the host a request arrives on is not the one browsers use, and redirecting there loops."""
+    asked, public = urlsplit(request_url), urlsplit(public_base_url)
+    if not (asked.hostname and public.hostname):
+        return None
+    if not (is_loopback(asked.hostname) and is_loopback(public.hostname)):
+        return None
+    if (asked.scheme, asked.netloc) == (public.scheme, public.netloc):
+        return None
+    return f"{public.scheme}://{public.netloc}{asked.path}" + (
+        f"?{asked.query}" if asked.query else ""
+    )
 
 
 def storage_origins(settings: Settings) -> list[str]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from app.api.deps import SettingsDep
 from app.core.errors import NotFound
 from app.playground.mailbox import DevMailReader
-from app.playground.pages import MAIL_CSP, mail_page, playground_csp
+from app.playground.pages import MAIL_CSP, loopback_alias_redirect, mail_page, playground_csp
 
 STATIC_DIR = Path(__file__).parent / "static"
 # A page for people, not a cache: a new version shows on reload.
@@ -21,7 +21,10 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-async def playground(settings: SettingsDep) -> FileResponse:
+async def playground(request: Request, settings: SettingsDep) -> Response:
+    canonical = loopback_alias_redirect(str(request.url), settings.public_base_url)
+    if canonical is not None:
+        return RedirectResponse(canonical, status_code=307, headers=_NO_STORE)
     return FileResponse(
         STATIC_DIR / "index.html",
         media_type="text/html",

@@ -73,6 +73,18 @@ async def test_the_playground_is_served_in_development_with_its_own_scripts_only
     assert (await client.get("/playground/playground.css")).status_code == 200
 
 
+async def test_the_playground_moves_to_public_base_url_from_another_loopback_name(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    assert settings.public_base_url == "http://localhost:8000"
+    moved = await client.get("http://127.0.0.1:8000/?code=123456")
+    assert moved.status_code == 307
+    assert moved.headers["location"] == "http://localhost:8000/?code=123456"
+    # On its own name, and on a name that is not loopback (a proxy's), it is served.
+    assert (await client.get("http://localhost:8000/")).status_code == 200
+    assert (await client.get("http://internal-host:8000/")).status_code == 200
+
+
 async def test_switched_off_the_pages_are_not_found(switched_off: httpx.AsyncClient) -> None:
     for path in ("/", "/dev/mail", "/playground/playground.js"):
         response = await switched_off.get(path)
