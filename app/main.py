@@ -37,6 +37,8 @@ from app.files.router import media_router
 from app.generation.webhook_router import replicate_webhook_router
 from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
+from app.playground.router import STATIC_DIR as PLAYGROUND_STATIC_DIR
+from app.playground.router import router as playground_router
 from app.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,10 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.include_router(webhook_router)
     app.include_router(replicate_webhook_router)
     app.include_router(media_router)
+    if settings.PLAYGROUND_ENABLED:
+        # GET / and /dev/mail: the product in a browser on `make run` (app/playground/).
+        app.include_router(playground_router)
+        app.mount("/playground", StaticFiles(directory=PLAYGROUND_STATIC_DIR), name="playground")
     # Innermost of ours, so a 413 still carries the CORS headers and the request id.
     app.add_middleware(
         BodyLimitMiddleware,

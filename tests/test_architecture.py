@@ -66,6 +66,7 @@ ABOVE_CORE = (
     "app.credits",
     "app.payments",
     "app.admin",
+    "app.playground",
     "app.integrations",
     "app.jobs",
     "app.api",

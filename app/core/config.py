@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     LOG_FORMAT: Literal["json", "text"] | None = None
     # Unset: on in development, off in production (the schema maps every route for a caller).
     DOCS_ENABLED: bool = True
+    # The try-on playground at GET / and the local mailbox at GET /dev/mail (development
+    # pages: the mailbox shows everyone's codes). Unset: on in development, off in production,
+    # which refuses it switched on.
+    PLAYGROUND_ENABLED: bool = True
     LOGFIRE_TOKEN: SecretStr | None = None
     # API processes `python run.py` starts (uvicorn's variable name). More than one needs the
     # shared parts: Redis jobs and Redis rate limits (production refuses otherwise).
@@ -178,8 +182,9 @@ class Settings(BaseSettings):
 
     # --- payments ---
     # dodo: Dodo Payments; local: a test checkout page on this server that "pays" and posts a
-    # signed webhook. Unset: Dodo when DODO_PAYMENTS_API_KEY is set, else payments are off (503).
-    PAYMENTS_BACKEND: Literal["dodo", "local"] | None = None
+    # signed webhook; off: no payments (503). Unset: Dodo when DODO_PAYMENTS_API_KEY is set,
+    # else the local checkout in development (so `make run` can buy) and off in production.
+    PAYMENTS_BACKEND: Literal["dodo", "local", "off"] | None = None
     DODO_PAYMENTS_API_KEY: SecretStr | None = None
     DODO_PAYMENTS_MODE: Literal["test_mode", "live_mode"] = "test_mode"
     # The one product priced per credit; quantity = credits.
@@ -301,9 +306,15 @@ class Settings(BaseSettings):
 
     @property
     def payments_backend(self) -> str | None:
+        """ "dodo", "local" or None (payments off)."""
+        if self.PAYMENTS_BACKEND == "off":
+            return None
         if self.PAYMENTS_BACKEND is not None:
             return self.PAYMENTS_BACKEND
-        return "dodo" if self.DODO_PAYMENTS_API_KEY else None
+        if self.DODO_PAYMENTS_API_KEY:
+            return "dodo"
+        # A newcomer on `make run` can try buying; production never falls back to free credits.
+        return None if self.is_production else "local"
 
     @property
     def payment_return_url(self) -> str:
@@ -328,10 +339,12 @@ class Settings(BaseSettings):
         return max(float(self.JOB_LEASE_S), self.JOB_REDELIVER_AFTER_S)
 
     @model_validator(mode="after")
-    def _docs_off_in_production_unless_asked(self) -> Settings:
+    def _dev_pages_off_in_production_unless_asked(self) -> Settings:
         # Runs before the refusals below (pydantic runs after-validators in order).
         if self.is_production and "DOCS_ENABLED" not in self.model_fields_set:
             self.DOCS_ENABLED = False
+        if self.is_production and "PLAYGROUND_ENABLED" not in self.model_fields_set:
+            self.PLAYGROUND_ENABLED = False
         return self
 
     @model_validator(mode="after")
@@ -432,6 +445,11 @@ def _embedded_part_problems(settings: Settings) -> list[str]:
         problems.append("CREDITS_UNSAFE_READ_MODIFY_WRITE is a test-only switch")
     if settings.JOB_FAULTS:
         problems.append("JOB_FAULTS is a test-only switch")
+    if settings.PLAYGROUND_ENABLED:
+        problems.append(
+            "PLAYGROUND_ENABLED=true serves the development playground and /dev/mail (everyone's"
+            " codes)"
+        )
     if settings.RATE_LIMIT_ENABLED and not settings.RATE_LIMIT_STORAGE_URL:
         problems.append(
             "RATE_LIMIT_STORAGE_URL must point at Redis: in-memory limits do not hold across "

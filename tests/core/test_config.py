@@ -57,6 +57,7 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"BREVO_API_KEY": ""}, "BREVO_API_KEY"),
         ({"CREDITS_UNSAFE_READ_MODIFY_WRITE": "true"}, "CREDITS_UNSAFE_READ_MODIFY_WRITE"),
         ({"PAYMENTS_BACKEND": "local"}, "PAYMENTS_BACKEND=local"),
+        ({"PLAYGROUND_ENABLED": "true"}, "PLAYGROUND_ENABLED"),
         ({"DODO_PAYMENTS_API_KEY": "key"}, "DODO_PAYMENTS_WEBHOOK_SECRET"),
         ({"STORAGE_BACKEND": "s3"}, "AWS_ACCESS_KEY_ID"),
         ({"SECRET_KEY": "short-secret"}, "SECRET_KEY is shorter"),
@@ -147,6 +148,23 @@ def test_docs_are_off_in_production_unless_asked_and_on_in_development() -> None
     assert _settings().DOCS_ENABLED
     assert not _settings(**SAFE_PROD).DOCS_ENABLED
     assert _settings(**SAFE_PROD, DOCS_ENABLED="true").DOCS_ENABLED
+
+
+def test_the_playground_is_on_in_development_and_off_in_production() -> None:
+    assert _settings().PLAYGROUND_ENABLED
+    assert not _settings(PLAYGROUND_ENABLED="false").PLAYGROUND_ENABLED
+    assert not _settings(**SAFE_PROD).PLAYGROUND_ENABLED
+
+
+def test_development_buys_on_the_local_checkout_unless_told_otherwise() -> None:
+    assert _settings().payments_backend == "local"
+    assert _settings(PAYMENTS_BACKEND="off").payments_backend is None
+    assert _settings(PAYMENTS_BACKEND="dodo").payments_backend == "dodo"
+    assert _settings(DODO_PAYMENTS_API_KEY="key").payments_backend == "dodo"
+
+
+def test_production_never_falls_back_to_the_local_checkout() -> None:
+    assert _settings(**SAFE_PROD).payments_backend is None
 
 
 def test_secrets_do_not_leak_through_repr() -> None:

@@ -75,3 +75,23 @@ async def shop(
     ):
         await signed_up_and_verified(client, Mail(mail.directory, built.database.background))
         yield Shop(client, dodo, built)
+
+
+@pytest.fixture
+async def payments_off(
+    settings: Settings, resources: Resources, mail: Mail
+) -> AsyncIterator[tuple[httpx.AsyncClient, Mail]]:
+    """A client of the app with PAYMENTS_BACKEND=off (development defaults to the local
+    checkout), and its mailbox."""
+    off = settings.model_copy(update={"PAYMENTS_BACKEND": "off"})
+    built = build_test_resources(off, resources.database)
+    app = create_app(off, resources=built)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver",
+            headers={"Origin": FRONTEND},
+        ) as client,
+    ):
+        yield client, Mail(mail.directory, built.database.background)

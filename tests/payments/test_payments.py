@@ -248,7 +248,10 @@ async def test_unknown_events_are_acknowledged_and_stored(
     assert stored.outcome == "ignored"
 
 
-async def test_payments_off_answers_503(client: httpx.AsyncClient, mail: Mail) -> None:
+async def test_payments_off_answers_503(
+    payments_off: tuple[httpx.AsyncClient, Mail],
+) -> None:
+    client, mail = payments_off
     await signed_up_and_verified(client, mail)
     response = await client.post("/api/v1/payments/checkout", json={"quantity": 1})
     assert response.status_code == 503

@@ -116,8 +116,10 @@ async def test_a_product_the_provider_does_not_know_is_a_503_not_a_500(
     assert response.json()["detail"]["code"] == "PRICING_UNAVAILABLE"
 
 
-async def test_payments_off_pricing_answers_503(client: httpx.AsyncClient) -> None:
-    response = await client.get(PRICING)
+async def test_payments_off_pricing_answers_503(
+    payments_off: tuple[httpx.AsyncClient, object],
+) -> None:
+    response = await payments_off[0].get(PRICING)
     assert response.status_code == 503
     assert response.json()["detail"]["code"] == "PAYMENTS_NOT_CONFIGURED"
 
