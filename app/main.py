@@ -38,6 +38,7 @@ from app.generation.webhook_router import replicate_webhook_router
 from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
 from app.resources import Resources
+from app.sharing.router import page_router as share_page_router
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     app.include_router(webhook_router)
     app.include_router(replicate_webhook_router)
     app.include_router(media_router)
+    app.include_router(share_page_router)
     # Innermost of ours, so a 413 still carries the CORS headers and the request id.
     app.add_middleware(
         BodyLimitMiddleware,
