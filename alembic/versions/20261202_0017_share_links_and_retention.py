@@ -1,11 +1,12 @@
-"""sharing and privacy: public share links of an image (stored hashed)
+"""sharing and privacy: public share links of an image (stored hashed), retention window
 
 Revision ID: 0017
 Revises: 0014
 Create Date: 2026-12-02
 
 `share_links` holds one live link per image, by the SHA-256 of its token; the row is deleted
-with its image, and the image with its owner (SPEC §4a).
+with its image, and the image with its owner (SPEC §4a). `users.retention_days` is the
+person's own window: their uploads and results older than it are purged (null: kept).
 """
 
 from collections.abc import Sequence
@@ -43,7 +44,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_hash", name=op.f("uq_share_links_token_hash")),
         sqlite_autoincrement=True,
     )
+    # A plain ADD COLUMN on both backends (no SQLite table rebuild).
+    op.add_column("users", sa.Column("retention_days", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    # SQLite >= 3.35 drops a column in place; batch mode would rebuild the table.
+    op.drop_column("users", "retention_days")
     op.drop_table("share_links")

@@ -1,0 +1,57 @@
+"""The queries behind retention and delete-all: whose files are due, and which rows go."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import Image, ImageStatus, Upload, User
+
+# A job still running keeps its row: the worker owns it until it finishes or times out.
+_FINISHED = (ImageStatus.COMPLETED, ImageStatus.FAILED)
+
+
+class PrivacyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def retention_windows(self, after_user_id: int, limit: int) -> list[tuple[int, int]]:
+        """(user id, retention days) of people who chose a window, by id from `after_user_id`."""
+        rows = await self.session.execute(
+            select(User.id, User.retention_days)
+            .where(User.retention_days.is_not(None), User.id > after_user_id)
+            .order_by(User.id)
+            .limit(limit)
+        )
+        return [(user_id, days) for user_id, days in rows if days is not None]
+
+    async def finished_images(
+        self, user_id: int, limit: int, *, created_before: datetime | None = None
+    ) -> list[Image]:
+        query = select(Image).where(Image.user_id == user_id, Image.status.in_(_FINISHED))
+        if created_before is not None:
+            query = query.where(Image.created_at < created_before)
+        return list(await self.session.scalars(query.order_by(Image.id).limit(limit)))
+
+    async def unused_uploads(
+        self, user_id: int, limit: int, *, created_before: datetime | None = None
+    ) -> list[Upload]:
+        """The person's uploads that are not their profile picture and not the input of one of
+        their images that still exists (its "before" photo goes with it)."""
+        in_use = or_(
+            exists().where(User.id == user_id, User.userpic == Upload.key),
+            exists().where(Image.user_id == user_id, Image.input_key == Upload.key),
+        )
+        query = select(Upload).where(Upload.user_id == user_id, ~in_use)
+        if created_before is not None:
+            query = query.where(Upload.created_at < created_before)
+        return list(await self.session.scalars(query.order_by(Upload.id).limit(limit)))
+
+    async def delete_images(self, ids: list[int]) -> None:
+        # Views and share links go with them (ON DELETE CASCADE).
+        await self.session.execute(delete(Image).where(Image.id.in_(ids)))
+
+    async def delete_uploads(self, ids: list[int]) -> None:
+        await self.session.execute(delete(Upload).where(Upload.id.in_(ids)))
