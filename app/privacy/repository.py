@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import Select, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import Image, ImageStatus, Upload, User
+from app.models import (
+    CreditLedgerEntry,
+    Image,
+    ImageStatus,
+    ImageView,
+    PaymentAttempt,
+    PaymentRefund,
+    ShareLink,
+    Transaction,
+    Upload,
+    User,
+)
 
 # A job still running keeps its row: the worker owns it until it finishes or times out.
 _FINISHED = (ImageStatus.COMPLETED, ImageStatus.FAILED)
@@ -55,3 +67,49 @@ class PrivacyRepository:
 
     async def delete_uploads(self, ids: list[int]) -> None:
         await self.session.execute(delete(Upload).where(Upload.id.in_(ids)))
+
+
+class ExportRepository:
+    """Every row of one person, for their export (SPEC §4a)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def rows(self, user_id: int) -> dict[str, list[Any]]:
+        images = await self._all(select(Image).where(Image.user_id == user_id).order_by(Image.id))
+        image_ids = [image.id for image in images]
+        transactions = await self._all(
+            select(Transaction).where(Transaction.user_id == user_id).order_by(Transaction.id)
+        )
+        transaction_ids = [transaction.id for transaction in transactions]
+        return {
+            "credit_ledger": await self._all(
+                select(CreditLedgerEntry)
+                .where(CreditLedgerEntry.user_id == user_id)
+                .order_by(CreditLedgerEntry.id)
+            ),
+            "transactions": transactions,
+            "payment_attempts": await self._all(
+                select(PaymentAttempt)
+                .where(PaymentAttempt.transaction_id.in_(transaction_ids))
+                .order_by(PaymentAttempt.id)
+            ),
+            "payment_refunds": await self._all(
+                select(PaymentRefund)
+                .where(PaymentRefund.transaction_id.in_(transaction_ids))
+                .order_by(PaymentRefund.id)
+            ),
+            "images": images,
+            "image_views": await self._all(
+                select(ImageView).where(ImageView.image_id.in_(image_ids)).order_by(ImageView.id)
+            ),
+            "share_links": await self._all(
+                select(ShareLink).where(ShareLink.image_id.in_(image_ids)).order_by(ShareLink.id)
+            ),
+            "uploads": await self._all(
+                select(Upload).where(Upload.user_id == user_id).order_by(Upload.id)
+            ),
+        }
+
+    async def _all(self, query: Select[Any]) -> list[Any]:
+        return list(await self.session.scalars(query))

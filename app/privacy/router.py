@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import CurrentUser
 from app.core.openapi import error_responses
-from app.privacy.dependencies import PrivacyServiceDep
+from app.privacy.dependencies import ExportServiceDep, PrivacyServiceDep
 from app.privacy.schemas import PrivacyRead, PrivacyUpdate
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
@@ -28,3 +29,31 @@ async def put_privacy(
     a photo stays while an image made from it does. `null` keeps everything until you delete
     it yourself."""
     return await privacy.set_retention(user, body.retention_days)
+
+
+@router.get(
+    "/export",
+    summary="Download all your data (a zip)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "A zip, streamed: `profile.json`, `credit_ledger.json`, "
+            "`transactions.json` (with `payment_attempts.json`, `payment_refunds.json`), "
+            "`images.json`, `image_views.json`, `share_links.json`, `uploads.json`, and the "
+            "files under `files/` (profile picture, uploads, each image's results)",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+async def export(user: CurrentUser, exports: ExportServiceDep) -> StreamingResponse:
+    """Every row we keep about you, and your pictures fetched from storage while the zip
+    streams. No password hash or token digest is included."""
+    plan = await exports.plan(user)
+    return StreamingResponse(
+        exports.stream(plan),
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": 'attachment; filename="hairtryon-export.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
