@@ -61,6 +61,29 @@ class PrivacyRepository:
             query = query.where(Upload.created_at < created_before)
         return list(await self.session.scalars(query.order_by(Upload.id).limit(limit)))
 
+    async def all_image_keys(self, user_id: int) -> list[str]:
+        """Every result key of the person's images (the image folders hold the rest)."""
+        rows = await self.session.execute(
+            select(
+                Image.output_key, Image.right_view_key, Image.left_view_key, Image.back_view_key
+            ).where(Image.user_id == user_id)
+        )
+        return [key for row in rows for key in row if key]
+
+    async def delete_all_images(self, user_id: int) -> int:
+        result = await self.session.execute(
+            delete(Image).where(Image.user_id == user_id).returning(Image.id)
+        )
+        return len(result.all())
+
+    async def uploads_but_the_picture(self, user_id: int) -> list[Upload]:
+        picture = exists().where(User.id == user_id, User.userpic == Upload.key)
+        return list(
+            await self.session.scalars(
+                select(Upload).where(Upload.user_id == user_id, ~picture).order_by(Upload.id)
+            )
+        )
+
     async def delete_images(self, ids: list[int]) -> None:
         # Views and share links go with them (ON DELETE CASCADE).
         await self.session.execute(delete(Image).where(Image.id.in_(ids)))

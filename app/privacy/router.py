@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from app.auth.dependencies import CurrentUser
 from app.core.openapi import error_responses
 from app.privacy.dependencies import ExportServiceDep, PrivacyServiceDep
-from app.privacy.schemas import PrivacyRead, PrivacyUpdate
+from app.privacy.schemas import DeletedRead, PrivacyRead, PrivacyUpdate
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
 router = APIRouter(prefix="/user", tags=["user"], responses=error_responses(*AUTH_ERRORS))
@@ -57,3 +57,11 @@ async def export(user: CurrentUser, exports: ExportServiceDep) -> StreamingRespo
             "Cache-Control": "no-store",
         },
     )
+
+
+@router.delete("/images", summary="Delete all your images and uploads at once")
+async def delete_all_images(user: CurrentUser, privacy: PrivacyServiceDep) -> DeletedRead:
+    """Every image (with its side views and share link) and every upload, records now and
+    files right after; the upload in use as your profile picture stays (change or remove the
+    picture first). Your account, credits and history stay: `DELETE /user/me` removes those."""
+    return await privacy.delete_everything(user)

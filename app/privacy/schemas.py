@@ -28,3 +28,12 @@ class PrivacyRead(BaseModel):
     retention_days: RetentionDays
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"retention_days": 30}]})
+
+
+class DeletedRead(BaseModel):
+    images_deleted: int
+    uploads_deleted: int
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"images_deleted": 12, "uploads_deleted": 9}]}
+    )
