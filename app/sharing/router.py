@@ -77,24 +77,34 @@ async def share_page(token: Token, shares: ShareServiceDep) -> HTMLResponse:
     return HTMLResponse(render_pair(pair), headers=PAGE_HEADERS)
 
 
-@page_router.get(
-    "/s/{token}/{picture}",
-    summary="A picture of a share page: before, after, or the preview",
-    response_class=Response,
-    responses={
-        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
-        **error_responses("SHARE_NOT_FOUND"),
-    },
-)
-async def share_picture(token: Token, picture: Picture, shares: ShareServiceDep) -> Response:
-    """Served only for a live link, never cached: a revoked link shows nothing any more."""
-    found = await shares.picture(token, picture)
-    return Response(
-        found.data,
-        media_type=found.content_type,
-        headers={
-            "Cache-Control": "no-store",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "X-Robots-Tag": "noindex",
+def _picture_route(picture: Picture) -> None:
+    async def share_picture(token: Token, shares: ShareServiceDep) -> Response:
+        found = await shares.picture(token, picture)
+        return Response(
+            found.data,
+            media_type=found.content_type,
+            headers={
+                "Cache-Control": "no-store",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+                "X-Robots-Tag": "noindex",
+            },
+        )
+
+    page_router.add_api_route(
+        f"/s/{{token}}/{picture}",
+        share_picture,
+        methods=["GET"],
+        name=f"share_{picture}",
+        summary=f"The {picture} picture of a share page",
+        description="Served only for a live link, never cached: a revoked link shows nothing "
+        "any more. `preview` is a small side-by-side JPEG (the page's Open Graph image).",
+        response_class=Response,
+        responses={
+            200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+            **error_responses("SHARE_NOT_FOUND"),
         },
     )
+
+
+for _picture in Picture:
+    _picture_route(_picture)
