@@ -40,6 +40,7 @@ from app.payments.router import webhook_router
 from app.playground.router import STATIC_DIR as PLAYGROUND_STATIC_DIR
 from app.playground.router import router as playground_router
 from app.resources import Resources
+from app.sharing.router import page_router as share_page_router
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         # GET / and /dev/mail: the product in a browser on `make run` (app/playground/).
         app.include_router(playground_router)
         app.mount("/playground", StaticFiles(directory=PLAYGROUND_STATIC_DIR), name="playground")
+    app.include_router(share_page_router)
     # Innermost of ours, so a 413 still carries the CORS headers and the request id.
     app.add_middleware(
         BodyLimitMiddleware,

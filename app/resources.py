@@ -29,6 +29,7 @@ from app.payments.pricing import ProductPrices
 
 if TYPE_CHECKING:
     from app.payments.reconcile import PaymentReconciler
+    from app.privacy.purge import RetentionPurger
 
 
 @dataclass(slots=True)
@@ -56,6 +57,12 @@ class Resources:
     reconcile_payments: bool = True
     reconciler: PaymentReconciler | None = None
     _reconciler_task: asyncio.Task[None] | None = None
+    # Purge files past UPLOAD_RETENTION_DAYS and each person's retention window periodically,
+    # in API and worker processes alike (one at a time does a pass); off in transactional
+    # tests unless a test turns it on.
+    purge_retention: bool = True
+    purger: RetentionPurger | None = None
+    _purger_task: asyncio.Task[None] | None = None
     trusted_proxies: tuple[IpNetwork, ...] = ()
     google: GoogleOAuth | None = None
     passwords: PasswordHasher = field(default_factory=PasswordHasher)
@@ -80,6 +87,7 @@ class Resources:
         # The dummy hash for unknown emails is built now, not on the first login.
         await self.passwords.warm_up()
         self._start_payment_reconciler()
+        self._start_retention_purge()
         if not jobs:
             return
         if self.job_queue is None:
@@ -121,14 +129,24 @@ class Resources:
             self.reconciler.run_forever(), name="payment-reconciler"
         )
 
+    def _start_retention_purge(self) -> None:
+        interval = self.settings.RETENTION_PURGE_INTERVAL_S
+        if not (self.purge_retention and interval > 0):
+            return
+        from app.privacy.purge import RetentionPurger
+
+        self.purger = RetentionPurger.from_settings(self.settings, self.database, self.storage)
+        self._purger_task = asyncio.create_task(self.purger.run_forever(), name="retention-purge")
+
     async def stop_background(self) -> None:
-        """Stop the periodic loops `start()` began (the sweeper, the payment reconciler)."""
-        for task in (self._reconciler_task, self._sweeper):
+        """Stop the periodic loops `start()` began (the sweeper, the payment reconciler, the
+        retention purge)."""
+        for task in (self._reconciler_task, self._purger_task, self._sweeper):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._reconciler_task = self._sweeper = None
+        self._reconciler_task = self._purger_task = self._sweeper = None
 
     async def close(self) -> None:
         await self.stop_background()

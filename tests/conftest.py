@@ -128,11 +128,13 @@ def resources(settings: Settings, connection: AsyncConnection) -> Resources:
 
 def build_test_resources(settings: Settings, database: Database) -> Resources:
     """Resources for a test app: jobs run when the test says so (RecordingQueue), on the
-    test's transaction, and no sweeper or payment reconciler runs in the background."""
+    test's transaction, and no sweeper, payment reconciler or retention purge runs in the
+    background."""
     resources = Resources.build(settings, database=database)
     resources.job_queue = RecordingQueue()
     resources.background_jobs = False
     resources.reconcile_payments = False
+    resources.purge_retention = False
     return resources
 
 

@@ -65,6 +65,8 @@ ABOVE_CORE = (
     "app.generation",
     "app.credits",
     "app.payments",
+    "app.sharing",
+    "app.privacy",
     "app.admin",
     "app.playground",
     "app.integrations",

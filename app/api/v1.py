@@ -14,6 +14,8 @@ from app.payments.local_router import router as local_checkout_router
 from app.payments.router import alias_router as payment_alias_router
 from app.payments.router import pricing_router
 from app.payments.router import router as payments_router
+from app.privacy.router import router as privacy_router
+from app.sharing.router import router as sharing_router
 from app.styles.router import router as styles_router
 from app.users.router import router as users_router
 
@@ -21,10 +23,12 @@ api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(default_rate_limi
 api_router.include_router(auth_router)
 api_router.include_router(google_router)
 api_router.include_router(users_router)
+api_router.include_router(privacy_router)
 api_router.include_router(files_router)
 # Styles first: /image/styles must not be taken for /image/{image_id}.
 api_router.include_router(styles_router)
 api_router.include_router(generation_router)
+api_router.include_router(sharing_router)
 api_router.include_router(user_images_router)
 api_router.include_router(payments_router)
 api_router.include_router(pricing_router)

@@ -111,8 +111,12 @@ class Settings(BaseSettings):
     MAX_IMAGE_PIXELS: int = Field(default=40_000_000, ge=1_000_000, le=89_478_485)
     # Lifetime of the signed URLs handed to clients.
     SIGNED_URL_EXPIRE_S: int = Field(default=3600, ge=60, le=604_800)
-    # Delete uploads older than this many days with `make purge-uploads`; unset = keep.
+    # Delete uploads older than this many days that nothing uses (the periodic purge, or
+    # `make purge-uploads` at once); unset = keep.
     UPLOAD_RETENTION_DAYS: int | None = Field(default=None, ge=1)
+    # Seconds between passes of the periodic purge (UPLOAD_RETENTION_DAYS and every person's
+    # own retention window), one process of the deployment at a time; 0 turns it off.
+    RETENTION_PURGE_INTERVAL_S: float = Field(default=3600.0, ge=0, le=7 * 86_400)
 
     # Request bodies outside the multipart uploads (which have MAX_IMAGE_SIZE_MB): JSON and
     # forms, and the payment provider's webhooks. Larger bodies are refused with 413 unread.

@@ -4,6 +4,9 @@ Uploads still in use are kept, however old: a profile picture, or the input phot
 that still exists (its gallery "before" photo, share page and recent uploads). They are purged
 by the first run after nothing uses them any more.
 
+The periodic purge (app/privacy/purge.py, every RETENTION_PURGE_INTERVAL_S in the app's own
+processes) runs this by itself; the command runs it at once:
+
 python -m app.files.retention      (make purge-uploads)
 """
 
@@ -18,7 +21,6 @@ from app.core.db import Database
 from app.core.logging import configure_process_logging
 from app.files.repository import UploadRepository
 from app.integrations.storage import Storage
-from app.wiring import build_storage
 
 logger = logging.getLogger(__name__)
 BATCH = 200
@@ -52,6 +54,9 @@ async def _main() -> None:
     if settings.UPLOAD_RETENTION_DAYS is None:
         logger.info("UPLOAD_RETENTION_DAYS is not set: nothing to purge")
         return
+    # Imported here: the composition root builds the app, which runs this module's purge.
+    from app.wiring import build_storage
+
     database = Database.from_url(settings.DATABASE_URL)
     try:
         purged = await purge_uploads_older_than(

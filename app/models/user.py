@@ -32,6 +32,10 @@ class User(TimestampMixin, Base):
     # Cached balance; the credit ledger is the source of truth and the CHECK the last guard.
     credits: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     google_sub: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
+    # The person's own retention window (SPEC §4a): their uploads and results older than this
+    # many days are deleted by the periodic purge; None keeps them (UPLOAD_RETENTION_DAYS
+    # still applies to unused uploads).
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @property
     def is_admin(self) -> bool:

@@ -170,6 +170,9 @@ ID_ROUTE_CASES: dict[tuple[str, str], dict[str, object]] = {
     ("POST", "/api/v1/image/like/{image_id}"): {},
     ("POST", "/api/v1/image/dislike/{image_id}"): {},
     ("DELETE", "/api/v1/image/{image_id}"): {},
+    # Share links: someone else's image answers like a missing one, and no link is made.
+    ("POST", "/api/v1/image/{image_id}/share"): {"json": {"expires_in_hours": 24}},
+    ("DELETE", "/api/v1/image/{image_id}/share"): {},
     # With a real foreign payment: tests/payments/test_payments.py::
     # test_someone_elses_transaction_is_not_found. Here: no side effect, 404.
     ("GET", "/api/v1/payments/transaction/{payment_id}"): {},
@@ -197,6 +200,7 @@ async def test_bola01_foreign_objects_are_invisible_and_untouched(
     await signed_up_and_verified(client, mail)
     owner_image = await _completed_image(client, resources)
     before = (await client.get(f"/api/v1/image/status/{owner_image}")).json()
+    shared = await client.post(f"/api/v1/image/{owner_image}/share", json={"expires_in_hours": 1})
     owner_cookies = dict(client.cookies.items())
     client.cookies.clear()
     await signed_up_and_verified(client, mail)
@@ -205,7 +209,8 @@ async def test_bola01_foreign_objects_are_invisible_and_untouched(
         target = path.replace("{image_id}", str(owner_image)).replace(
             "{payment_id}", str(owner_image)
         )
-        response = await client.request(method, target)
+        case = ID_ROUTE_CASES[(method, path)]
+        response = await client.request(method, target, **case)  # type: ignore[arg-type]
         assert response.status_code == 404, (method, path, response.text)
     for method, path in sorted(BODY_ID_ROUTES):
         response = await client.request(method, path, json={"image_id": owner_image})
@@ -219,3 +224,4 @@ async def test_bola01_foreign_objects_are_invisible_and_untouched(
     assert after["status"] == before["status"] == "completed"
     page = (await client.get("/api/v1/user/images")).json()
     assert page["images"][0]["liked"] is None
+    assert (await client.get(path_of(shared.json()["url"]))).status_code == 200, "not revoked"

@@ -1,0 +1,81 @@
+"""Deleting a person's images and uploads, objects and rows, batch by batch.
+
+Objects first, then rows, in one unit of work per batch: a crash leaves rows whose objects are
+gone (deleting a missing object is harmless, and the next pass finishes the job), never
+objects nobody can find. Images go before uploads, so the inputs they used are free to go in
+the same pass. Profile pictures are never touched: an upload in use as one is kept, and the
+pictures stored under PROFILE_PICS_FOLDER are not uploads at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.core.db import Database
+from app.generation.result_keys import ResultKeys
+from app.integrations.storage import Storage
+from app.models import Image, Upload
+from app.privacy.repository import PrivacyRepository
+
+BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    images: int = 0
+    uploads: int = 0
+
+    def __add__(self, other: Erased) -> Erased:
+        return Erased(self.images + other.images, self.uploads + other.uploads)
+
+
+class Eraser:
+    def __init__(self, database: Database, storage: Storage, result_keys: ResultKeys) -> None:
+        self.database = database
+        self.storage = storage
+        self.result_keys = result_keys
+
+    async def erase(self, user_id: int, *, created_before: datetime | None = None) -> Erased:
+        """The person's finished images and unused uploads (older than `created_before`, if
+        given): their objects, then their rows."""
+        images = 0
+        while True:
+            async with self.database.unit_of_work() as session:
+                privacy = PrivacyRepository(session)
+                batch = await privacy.finished_images(user_id, BATCH, created_before=created_before)
+                for image in batch:
+                    await self._remove_image_objects(image)
+                await privacy.delete_images([image.id for image in batch])
+            images += len(batch)
+            if len(batch) < BATCH:
+                break
+        uploads = 0
+        while True:
+            async with self.database.unit_of_work() as session:
+                privacy = PrivacyRepository(session)
+                found = await privacy.unused_uploads(user_id, BATCH, created_before=created_before)
+                for upload in found:
+                    await self._remove_upload_objects(upload)
+                await privacy.delete_uploads([upload.id for upload in found])
+            uploads += len(found)
+            if len(found) < BATCH:
+                break
+        return Erased(images, uploads)
+
+    async def _remove_image_objects(self, image: Image) -> None:
+        for key in (
+            image.output_key,
+            image.right_view_key,
+            image.left_view_key,
+            image.back_view_key,
+        ):
+            if key:
+                await self.storage.delete(key)
+        # The image's folder also holds what a crashed attempt stored unrecorded.
+        await self.storage.delete_prefix(self.result_keys.folder_of(image.user_id, image.id))
+
+    async def _remove_upload_objects(self, upload: Upload) -> None:
+        await self.storage.delete(upload.key)
+        if upload.presigned_key and upload.presigned_key != upload.key:
+            await self.storage.delete(upload.presigned_key)
