@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     # GET /image/status/{id} per user (the web app polls every 3 s per job, in every tab).
     RATE_LIMIT_STATUS: str = "300/minute"
     RATE_LIMIT_GENERATION: str = "5/minute"
+    # GET /user/export per user, on top of the default budget: each one reads every object
+    # the person has from storage.
+    RATE_LIMIT_EXPORT: str = "10/hour"
     # Proxies whose X-Forwarded-For is believed (comma-separated IPs or CIDRs).
     TRUSTED_PROXIES: str = ""
 

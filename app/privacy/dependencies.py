@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.api.deps import ResourcesDep, SessionDep
+from app.auth.dependencies import CurrentUser
 from app.core.db import after_commit
 from app.files.keys import user_prefix
 from app.privacy.export import ExportService
@@ -33,3 +34,11 @@ def get_export_service(session: SessionDep, resources: ResourcesDep) -> ExportSe
 
 
 ExportServiceDep = Annotated[ExportService, Depends(get_export_service)]
+
+
+async def export_rate_limit(user: CurrentUser, resources: ResourcesDep) -> None:
+    """Exports per user (RATE_LIMIT_EXPORT): each one reads all of the person's objects."""
+    await resources.limiter.hit(resources.settings.RATE_LIMIT_EXPORT, "export", f"user:{user.id}")
+
+
+ExportRateLimit = Depends(export_rate_limit)

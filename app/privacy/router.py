@@ -7,7 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from app.auth.dependencies import CurrentUser
 from app.core.openapi import error_responses
-from app.privacy.dependencies import ExportServiceDep, PrivacyServiceDep
+from app.privacy.dependencies import ExportRateLimit, ExportServiceDep, PrivacyServiceDep
 from app.privacy.schemas import DeletedRead, PrivacyRead, PrivacyUpdate
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
@@ -35,19 +35,22 @@ async def put_privacy(
     "/export",
     summary="Download all your data (a zip)",
     response_class=StreamingResponse,
+    dependencies=[ExportRateLimit],
     responses={
+        **error_responses("RATE_LIMITED"),
         200: {
             "description": "A zip, streamed: `profile.json`, `credit_ledger.json`, "
             "`transactions.json` (with `payment_attempts.json`, `payment_refunds.json`), "
             "`images.json`, `image_views.json`, `share_links.json`, `uploads.json`, and the "
             "files under `files/` (profile picture, uploads, each image's results)",
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-        }
+        },
     },
 )
 async def export(user: CurrentUser, exports: ExportServiceDep) -> StreamingResponse:
     """Every row we keep about you, and your pictures fetched from storage while the zip
-    streams. No password hash or token digest is included."""
+    streams. No password hash or token digest is included. Limited per user
+    (RATE_LIMIT_EXPORT, 10 an hour by default)."""
     plan = await exports.plan(user)
     return StreamingResponse(
         exports.stream(plan),

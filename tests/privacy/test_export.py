@@ -7,12 +7,16 @@ import io
 import json
 import uuid
 import zipfile
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import Settings
+from app.main import create_app
 from app.models import (
     CreditLedgerEntry,
     Image,
@@ -25,7 +29,8 @@ from app.models import (
     User,
 )
 from app.resources import Resources
-from tests.auth.flows import Mail, signed_up_and_verified
+from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
+from tests.conftest import build_test_resources
 from tests.privacy.steps import completed_image, image_row, user_by_email
 
 # The export's documents and the model each one holds.
@@ -124,3 +129,34 @@ async def test_the_export_holds_every_row_of_that_person_and_none_of_anothers(
     other_output = (await image_row(session, other_image)).output_key
     assert other_output is not None
     assert await storage.get(other_output) not in files.values()
+
+
+@pytest.fixture
+async def export_limited_client(
+    settings: Settings, resources: Resources
+) -> AsyncIterator[httpx.AsyncClient]:
+    limited = settings.model_copy(
+        update={"RATE_LIMIT_ENABLED": True, "RATE_LIMIT_EXPORT": "1/hour"}
+    )
+    app = create_app(limited, resources=build_test_resources(limited, resources.database))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers={"Origin": FRONTEND}
+        ) as client,
+    ):
+        yield client
+
+
+async def test_exports_have_their_own_per_user_budget(
+    export_limited_client: httpx.AsyncClient, mail: Mail
+) -> None:
+    client = export_limited_client
+    await signed_up_and_verified(client, mail)
+    assert (await client.get("/api/v1/user/export")).status_code == 200
+    refused = await client.get("/api/v1/user/export")
+    assert refused.status_code == 429
+    assert refused.json()["detail"]["code"] == "RATE_LIMITED"
+    assert "retry-after" in refused.headers
+    assert (await client.get("/api/v1/user/me")).status_code == 200, "only exports are limited"
