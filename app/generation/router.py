@@ -35,6 +35,7 @@ ImageId = Annotated[Id, Path()]
     dependencies=[GenerationRateLimit],
     responses=error_responses(
         "STYLE_NOT_FOUND",
+        "COLOR_NOT_FOUND",
         "FOREIGN_IMAGE",
         "IMAGE_NOT_FOUND",
         "INVALID_IMAGE",
@@ -53,10 +54,13 @@ async def generate(
     idempotency_key: Annotated[Text | None, Header(max_length=255)] = None,
 ) -> StartedRead:
     """Takes 1 credit when the job is accepted (refunded if it fails) and answers at once;
-    poll `/image/status/{image_id}`. The input must be your own upload (URL or key). The same
-    `Idempotency-Key` within 24 h returns the first answer and charges once."""
+    poll `/image/status/{image_id}`. The input must be your own upload (URL or key).
+    `hair_color` is an id from `GET /image/colors` (404 `COLOR_NOT_FOUND` otherwise); `keep`,
+    the default, keeps your own colour. The same `Idempotency-Key` within 24 h returns the
+    first answer and charges once; sent with other fields (another colour too) it is 422
+    `IDEMPOTENCY_KEY_REUSED`."""
     started = await generation.start_generation(
-        user, body.image_input_url, body.style_id, idempotency_key
+        user, body.image_input_url, body.style_id, idempotency_key, hair_color=body.hair_color
     )
     return StartedRead(image_id=started.image_id, message=started.message)
 

@@ -13,6 +13,16 @@ class GenerateRequest(InputModel):
     # Your own upload: its file_url (as returned by /files) or its key.
     image_input_url: Annotated[Text, Field(min_length=1, max_length=2048)]
     style_id: Id
+    # A colour id from GET /image/colors; "keep" (the default) keeps the person's own colour.
+    hair_color: Annotated[
+        Text,
+        Field(
+            min_length=1,
+            max_length=32,
+            examples=["copper"],
+            description='A colour id from `GET /image/colors`; `"keep"` keeps your own colour.',
+        ),
+    ] = "keep"
 
 
 class ViewGenerateRequest(InputModel):

@@ -17,6 +17,7 @@ from app.files.exceptions import ForeignImage, ImageNotFound
 from app.files.repository import UploadRepository
 from app.files.service import FileService
 from app.generation.exceptions import (
+    ColorNotFound,
     IdempotencyKeyReused,
     ImageNotReady,
     NoFaceDetected,
@@ -40,6 +41,7 @@ from app.models import (
     User,
     ViewsStatus,
 )
+from app.styles.colors import KEEP, find_color
 from app.styles.repository import StyleRepository
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -81,16 +83,29 @@ class GenerationService:
         self.after_commit = after_commit
 
     async def start_generation(
-        self, user: User, image_input_url: str, style_id: int, idempotency_key: str | None
+        self,
+        user: User,
+        image_input_url: str,
+        style_id: int,
+        idempotency_key: str | None,
+        *,
+        hair_color: str = KEEP,
     ) -> StartedJob:
-        """Every refusal (style, ownership, intake, face) comes before anything is written, so a
-        refused request leaves no idempotency record behind (CR-09); the slow checks run with
-        no transaction open (DB-01); the key, the job row and its debit are one short write."""
-        request_hash = _digest({"image_input_url": image_input_url, "style_id": style_id})
+        """Every refusal (colour, style, ownership, intake, face) comes before anything is
+        written, so a refused request leaves no idempotency record behind (CR-09); the slow
+        checks run with no transaction open (DB-01); the key, the job row and its debit are one
+        short write."""
+        request_hash = _digest(
+            _hashed_fields(
+                image_input_url=image_input_url, style_id=style_id, hair_color=hair_color
+            )
+        )
         if idempotency_key is not None:
             replay = await self._replay(user.id, idempotency_key, request_hash)
             if replay is not None:
                 return replay
+        if find_color(hair_color) is None:
+            raise ColorNotFound()
         style = await self.styles.get_active(style_id)
         if style is None:
             raise StyleNotFound()
@@ -109,6 +124,7 @@ class GenerationService:
                 style_name=style.name,
                 description=style.description,
                 input_key=upload.key,
+                hair_color=None if hair_color == KEEP else hair_color,
                 status=ImageStatus.PENDING,
                 deadline_at=now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
                 # The message queued after commit: the sweeper queues another only past this.
@@ -223,6 +239,14 @@ def _is_live(record: IdempotencyKey) -> bool:
     CR-09 was fixed hold "{}" and must not be replayed."""
     fresh = record.created_at > datetime.now(UTC) - IDEMPOTENCY_WINDOW
     return fresh and record.response_json not in ("", "{}")
+
+
+def _hashed_fields(**fields: object) -> dict[str, object]:
+    """What the idempotency hash covers: every field, defaults left out, so the hashes of
+    requests made before a field existed (and of requests that leave it at its default) do not
+    change: a key sent again after an upgrade still replays."""
+    defaults: dict[str, object] = {"hair_color": KEEP, "style_id": None}
+    return {name: value for name, value in fields.items() if defaults.get(name, ...) != value}
 
 
 def _digest(payload: dict[str, object]) -> str:

@@ -23,7 +23,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast, get_args
 
@@ -48,6 +48,7 @@ from app.integrations.generator import (
     GenerationRequest,
     GenerationResult,
     Generator,
+    HairColour,
     PredictionSlot,
     ProviderBusy,
     StyleSpec,
@@ -56,6 +57,7 @@ from app.integrations.generator import (
 from app.integrations.generator.port import Length, Texture
 from app.integrations.storage import ObjectNotFound, Storage, StorageError
 from app.models import CreditReason, DeadLetter, Image, ImageStatus, ImageView, Style, ViewsStatus
+from app.styles.colors import KEEP, find_color
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ class ClaimedJob:
     output_key: str | None
     spec: StyleSpec | None
     deadline_at: datetime
+    # The person's colour choice; always given, so "keep" keeps their colour on every generator.
+    hair_color: HairColour = field(default_factory=lambda: hair_colour(None))
     # The fencing counter of this worker's lease, and which delivery this is (1-based).
     token: int = 0
     attempt: int = 0
@@ -91,6 +95,14 @@ def default_worker_id() -> str:
     """Names the lease holder in the row and the logs: host, process, and a random part (a
     restarted process with a reused pid is another worker)."""
     return f"{socket.gethostname()[:48]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def hair_colour(color_id: str | None) -> HairColour:
+    """The generator's view of an image's colour choice; an id no longer in the catalogue
+    keeps the person's colour rather than failing a paid job."""
+    colour = find_color(color_id or KEEP) or find_color(KEEP)
+    assert colour is not None
+    return HairColour(id=colour.id, name=colour.name, hex=colour.hex)
 
 
 def style_spec(style: Style | None, fallback_name: str) -> StyleSpec | None:
@@ -223,6 +235,7 @@ class GenerationWorker:
                     output_key=image.output_key,
                     spec=style_spec(style, image.style_name),
                     deadline_at=image.deadline_at,
+                    hair_color=hair_colour(image.hair_color),
                     token=image.lease_token,
                     attempt=image.attempts,
                     created_at=image.created_at,
@@ -349,6 +362,7 @@ class GenerationWorker:
                     expires_in=max(self.settings.SIGNED_URL_EXPIRE_S, int(remaining) + 300),
                 ),
                 seed=job.image_id,
+                hair_color=job.hair_color,
                 prediction=slot,
             )
             try:
@@ -462,6 +476,7 @@ class GenerationWorker:
                 output_key=image.output_key,
                 spec=style_spec(style, image.style_name),
                 deadline_at=now_utc() + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
+                hair_color=hair_colour(image.hair_color),
             )
         # The three views run concurrently (SPEC §4); each is claimed and refunded on its own.
         await asyncio.gather(*(self._run_view(job, view) for view in views))

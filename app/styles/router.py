@@ -1,4 +1,7 @@
-"""GET /api/v1/image/styles: the public, cacheable style catalogue."""
+"""GET /api/v1/image/styles and /image/colors: the public, cacheable catalogues.
+
+Included in /api/v1 before the generation router, so these fixed paths are declared before
+`/image/{image_id}` (tests/generation/test_colors.py checks the colours still answer)."""
 
 from __future__ import annotations
 
@@ -8,8 +11,9 @@ from fastapi import APIRouter, Depends, Header, Response
 
 from app.api.deps import ResourcesDep, SessionDep
 from app.core.types import Text
+from app.styles.colors import HAIR_COLORS
 from app.styles.repository import StyleRepository
-from app.styles.schemas import StyleRead
+from app.styles.schemas import ColorRead, StyleRead
 from app.styles.service import StyleService
 
 router = APIRouter(prefix="/image", tags=["styles"])
@@ -41,3 +45,14 @@ async def list_styles(
         return Response(status_code=304, headers=headers)
     response.headers.update(headers)
     return items
+
+
+_COLORS = [ColorRead(id=c.id, name=c.name, hex=c.hex) for c in HAIR_COLORS]
+
+
+@router.get("/colors", summary="The hair colour catalogue (public)", response_model=list[ColorRead])
+async def list_colors(response: Response) -> list[ColorRead]:
+    """Colours to pick apart from the style (`hair_color` of `POST /image/generate`), `keep`
+    (the person's own colour, the default) first. Fixed in code: cacheable for a day."""
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return _COLORS

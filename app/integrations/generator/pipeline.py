@@ -22,7 +22,7 @@ from app.integrations.generator.codec import (
 )
 from app.integrations.generator.faces import FaceBox, find_face
 from app.integrations.generator.masks import hair_mask
-from app.integrations.generator.port import GenerationFailed, StyleSpec, View
+from app.integrations.generator.port import GenerationFailed, HairColour, StyleSpec, View
 from app.integrations.generator.render import Rendered, render_front
 from app.integrations.generator.views import back_view, side_view
 
@@ -71,11 +71,12 @@ def render_preview(
     max_side: int,
     max_pixels: int,
     deadline: Deadline,
+    colour: HairColour | None = None,
 ) -> bytes:
     """JPEG bytes of the labelled preview, or `GenerationFailed` with the job failure code."""
     clock = StageClock(deadline)
     try:
-        result = _render(data, style, view, seed, (max_side, max_pixels), clock)
+        result = _render(data, (style, colour), view, seed, (max_side, max_pixels), clock)
     except GenerationFailed:
         raise
     except (TooManyPixels, UndecodableImage) as exc:
@@ -105,7 +106,7 @@ def _unreadable(exc: TooManyPixels | UndecodableImage) -> GenerationFailed:
 
 def _render(
     data: bytes,
-    style: StyleSpec,
+    look: tuple[StyleSpec, HairColour | None],
     view: View,
     seed: int,
     limits: tuple[int, int],
@@ -117,11 +118,12 @@ def _render(
         face = find_face(rgb)
     if face is None:
         raise GenerationFailed("NO_FACE_DETECTED")
+    style, colour = look
     with clock.stage("mask"):
         hair = hair_mask(rgb, face, style.length)
     rng = np.random.default_rng(seed)
     with clock.stage("render"):
-        front = render_front(rgb, face, hair, style, rng)
+        front = render_front(rgb, face, hair, style, rng, colour)
     with clock.stage("view"):
         image = _turn_to(view, front, face, rng)
     label = _FRONT_LABEL if view == View.FRONT else f"{_FRONT_LABEL} — {view}"

@@ -88,6 +88,25 @@ VIEW_PROMPTS: dict[View, str] = {
     ),
 }
 
+# What the person's colour choice adds to a style's prompt (our prompts describe the cut only;
+# the colour is chosen separately). "Keep" is said out loud: unprompted, the model drifts.
+KEEP_COLOUR_PROMPT = (
+    " Keep the person's own natural hair colour exactly as it is in the photo; change only the"
+    " cut, length and texture."
+)
+COLOUR_PROMPT = " Hair colour: {name} (close to {hex}), even and natural, with realistic depth."
+
+
+def front_prompt(request: GenerationRequest) -> str:
+    """The style's prompt with the person's colour choice; the style alone without one."""
+    colour = request.hair_color
+    if colour is None:
+        return request.style.prompt
+    if colour.hex is None:
+        return request.style.prompt + KEEP_COLOUR_PROMPT
+    return request.style.prompt + COLOUR_PROMPT.format(name=colour.name.lower(), hex=colour.hex)
+
+
 # Lower-cased fragments of Replicate/model error texts, first match wins.
 _CONTENT_MARKERS = ("nsfw", "flagged", "sensitive", "safety", "content policy", "moderation")
 _INPUT_MARKERS = (
@@ -276,7 +295,7 @@ class ReplicateGenerator:
         raise failure
 
     def input_for(self, request: GenerationRequest) -> dict[str, Any]:
-        prompt = request.style.prompt if request.view is View.FRONT else VIEW_PROMPTS[request.view]
+        prompt = front_prompt(request) if request.view is View.FRONT else VIEW_PROMPTS[request.view]
         return {
             "prompt": prompt,
             "image_input": [self._image_reference(request)],
