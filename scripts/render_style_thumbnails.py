@@ -16,19 +16,26 @@ from PIL import Image
 from app.integrations.generator import GenerationRequest, LocalGenerator, StyleSpec, View
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED = next((ROOT / "alembic" / "versions").glob("*_0005_seed_styles.py"))
+VERSIONS = ROOT / "alembic" / "versions"
+# The seeded catalogue: 0005's STYLES, then the styles later migrations add (NEW_STYLES).
+SEEDS = (
+    (next(VERSIONS.glob("*_0005_seed_styles.py")), "STYLES"),
+    (next(VERSIONS.glob("*_0015_*.py")), "NEW_STYLES"),
+)
 OUT = ROOT / "app" / "static" / "styles"
 SIZE = 256
 HEAD_BOX = (95, 0, 355, 260)
 
 
 def _catalogue() -> list[dict[str, object]]:
-    spec = importlib.util.spec_from_file_location("seed", SEED)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    styles: list[dict[str, object]] = module.STYLES
+    styles: list[dict[str, object]] = []
+    for path, name in SEEDS:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        styles.extend(getattr(module, name))
     return styles
 
 

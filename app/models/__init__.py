@@ -18,7 +18,7 @@ from app.models.payment import (
     TransactionStatus,
     WebhookEvent,
 )
-from app.models.style import Style, StyleCategory
+from app.models.style import Style, StyleCategory, StyleGender, StyleLength
 from app.models.upload import Upload, UploadStatus
 from app.models.user import User, UserRole
 
@@ -46,6 +46,8 @@ __all__ = [
     "SideView",
     "Style",
     "StyleCategory",
+    "StyleGender",
+    "StyleLength",
     "Transaction",
     "TransactionStatus",
     "Upload",
