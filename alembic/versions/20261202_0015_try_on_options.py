@@ -1,11 +1,13 @@
-"""try-on options: the person's hair colour on each image; catalogue facets and new styles
+"""try-on options: hair colour and a reference photo on each image; catalogue facets, new styles
 
 Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-02
 
 `images.hair_color` is a colour id of app/styles/colors.py; NULL keeps the person's own colour
-("keep", also what every earlier image did).
+("keep", also what every earlier image did) or, for a haircut from a photo, takes the
+reference's. `images.reference_key` is that reference: the caller's own upload, instead of a
+style.
 
 Styles get the facets of SPEC §4a: `gender`, `length` (the column the local generator already
 read, now required) and free `tags`. The seeded styles are tagged and their prompts rewritten to
@@ -371,6 +373,7 @@ def _facets_and_prompts(*, upgrade: bool) -> None:
 
 def upgrade() -> None:
     with op.batch_alter_table("images", schema=None, table_kwargs=AUTOINCREMENT) as batch_op:
+        batch_op.add_column(sa.Column("reference_key", sa.String(length=1024), nullable=True))
         batch_op.add_column(sa.Column("hair_color", sa.String(length=32), nullable=True))
     # Styles without a length kept the client's: medium is what the local generator drew.
     op.execute(
@@ -444,3 +447,4 @@ def downgrade() -> None:
         batch_op.drop_column("gender")
     with op.batch_alter_table("images", schema=None, table_kwargs=AUTOINCREMENT) as batch_op:
         batch_op.drop_column("hair_color")
+        batch_op.drop_column("reference_key")

@@ -346,6 +346,7 @@ class ImageAdmin(ReadOnlyView, model=Image):
         links: list[tuple[str, str]] = []
         for label, key in (
             ("Input", image.input_key),
+            ("Reference", image.reference_key),
             ("Output", image.output_key),
             ("Right", image.right_view_key),
             ("Left", image.left_view_key),

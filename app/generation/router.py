@@ -31,7 +31,7 @@ ImageId = Annotated[Id, Path()]
 
 @router.post(
     "/generate",
-    summary="Try a style on your selfie (1 credit)",
+    summary="Try a style, or a haircut from a photo, on your selfie (1 credit)",
     dependencies=[GenerationRateLimit],
     responses=error_responses(
         "STYLE_NOT_FOUND",
@@ -54,13 +54,21 @@ async def generate(
     idempotency_key: Annotated[Text | None, Header(max_length=255)] = None,
 ) -> StartedRead:
     """Takes 1 credit when the job is accepted (refunded if it fails) and answers at once;
-    poll `/image/status/{image_id}`. The input must be your own upload (URL or key).
+    poll `/image/status/{image_id}`. The input must be your own upload (URL or key). Give
+    exactly one of `style_id` and `reference_image_url` (your own upload of a haircut to copy;
+    a face in it is not needed; same cost and refunds; it shows as "Haircut from a photo").
     `hair_color` is an id from `GET /image/colors` (404 `COLOR_NOT_FOUND` otherwise); `keep`,
-    the default, keeps your own colour. The same `Idempotency-Key` within 24 h returns the
+    the default with a style, keeps your own colour; with a reference the default is the
+    reference's colour. The same `Idempotency-Key` within 24 h returns the
     first answer and charges once; sent with other fields (another colour too) it is 422
     `IDEMPOTENCY_KEY_REUSED`."""
     started = await generation.start_generation(
-        user, body.image_input_url, body.style_id, idempotency_key, hair_color=body.hair_color
+        user,
+        body.image_input_url,
+        body.style_id,
+        idempotency_key,
+        hair_color=body.hair_color,
+        reference_image_url=body.reference_image_url,
     )
     return StartedRead(image_id=started.image_id, message=started.message)
 

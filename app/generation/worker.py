@@ -79,8 +79,10 @@ class ClaimedJob:
     output_key: str | None
     spec: StyleSpec | None
     deadline_at: datetime
-    # The person's colour choice; always given, so "keep" keeps their colour on every generator.
-    hair_color: HairColour = field(default_factory=lambda: hair_colour(None))
+    # The person's colour choice: "keep" unless chosen; None only with a reference (its colour).
+    hair_color: HairColour | None = field(default_factory=lambda: hair_colour(None))
+    # "This haircut from a photo": the reference upload, instead of a style.
+    reference_key: str | None = None
     # The fencing counter of this worker's lease, and which delivery this is (1-based).
     token: int = 0
     attempt: int = 0
@@ -97,12 +99,23 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()[:48]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def hair_colour(color_id: str | None) -> HairColour:
-    """The generator's view of an image's colour choice; an id no longer in the catalogue
-    keeps the person's colour rather than failing a paid job."""
+def hair_colour(color_id: str | None, *, has_reference: bool = False) -> HairColour | None:
+    """The generator's view of an image's colour choice (None: the reference's own colour);
+    an id no longer in the catalogue keeps the person's colour rather than failing a paid
+    job."""
+    if color_id is None and has_reference:
+        return None
     colour = find_color(color_id or KEEP) or find_color(KEEP)
     assert colour is not None
     return HairColour(id=colour.id, name=colour.name, hex=colour.hex)
+
+
+def job_spec(image: Image, style: Style | None) -> StyleSpec | None:
+    """The style of a job: its catalogue style, or for a haircut from a photo a stand-in that
+    only names it (the generators take the hair from the reference)."""
+    if image.reference_key is not None:
+        return StyleSpec(name=image.style_name, prompt=image.description, palette=("#3b2417",))
+    return style_spec(style, image.style_name)
 
 
 def style_spec(style: Style | None, fallback_name: str) -> StyleSpec | None:
@@ -228,14 +241,16 @@ class GenerationWorker:
             else:
                 given_up = None
                 style = await session.get(Style, image.style_id) if image.style_id else None
+                has_reference = image.reference_key is not None
                 job = ClaimedJob(
                     image_id=image.id,
                     user_id=image.user_id,
                     input_key=image.input_key,
                     output_key=image.output_key,
-                    spec=style_spec(style, image.style_name),
+                    spec=job_spec(image, style),
                     deadline_at=image.deadline_at,
-                    hair_color=hair_colour(image.hair_color),
+                    hair_color=hair_colour(image.hair_color, has_reference=has_reference),
+                    reference_key=image.reference_key,
                     token=image.lease_token,
                     attempt=image.attempts,
                     created_at=image.created_at,
@@ -343,8 +358,11 @@ class GenerationWorker:
     ) -> GenerationResult:
         try:
             source = await self.storage.get(source_key)
+            reference = await self.storage.get(job.reference_key) if job.reference_key else None
         except ObjectNotFound:
-            raise GenerationFailed("GENERATION_FAILED", "The source photo is gone.") from None
+            raise GenerationFailed(
+                "GENERATION_FAILED", "The source or reference photo is gone."
+            ) from None
         last: GenerationFailed | None = None
         for attempt in range(MAX_ATTEMPTS):
             remaining = (job.deadline_at - now_utc()).total_seconds()
@@ -363,6 +381,8 @@ class GenerationWorker:
                 ),
                 seed=job.image_id,
                 hair_color=job.hair_color,
+                reference_bytes=reference,
+                reference_url=await self._reference_url(job, remaining),
                 prediction=slot,
             )
             try:
@@ -374,6 +394,12 @@ class GenerationWorker:
                 await asyncio.sleep(min(2**attempt, 10))
         assert last is not None
         raise last
+
+    async def _reference_url(self, job: ClaimedJob, remaining: float) -> str | None:
+        if job.reference_key is None:
+            return None
+        expires_in = max(self.settings.SIGNED_URL_EXPIRE_S, int(remaining) + 300)
+        return await self.storage.url_for(job.reference_key, expires_in=expires_in)
 
     async def fail(
         self, image_id: int, failure: GenerationFailed, *, job: ClaimedJob | None = None
@@ -469,14 +495,16 @@ class GenerationWorker:
             await images.mark_views_processing(image_id)
             views = list(await ImageViewRepository(session).for_image(image_id))
             style = await session.get(Style, image.style_id) if image.style_id else None
+            has_reference = image.reference_key is not None
             job = ClaimedJob(
                 image_id=image.id,
                 user_id=image.user_id,
                 input_key=image.input_key,
                 output_key=image.output_key,
-                spec=style_spec(style, image.style_name),
+                spec=job_spec(image, style),
                 deadline_at=now_utc() + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
-                hair_color=hair_colour(image.hair_color),
+                hair_color=hair_colour(image.hair_color, has_reference=has_reference),
+                reference_key=image.reference_key,
             )
         # The three views run concurrently (SPEC §4); each is claimed and refunded on its own.
         await asyncio.gather(*(self._run_view(job, view) for view in views))

@@ -3,6 +3,7 @@ Replicate: what the model is sent (prompt, input images), refunds and replays.""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from app.core.db import Database
 from app.integrations.generator.replicate import (
     COLOUR_PROMPT,
     KEEP_COLOUR_PROMPT,
+    REFERENCE_COLOUR_PROMPT,
+    REFERENCE_PROMPT,
+    VIEW_PROMPTS,
     ReplicateGenerator,
 )
 from app.models import CreditReason
@@ -23,6 +27,7 @@ from app.wiring import build_generator
 from tests.auth.flows import Mail, signed_up_and_verified
 from tests.conftest import build_test_resources
 from tests.generation.steps import first_style_id, run_jobs, upload
+from tests.generation.test_reference_photo import red_haircut
 from tests.generation.try_on import credits, ledger, status, try_on
 from tests.integrations.generator.fake_replicate import API_TOKEN, FakeReplicate, Script
 
@@ -128,4 +133,68 @@ async def test_a_coloured_replicate_job_that_fails_is_refunded_once(
         hair_color="auburn",
     )
     assert replay.json()["image_id"] == image_id
+    assert await credits(client) == 4
+
+
+def _data_uri(data: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+
+async def test_replicate_gets_the_selfie_and_the_reference_and_a_hair_only_prompt(
+    client: httpx.AsyncClient, mail: Mail, resources: Resources, replicate: FakeReplicate
+) -> None:
+    selfie = await _signed_in_with_selfie(client, mail)
+    reference = await upload(client, red_haircut())
+    started = await try_on(
+        client, image_input_url=selfie["key"], reference_image_url=reference["file_url"]
+    )
+    assert started.status_code == 200, started.text
+    image_id = started.json()["image_id"]
+    await run_jobs(resources)
+    assert (await status(client, image_id))["status"] == "completed"
+
+    [create] = replicate.creates
+    person, haircut = create.json["input"]["image_input"]
+    # The checked copies of the two uploads, in that order: the person first, then the haircut.
+    assert person == _data_uri(await resources.storage.get(selfie["key"]))
+    assert haircut == _data_uri(await resources.storage.get(reference["key"]))
+    assert create.json["input"]["prompt"] == REFERENCE_PROMPT + REFERENCE_COLOUR_PROMPT
+
+    views = await client.post("/api/v1/image/view-generate", json={"image_id": image_id})
+    assert views.status_code == 200, views.text
+    await run_jobs(resources)
+    view_creates = replicate.creates[1:]
+    assert sorted(c.json["input"]["prompt"] for c in view_creates) == sorted(VIEW_PROMPTS.values())
+    assert all(len(c.json["input"]["image_input"]) == 1 for c in view_creates)
+
+
+async def test_a_haircut_from_a_photo_in_a_colour_that_fails_on_replicate_is_refunded(
+    client: httpx.AsyncClient,
+    mail: Mail,
+    resources: Resources,
+    replicate: FakeReplicate,
+    session: AsyncSession,
+) -> None:
+    selfie = await _signed_in_with_selfie(client, mail)
+    reference = await upload(client, red_haircut())
+    body = {
+        "image_input_url": selfie["key"],
+        "reference_image_url": reference["key"],
+        "hair_color": "platinum",
+    }
+    replicate.script_next(Script(statuses=["processing", "failed"], error="CUDA out of memory"))
+    replicate.script_next(Script(statuses=["failed"], error="NSFW content detected"))
+    image_id = (await try_on(client, "k-ref", **body)).json()["image_id"]
+    await run_jobs(resources)
+    assert (await status(client, image_id))["status"] == "failed"
+    assert await credits(client) == 4
+    assert await ledger(session, image_id, CreditReason.REFUND) == 1
+    prompts = {c.json["input"]["prompt"] for c in replicate.creates}
+    assert prompts == {
+        REFERENCE_PROMPT + COLOUR_PROMPT.format(name="platinum blonde", hex="#e8e2d2")
+    }
+    assert all(len(c.json["input"]["image_input"]) == 2 for c in replicate.creates)
+    assert (await try_on(client, "k-ref", **body)).json()["image_id"] == image_id
+    keep = await try_on(client, "k-ref", **{**body, "hair_color": "keep"})
+    assert keep.json()["detail"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert await credits(client) == 4

@@ -47,7 +47,9 @@ class LocalGenerator:
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         deadline = Deadline(request.deadline_s)
-        if request.image_bytes is None:
+        if request.image_bytes is None or (
+            request.reference_url is not None and request.reference_bytes is None
+        ):
             # Fetching is the service's job (it reads the caller's upload from our storage).
             raise GenerationFailed(
                 "GENERATION_FAILED", "The local generator needs the image bytes, not a URL."
@@ -65,6 +67,7 @@ class LocalGenerator:
             max_pixels=self._max_pixels,
             deadline=deadline,
             colour=request.hair_color,
+            reference=request.reference_bytes,
         )
         data = await self._in_worker(work, deadline)
         return GenerationResult(

@@ -90,10 +90,6 @@ class HairColour:
         if self.hex is not None and not _HEX_COLOUR.fullmatch(self.hex):
             raise ValueError(f"a hair colour is #rrggbb hex, got {self.hex!r}")
 
-    @property
-    def is_kept(self) -> bool:
-        return self.hex is None
-
 
 class PredictionSlot(Protocol):
     """Where a remote generator records the prediction it started for one job (image or view).
@@ -125,6 +121,11 @@ class GenerationRequest:
     image_url: str | None = field(default=None, repr=False)
     seed: int | None = None
     hair_color: HairColour | None = None
+    # "This haircut from a photo" (SPEC §4a): the caller's reference, as bytes and/or a URL
+    # like the selfie. With one, the hair comes from it and `style` only names the job; no
+    # `hair_color` then means the reference's own colour.
+    reference_bytes: bytes | None = field(default=None, repr=False)
+    reference_url: str | None = field(default=None, repr=False)
     # None for generators that finish in-process (the local one ignores it).
     prediction: PredictionSlot | None = field(default=None, repr=False, compare=False)
 
