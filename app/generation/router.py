@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Response
 
 from app.api.deps import StatusRateLimit
 from app.auth.dependencies import CurrentSession, CurrentUser
@@ -27,6 +27,23 @@ user_images_router = APIRouter(
     prefix="/user", tags=["user"], responses=error_responses(*AUTH_ERRORS)
 )
 ImageId = Annotated[Id, Path()]
+_SELFIE = "uploads/user_1/selfie.jpg"
+# Declared, not built from the schema: a built example would carry both `style_id` and
+# `reference_image_url`, which the API refuses (exactly one of them).
+GENERATE_EXAMPLES: dict[str, Any] = {
+    "style": {
+        "summary": "A style, keeping your own colour",
+        "value": {"image_input_url": _SELFIE, "style_id": 1},
+    },
+    "style_in_a_colour": {
+        "summary": "A style in a colour from /image/colors",
+        "value": {"image_input_url": _SELFIE, "style_id": 1, "hair_color": "copper"},
+    },
+    "from_a_photo": {
+        "summary": "The haircut of a photo you uploaded",
+        "value": {"image_input_url": _SELFIE, "reference_image_url": "uploads/user_1/cut.jpg"},
+    },
+}
 
 
 @router.post(
@@ -48,7 +65,7 @@ ImageId = Annotated[Id, Path()]
     ),
 )
 async def generate(
-    body: GenerateRequest,
+    body: Annotated[GenerateRequest, Body(openapi_examples=GENERATE_EXAMPLES)],
     user: CurrentUser,
     generation: GenerationServiceDep,
     idempotency_key: Annotated[Text | None, Header(max_length=255)] = None,

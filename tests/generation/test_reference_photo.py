@@ -9,6 +9,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.generation.router import GENERATE_EXAMPLES
+from app.generation.schemas import GenerateRequest
 from app.generation.service import REFERENCE_DESCRIPTION, REFERENCE_NAME
 from app.models import Image as ImageRow
 from app.resources import Resources
@@ -167,3 +169,9 @@ async def test_a_haircut_from_a_photo_replays_with_its_key_and_not_with_other_fi
         assert reused.status_code == 422, changed
         assert reused.json()["detail"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert await credits(client) == 2
+
+
+def test_every_documented_generate_example_is_a_request_the_api_accepts() -> None:
+    assert {"style", "style_in_a_colour", "from_a_photo"} <= set(GENERATE_EXAMPLES)
+    for example in GENERATE_EXAMPLES.values():
+        GenerateRequest.model_validate(example["value"])
