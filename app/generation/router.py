@@ -41,6 +41,10 @@ ImageId = Annotated[Id, Path()]
         "UNSUPPORTED_IMAGE_TYPE",
         "IMAGE_TOO_LARGE",
         "NO_FACE_DETECTED",
+        "MULTIPLE_FACES",
+        "FACE_TOO_SMALL",
+        "PHOTO_TOO_DARK",
+        "PHOTO_TOO_BLURRY",
         "INSUFFICIENT_CREDITS",
         "IDEMPOTENCY_KEY_REUSED",
         "RATE_LIMITED",
@@ -54,7 +58,12 @@ async def generate(
 ) -> StartedRead:
     """Takes 1 credit when the job is accepted (refunded if it fails) and answers at once;
     poll `/image/status/{image_id}`. The input must be your own upload (URL or key). The same
-    `Idempotency-Key` within 24 h returns the first answer and charges once."""
+    `Idempotency-Key` within 24 h returns the first answer and charges once.
+
+    Before any credit is taken the photo is checked (422, nothing charged), in this order:
+    `PHOTO_TOO_DARK`, `NO_FACE_DETECTED`, `MULTIPLE_FACES`, `FACE_TOO_SMALL`,
+    `PHOTO_TOO_BLURRY`; each message says what to do. `GET /files/check` gives the same answer
+    without generating."""
     started = await generation.start_generation(
         user, body.image_input_url, body.style_id, idempotency_key
     )

@@ -19,14 +19,12 @@ from app.files.service import FileService
 from app.generation.exceptions import (
     IdempotencyKeyReused,
     ImageNotReady,
-    NoFaceDetected,
     StyleNotFound,
     ViewsExist,
 )
 from app.generation.inputs import key_from_reference
 from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
 from app.generation.tasks import GENERATE_IMAGE, GENERATE_VIEWS
-from app.integrations.generator import Generator
 from app.jobs.port import JobQueue
 from app.models import (
     CreditReason,
@@ -40,6 +38,7 @@ from app.models import (
     User,
     ViewsStatus,
 )
+from app.photos.service import PhotoCheckService
 from app.styles.repository import StyleRepository
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -63,7 +62,7 @@ class GenerationService:
         uploads: UploadRepository,
         files: FileService,
         credits: CreditsService,
-        generator: Generator,
+        photos: PhotoCheckService,
         queue: JobQueue,
         settings: Settings,
         after_commit: Callable[[AfterCommit], None],
@@ -75,7 +74,7 @@ class GenerationService:
         self.uploads = uploads
         self.files = files
         self.credits = credits
-        self.generator = generator
+        self.photos = photos
         self.queue = queue
         self.settings = settings
         self.after_commit = after_commit
@@ -83,9 +82,11 @@ class GenerationService:
     async def start_generation(
         self, user: User, image_input_url: str, style_id: int, idempotency_key: str | None
     ) -> StartedJob:
-        """Every refusal (style, ownership, intake, face) comes before anything is written, so a
-        refused request leaves no idempotency record behind (CR-09); the slow checks run with
-        no transaction open (DB-01); the key, the job row and its debit are one short write."""
+        """Every refusal (style, ownership, intake, photo checks) comes before anything is
+        written, so a refused request leaves no idempotency record behind (CR-09) and takes no
+        credit; the slow checks run with no transaction open (DB-01) and the photo checks are
+        usually read from the result measured when the upload was accepted; the key, the job
+        row and its debit are one short write."""
         request_hash = _digest({"image_input_url": image_input_url, "style_id": style_id})
         if idempotency_key is not None:
             replay = await self._replay(user.id, idempotency_key, request_hash)
@@ -95,7 +96,7 @@ class GenerationService:
         if style is None:
             raise StyleNotFound()
         upload = await self._own_upload(user, image_input_url)
-        await self._require_face(upload)
+        await self.photos.require(upload, needs_face=True)
         record: IdempotencyKey | None = None
         if idempotency_key is not None:
             replay, record = await self._claim_key(user.id, idempotency_key, request_hash)
@@ -196,20 +197,6 @@ class GenerationService:
         if existing.request_hash != request_hash:
             raise IdempotencyKeyReused()
         return StartedJob(**json.loads(existing.response_json)), None
-
-    async def _require_face(self, upload: Upload) -> None:
-        if not self.settings.FACE_CHECK:
-            return
-        if upload.has_face is None:
-            # The face check is CPU work on the event loop's neighbours: no transaction open
-            # while it runs, and its answer is remembered on the upload whatever follows.
-            await release(self.uploads.session)
-            has_face = await self.generator.detect_face(await self.files.storage.get(upload.key))
-            await self.uploads.remember_face(upload.id, has_face)
-            await checkpoint(self.uploads.session)
-            upload.has_face = has_face
-        if not upload.has_face:
-            raise NoFaceDetected()
 
     def _queue_after_commit(self, task: str, image_id: int) -> None:
         async def enqueue() -> None:

@@ -18,6 +18,7 @@ from app.models.payment import (
     TransactionStatus,
     WebhookEvent,
 )
+from app.models.photo_check import PhotoCheck
 from app.models.style import Style, StyleCategory
 from app.models.upload import Upload, UploadStatus
 from app.models.user import User, UserRole
@@ -43,6 +44,7 @@ __all__ = [
     "ImageView",
     "PaymentAttempt",
     "PaymentRefund",
+    "PhotoCheck",
     "SideView",
     "Style",
     "StyleCategory",
