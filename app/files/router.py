@@ -103,7 +103,13 @@ async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> 
 @router.get(
     "/check",
     summary="Run the photo checks on an upload, without generating",
-    responses=error_responses("IMAGE_NOT_FOUND", "INVALID_IMAGE", *AUTH_ERRORS),
+    responses=error_responses(
+        "IMAGE_NOT_FOUND",
+        "INVALID_IMAGE",
+        "UNSUPPORTED_IMAGE_TYPE",
+        "IMAGE_TOO_LARGE",
+        *AUTH_ERRORS,
+    ),
 )
 async def check(
     user: CurrentUser,
@@ -120,7 +126,9 @@ async def check(
     the person picks a style: `ok`, or the first failed check (`PHOTO_TOO_DARK`,
     `NO_FACE_DETECTED`, `MULTIPLE_FACES`, `FACE_TOO_SMALL`, `PHOTO_TOO_BLURRY`, in that order)
     with advice. Free; measured once per upload (usually already done when it was accepted).
-    Your own uploads only: any other key answers 404 `IMAGE_NOT_FOUND`, as a missing one."""
+    Your own uploads only: any other key answers 404 `IMAGE_NOT_FOUND`, as a missing one. A
+    presigned upload goes through image intake on its first check (415/413/422 as for
+    `POST /files/upload`)."""
     problem = await photos.check_upload(user.id, key, needs_face=purpose == "selfie")
     if problem is None:
         return PhotoCheckRead(ok=True, code=None, message=None)

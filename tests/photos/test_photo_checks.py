@@ -236,3 +236,33 @@ async def test_face_check_off_lets_any_photo_through(
     assert (await _check(client, dark["key"])).json()["ok"] is True
     response = await generate(client, dark["file_url"], await first_style_id(client))
     assert response.status_code == 200, response.text
+
+
+async def _presigned_post(client: httpx.AsyncClient, data: bytes | None) -> str:
+    """A browser upload through a presigned form (posted only when `data` is given)."""
+    presigned = (
+        await client.get("/api/v1/files/presign", params={"file_type": "image/jpeg"})
+    ).json()
+    if data is not None:
+        posted = await client.post(
+            httpx.URL(presigned["upload_url"]).path,
+            data=presigned["fields"],
+            files={"file": ("selfie.jpg", data, "image/jpeg")},
+        )
+        assert posted.status_code == 204, posted.text
+    return str(presigned["key"])
+
+
+async def test_a_presigned_upload_is_taken_in_and_checked_on_its_first_check(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    await signed_up_and_verified(client, mail)
+    dark = await _presigned_post(client, black_frame())
+    never_posted = await _presigned_post(client, None)
+    not_an_image = await _presigned_post(client, b"<html><script>x</script></html>")
+
+    assert (await _check(client, dark)).json()["code"] == "PHOTO_TOO_DARK"
+    assert (await _check(client, never_posted)).json()["detail"]["code"] == "IMAGE_NOT_FOUND"
+    refused = await _check(client, not_an_image)
+    assert refused.status_code == 415
+    assert refused.json()["detail"]["code"] == "UNSUPPORTED_IMAGE_TYPE"
