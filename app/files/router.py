@@ -118,7 +118,8 @@ async def check(
     purpose: Annotated[
         PhotoPurpose,
         Query(
-            description="selfie: the person's photo; reference: a haircut photo (no face needed)"
+            max_length=16,
+            description="selfie: the person's photo; reference: a haircut photo (no face needed)",
         ),
     ] = "selfie",
 ) -> PhotoCheckRead:
