@@ -26,6 +26,7 @@ from app.integrations.storage import Storage
 from app.integrations.storage.s3 import S3Storage
 from app.jobs.port import JobQueue
 from app.payments.pricing import ProductPrices
+from app.photos.meter import PhotoMeter
 
 if TYPE_CHECKING:
     from app.payments.reconcile import PaymentReconciler
@@ -44,6 +45,8 @@ class Resources:
     image_policy: ImagePolicy
     generator: Generator
     picture_fetcher: SafeFetcher
+    # Measures photos for the photo checks, in threads, one upload once at a time.
+    photo_meter: PhotoMeter
     payments: PaymentProvider | None = None
     webhook_verifier: WebhookVerifier | None = None
     # The product's price, cached for the process (GET /payments/pricing).

@@ -34,6 +34,7 @@ from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
 from app.integrations.storage.s3 import S3Storage
 from app.integrations.webhooks import WebhookVerifier
+from app.photos.meter import PhotoMeter
 from app.resources import Resources
 
 
@@ -52,6 +53,7 @@ def build_resources(settings: Settings, *, database: Database | None = None) -> 
         image_policy=build_image_policy(settings),
         generator=build_generator(settings),
         picture_fetcher=build_picture_fetcher(settings),
+        photo_meter=PhotoMeter(settings.MAX_IMAGE_PIXELS),
         payments=build_payment_provider(settings),
         webhook_verifier=build_webhook_verifier(settings),
     )

@@ -6,12 +6,13 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-from bench import bench_auth, bench_images, bench_webhooks
+from bench import bench_auth, bench_images, bench_photo_checks, bench_webhooks
 
 BENCHES: dict[str, Callable[[], Awaitable[None]]] = {
     "auth": bench_auth.main,
     "webhooks": bench_webhooks.main,
     "images": bench_images.main,
+    "photos": bench_photo_checks.main,
 }
 
 

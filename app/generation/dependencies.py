@@ -17,11 +17,15 @@ from app.generation.gallery import GalleryService
 from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
 from app.generation.result_keys import ResultKeys
 from app.generation.service import GenerationService
+from app.photos.dependencies import PhotoCheckServiceDep
 from app.styles.repository import StyleRepository
 
 
 def get_generation_service(
-    session: SessionDep, resources: ResourcesDep, files: FileServiceDep
+    session: SessionDep,
+    resources: ResourcesDep,
+    files: FileServiceDep,
+    photos: PhotoCheckServiceDep,
 ) -> GenerationService:
     settings = resources.settings
     return GenerationService(
@@ -36,7 +40,7 @@ def get_generation_service(
                 session, unsafe_read_modify_write=settings.CREDITS_UNSAFE_READ_MODIFY_WRITE
             )
         ),
-        generator=resources.generator,
+        photos=photos,
         queue=resources.queue,
         settings=settings,
         after_commit=partial(after_commit, session),

@@ -59,6 +59,10 @@ GENERATE_EXAMPLES: dict[str, Any] = {
         "UNSUPPORTED_IMAGE_TYPE",
         "IMAGE_TOO_LARGE",
         "NO_FACE_DETECTED",
+        "MULTIPLE_FACES",
+        "FACE_TOO_SMALL",
+        "PHOTO_TOO_DARK",
+        "PHOTO_TOO_BLURRY",
         "INSUFFICIENT_CREDITS",
         "IDEMPOTENCY_KEY_REUSED",
         "RATE_LIMITED",
@@ -78,7 +82,12 @@ async def generate(
     the default with a style, keeps your own colour; with a reference the default is the
     reference's colour. The same `Idempotency-Key` within 24 h returns the
     first answer and charges once; sent with other fields (another colour too) it is 422
-    `IDEMPOTENCY_KEY_REUSED`."""
+    `IDEMPOTENCY_KEY_REUSED`.
+
+    Before any credit is taken the photo is checked (422, nothing charged), in this order:
+    `PHOTO_TOO_DARK`, `NO_FACE_DETECTED`, `MULTIPLE_FACES`, `FACE_TOO_SMALL`,
+    `PHOTO_TOO_BLURRY`; each message says what to do. `GET /files/check` gives the same answer
+    without generating."""
     started = await generation.start_generation(
         user,
         body.image_input_url,
