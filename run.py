@@ -16,6 +16,12 @@ from app.core.config import PROJECT_ROOT, Settings, get_settings
 from app.core.logging import configure_logging, configure_process_logging
 from app.core.migrations import report_configuration_error, upgrade_head
 
+# uvicorn's supervisor kills a worker that has not answered its ping within this many seconds
+# (its default is 5). The answer comes from a thread the worker starts only once it has
+# imported run.py's modules; on a loaded machine that took 29 s, so with the default every
+# worker was killed before it started, forever. A stuck worker is still replaced, later.
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
+
 
 def _load_settings() -> Settings:
     try:
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,
         proxy_headers=False,
         log_config=None,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
     )
 
 
