@@ -30,6 +30,8 @@ async def start_profile(pid: int, name: str, duration_s: float) -> asyncio.subpr
         "raw",
         "--rate",
         "250",
+        "--gil",  # only the thread holding the GIL: time spent computing, not waiting
+        "--nolineno",
         "--duration",
         str(max(1, round(duration_s))),
         "--output",
@@ -39,23 +41,36 @@ async def start_profile(pid: int, name: str, duration_s: float) -> asyncio.subpr
     )
 
 
-def summarise(name: str, top: int = 25) -> list[tuple[str, float]]:
-    """Inclusive share of samples per function frame (a frame counted once per stack)."""
+def summarise(name: str, top: int = 25) -> dict[str, list[tuple[str, float]]]:
+    """Shares of the GIL-held samples: by leaf frame (self time) and by frame anywhere in the
+    stack (inclusive; frames present in nearly every sample, the server's own loop, left out)."""
     path = RESULTS / f"profile-{name}.txt"
     if not path.exists():
-        return []
+        return {}
     inclusive: collections.Counter[str] = collections.Counter()
+    leaves: collections.Counter[str] = collections.Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
+        frames = stack.split(";")
         total += count
-        for frame in set(stack.split(";")):
+        leaves[frames[-1]] += count
+        for frame in set(frames):
             inclusive[frame] += count
-    rows = [(frame, 100.0 * n / total) for frame, n in inclusive.most_common(top)]
-    print(f"\nprofile {name}: {total} samples; inclusive share by frame")
-    for frame, share in rows:
-        print(f"  {share:5.1f} %  {frame}")
-    return rows
+    if not total:
+        return {}
+
+    def shares(counter: collections.Counter[str], limit: float) -> list[tuple[str, float]]:
+        rows = [(f, round(100.0 * n / total, 1)) for f, n in counter.most_common()]
+        return [(f, share) for f, share in rows if share < limit][:top]
+
+    result = {"self": shares(leaves, 101), "inclusive": shares(inclusive, 90)}
+    print(f"\nprofile {name}: {total} GIL-held samples of one worker")
+    for kind, rows in result.items():
+        print(f"  by {kind} share:")
+        for frame, share in rows:
+            print(f"    {share:5.1f} %  {frame}")
+    return result
