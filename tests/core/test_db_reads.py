@@ -4,6 +4,8 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import event, text
@@ -13,7 +15,7 @@ from app.core.db import Database, PoolSettings, normalise_database_url
 from tests.conftest import BACKEND
 
 
-def _in_transaction(driver_connection: object) -> bool:
+def _in_transaction(driver_connection: Any) -> bool:
     """The driver's own view: asyncpg's is_in_transaction(), sqlite3's in_transaction."""
     checker = getattr(driver_connection, "is_in_transaction", None)
     if checker is not None:
