@@ -8,8 +8,16 @@ import collections
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+
+
+_SAMPLED: dict[Path, float] = {}
+
+
+def _sampled_seconds(path: Path) -> float:
+    return _SAMPLED.get(path, 1.0)
 
 
 def py_spy() -> str | None:
@@ -21,6 +29,8 @@ async def start_profile(pid: int, name: str, duration_s: float) -> asyncio.subpr
     if binary is None:
         raise RuntimeError("--profile needs py-spy (pip install py-spy; or set BENCH_PY_SPY)")
     RESULTS.mkdir(exist_ok=True)
+    seconds = max(1, round(duration_s))
+    _SAMPLED[RESULTS / f"profile-{name}.txt"] = float(seconds)
     return await asyncio.create_subprocess_exec(
         binary,
         "record",
@@ -29,11 +39,11 @@ async def start_profile(pid: int, name: str, duration_s: float) -> asyncio.subpr
         "--format",
         "raw",
         "--rate",
-        "250",
+        str(RATE_HZ),
         "--gil",  # only the thread holding the GIL: time spent computing, not waiting
         "--nolineno",
         "--duration",
-        str(max(1, round(duration_s))),
+        str(seconds),
         "--output",
         str(RESULTS / f"profile-{name}.txt"),
         stdout=asyncio.subprocess.DEVNULL,
@@ -41,7 +51,10 @@ async def start_profile(pid: int, name: str, duration_s: float) -> asyncio.subpr
     )
 
 
-def summarise(name: str, top: int = 25) -> dict[str, list[tuple[str, float]]]:
+RATE_HZ = 250
+
+
+def summarise(name: str, *, per_second: float, top: int = 25) -> dict[str, Any]:
     """Shares of the GIL-held samples: by leaf frame (self time) and by frame anywhere in the
     stack (inclusive; frames present in nearly every sample, the server's own loop, left out)."""
     path = RESULTS / f"profile-{name}.txt"
@@ -67,9 +80,15 @@ def summarise(name: str, top: int = 25) -> dict[str, list[tuple[str, float]]]:
         rows = [(f, round(100.0 * n / total, 1)) for f, n in counter.most_common()]
         return [(f, share) for f, share in rows if share < limit][:top]
 
-    result = {"self": shares(leaves, 101), "inclusive": shares(inclusive, 90)}
-    print(f"\nprofile {name}: {total} GIL-held samples of one worker")
-    for kind, rows in result.items():
+    seconds = total / RATE_HZ
+    gil_ms = round(1000 * seconds / (per_second * _sampled_seconds(path)), 2)
+    result: dict[str, Any] = {"self": shares(leaves, 101), "inclusive": shares(inclusive, 90)}
+    print(
+        f"\nprofile {name}: {total} GIL-held samples of one worker;"
+        f" about {gil_ms} ms of GIL time per request"
+    )
+    result["gil_ms_per_request"] = gil_ms
+    for kind, rows in (("self", result["self"]), ("inclusive", result["inclusive"])):
         print(f"  by {kind} share:")
         for frame, share in rows:
             print(f"    {share:5.1f} %  {frame}")
