@@ -1,6 +1,7 @@
 """`python -m bench [NAME...] [--quick] [--profile]` (what `make bench` runs).
 
-HTTP scenarios on PostgreSQL (bench/http_bench.py): status, login, memory, webhook.
+HTTP scenarios on PostgreSQL (bench/http_bench.py): status, login, generate, pipeline, upload,
+webhook, memory.
 In-process and SQLite figures moved out of the tests (bench/README.md): auth, webhooks, images.
 No name: every HTTP scenario, then the moved figures.
 """
@@ -37,7 +38,7 @@ if __name__ == "__main__":
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(choices)}")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 3 s (a smoke run)")
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy one worker during status c64"
+        "--profile", action="store_true", help="py-spy a worker of ours and of R1 at status c64"
     )
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(choices))
