@@ -55,6 +55,14 @@ class Settings(BaseSettings):
 
     # --- database ---
     DATABASE_URL: str = f"sqlite:///{VAR_DIR / 'hairtryon.db'}"
+    # PostgreSQL connections kept open per process (requests hold one only for their
+    # statements), and how many more a burst may open and close again (0: bursts queue for a
+    # pooled connection instead of paying a connection handshake each).
+    DATABASE_POOL_SIZE: int = Field(default=15, ge=1, le=200)
+    DATABASE_MAX_OVERFLOW: int = Field(default=0, ge=0, le=200)
+    # A pooled connection idle this long is pinged before use (a dropped one is replaced);
+    # busier ones are used without the extra round trip.
+    DATABASE_PRE_PING_IDLE_S: float = Field(default=30.0, ge=0)
 
     # --- tokens ---
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)

@@ -7,7 +7,6 @@ from fastapi import Depends
 
 from app.api.deps import ResourcesDep, SessionDep
 from app.auth.dependencies import CurrentUser
-from app.auth.repository import SessionRepository
 from app.core.db import after_commit
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
@@ -18,6 +17,7 @@ from app.generation.repository import IdempotencyRepository, ImageRepository, Im
 from app.generation.result_keys import ResultKeys
 from app.generation.service import GenerationService
 from app.photos.dependencies import PhotoCheckServiceDep
+from app.generation.status import StatusReader
 from app.styles.repository import StyleRepository
 
 
@@ -54,7 +54,6 @@ def get_gallery_service(session: SessionDep, resources: ResourcesDep) -> Gallery
     return GalleryService(
         ImageRepository(session),
         ImageViewRepository(session),
-        SessionRepository(session),
         resources.storage,
         partial(after_commit, session),
         ResultKeys.from_settings(resources.settings),
@@ -62,6 +61,14 @@ def get_gallery_service(session: SessionDep, resources: ResourcesDep) -> Gallery
 
 
 GalleryServiceDep = Annotated[GalleryService, Depends(get_gallery_service)]
+
+
+async def get_status_reader(resources: ResourcesDep) -> StatusReader:
+    """The process's one reader: no session, no per-poll construction (app/generation/status.py)."""
+    return resources.status_reader
+
+
+StatusReaderDep = Annotated[StatusReader, Depends(get_status_reader)]
 
 
 async def generation_rate_limit(user: CurrentUser, resources: ResourcesDep) -> None:
