@@ -16,8 +16,8 @@ from app.generation.gallery import GalleryService
 from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
 from app.generation.result_keys import ResultKeys
 from app.generation.service import GenerationService
-from app.photos.dependencies import PhotoCheckServiceDep
 from app.generation.status import StatusReader
+from app.photos.dependencies import PhotoCheckServiceDep
 from app.styles.repository import StyleRepository
 
 
