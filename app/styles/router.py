@@ -41,7 +41,7 @@ async def list_styles(
     gender: Annotated[Gender | None, Query(description="female, male or unisex")] = None,
     length: Annotated[Length | None, Query(description="short, medium or long")] = None,
     tag: Annotated[
-        str | None, Query(pattern=TAG_PATTERN, description="one tag, e.g. `curls`")
+        str | None, Query(max_length=24, pattern=TAG_PATTERN, description="one tag, e.g. `curls`")
     ] = None,
     category: Annotated[Category | None, Query(description="standard or celebrity")] = None,
     if_none_match: Annotated[Text | None, Header(max_length=1024)] = None,

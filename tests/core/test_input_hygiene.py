@@ -274,7 +274,10 @@ def _is_unbounded(spec: dict[str, Any], schema: dict[str, Any]) -> bool:
     schema = _resolve(spec, schema)
     kind = schema.get("type")
     if kind == "string":
-        return "maxLength" not in schema and schema.get("format") != "email"
+        # An enum is bounded by its longest member.
+        return (
+            "maxLength" not in schema and "enum" not in schema and schema.get("format") != "email"
+        )
     if kind == "integer":
         below_int64_end = schema.get("exclusiveMaximum", INT64_MAX + 2) <= INT64_MAX + 1
         within_int64 = schema.get("maximum", INT64_MAX + 1) <= INT64_MAX
