@@ -13,10 +13,12 @@ import httpx
 from app.auth.codes import CodeHasher
 from app.auth.google import GoogleOAuth
 from app.auth.google_pictures import GOOGLE_PICTURE_HOSTS
+from app.auth.passwords import PasswordHasher
 from app.auth.tokens import TokenService
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.rate_limit import RateLimiter, parse_networks
+from app.core.slots import MachineSlots
 from app.files.intake import ImagePolicy
 from app.integrations.email import BrevoSender, EmailSender, LocalMailbox
 from app.integrations.fetcher import SafeFetcher
@@ -54,6 +56,15 @@ def build_resources(settings: Settings, *, database: Database | None = None) -> 
         picture_fetcher=build_picture_fetcher(settings),
         payments=build_payment_provider(settings),
         webhook_verifier=build_webhook_verifier(settings),
+        passwords=build_password_hasher(settings),
+    )
+
+
+def build_password_hasher(settings: Settings) -> PasswordHasher:
+    """Hashing capped per machine: every process with the same lock directory shares the
+    PASSWORD_HASH_CONCURRENCY slots (app/core/slots.py)."""
+    return PasswordHasher(
+        slots=MachineSlots(settings.password_hash_lock_dir, settings.password_hash_concurrency)
     )
 
 
