@@ -29,12 +29,10 @@ from app.integrations.generator.replicate import (
     ReplicateGenerator,
     is_public_url,
 )
-from app.integrations.payments.dodo import DodoPayments
 from app.integrations.payments.local import LocalCheckout, local_webhook_secret
 from app.integrations.payments.port import PaymentProvider
 from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
-from app.integrations.storage.s3 import S3Storage
 from app.integrations.webhooks import WebhookVerifier
 from app.resources import Resources
 
@@ -152,6 +150,9 @@ def build_storage(settings: Settings) -> Storage:
     if settings.STORAGE_BACKEND == "s3":
         if not (settings.AWS_ACCESS_KEY_ID and settings.AWS_SECRET_ACCESS_KEY):
             raise ValueError("STORAGE_BACKEND=s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        # Imported only for S3: boto3 costs ~30 MB per process (README, "Memory").
+        from app.integrations.storage.s3 import S3Storage
+
         return S3Storage(
             bucket=settings.BUCKET_NAME,
             region=settings.AWS_REGION,
@@ -184,6 +185,9 @@ def build_payment_provider(settings: Settings) -> PaymentProvider | None:
         )
     if settings.payments_backend != "dodo" or settings.DODO_PAYMENTS_API_KEY is None:
         return None
+    # Imported only with Dodo: the SDK (and its pydantic models) cost every other process.
+    from app.integrations.payments.dodo import DodoPayments
+
     return DodoPayments(
         api_key=settings.DODO_PAYMENTS_API_KEY.get_secret_value(),
         mode=settings.DODO_PAYMENTS_MODE,
