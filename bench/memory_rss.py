@@ -55,6 +55,18 @@ def _workers(parent: int) -> list[int]:
     return sorted(found)
 
 
+def _settled_rss(pids: list[int]) -> list[float]:
+    """RSS once it stops moving (a worker that was still starting up reads low)."""
+    last = [_rss_mb(pid) for pid in pids]
+    for _ in range(30):
+        time.sleep(1)
+        now = [_rss_mb(pid) for pid in pids]
+        if all(abs(a - b) < 0.5 for a, b in zip(now, last, strict=True)):
+            return now
+        last = now
+    return last
+
+
 def _traffic(base_url: str, requests: int) -> None:
     with httpx.Client(base_url=base_url, headers={"Origin": FRONTEND}, timeout=60) as client:
         for _ in range(requests):
@@ -92,7 +104,7 @@ def measure(source: Path, workers: int, requests: int, database_url: str | None)
                 time.sleep(0.5)
             # Connections are spread over the workers by the kernel: enough requests reach each.
             _traffic(base_url, requests)
-            return [_rss_mb(pid) for pid in _workers(server.pid)]
+            return _settled_rss(_workers(server.pid))
         finally:
             server.terminate()
             server.wait(timeout=60)

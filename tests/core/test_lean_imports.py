@@ -1,6 +1,7 @@
 """An API process loads only what it uses (issue 14, memory): the image pipeline (NumPy,
-OpenCV), boto3, the Dodo SDK and logfire are imported where they run, not at start-up. Checked in
-a fresh interpreter's `sys.modules`, so nothing the test run imported earlier can hide them."""
+OpenCV), boto3, the Dodo SDK, authlib (Google sign-in) and logfire are imported where they
+run, not at start-up. Checked in a fresh interpreter's `sys.modules`, so nothing the test run
+imported earlier can hide them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from app.core.config import PROJECT_ROOT
 
 # Each costs 15-40 MB of RSS per process (bench/memory_rss.py measures the sum).
-HEAVY = ("cv2", "numpy", "boto3", "botocore", "dodopayments", "logfire")
+HEAVY = ("cv2", "numpy", "boto3", "botocore", "dodopayments", "logfire", "authlib")
 
 _STARTUP = """
 import json, os, sys, tempfile
