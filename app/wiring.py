@@ -150,7 +150,7 @@ def build_storage(settings: Settings) -> Storage:
     if settings.STORAGE_BACKEND == "s3":
         if not (settings.AWS_ACCESS_KEY_ID and settings.AWS_SECRET_ACCESS_KEY):
             raise ValueError("STORAGE_BACKEND=s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-        # Imported only for S3: boto3 costs ~30 MB per process (README, "Memory").
+        # Imported only for S3: boto3 costs ~30 MB per process (README, "Memory per process").
         from app.integrations.storage.s3 import S3Storage
 
         return S3Storage(
