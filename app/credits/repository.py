@@ -91,19 +91,25 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
             update(User)
             .where(User.id == user_id, User.credits + delta >= 0)
             .values(credits=User.credits + delta)
-            .returning(User.credits)
+            .returning(User.id, User.credits)
         )
         if self.session.get_bind().dialect.name != "postgresql":
-            balance = (await self.session.execute(moved)).scalar_one_or_none()
+            row = (await self.session.execute(moved)).one_or_none()
+            balance = None if row is None else int(row.credits)
             if balance is not None:
                 await self.set_balance_after(entry_id, balance)
             return balance
         new = moved.cte("moved")
         recorded = (
             update(CreditLedgerEntry)
-            .where(CreditLedgerEntry.id == entry_id)
+            # The join condition is true by construction (the entry is this user's); it tells
+            # the statement how the two rows relate instead of a cross product.
+            .where(CreditLedgerEntry.id == entry_id, CreditLedgerEntry.user_id == new.c.id)
             .values(balance_after=new.c.credits)
             .returning(new.c.credits)
+            # Callers use the returned balance, not ORM objects (the CTE's change to the user's
+            # row is invisible to the ORM anyway); the "fetch" sync would consume RETURNING.
+            .execution_options(synchronize_session=False)
         )
         recorded_balance: int | None = (await self.session.execute(recorded)).scalar_one_or_none()
         return recorded_balance
