@@ -9,26 +9,24 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.auth.codes import CodeHasher
-from app.auth.google import GoogleOAuth
 from app.auth.passwords import PasswordHasher
 from app.auth.tokens import TokenService
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.rate_limit import IpNetwork, RateLimiter
 from app.files.intake import ImagePolicy
-from app.integrations.email import BrevoSender, EmailSender, EmailTemplates
+from app.integrations.email import EmailSender, EmailTemplates
 from app.integrations.fetcher import SafeFetcher
 from app.integrations.generator import Generator
-from app.integrations.payments.dodo import DodoPayments
 from app.integrations.payments.port import PaymentProvider
 from app.integrations.payments.webhooks import WebhookVerifier
 from app.integrations.storage import Storage
-from app.integrations.storage.s3 import S3Storage
 from app.jobs.port import JobQueue
 from app.payments.pricing import ProductPrices
 from app.photos.meter import PhotoMeter
 
 if TYPE_CHECKING:
+    from app.auth.google import GoogleOAuth
     from app.generation.status import StatusReader
     from app.payments.reconcile import PaymentReconciler
     from app.privacy.purge import RetentionPurger
@@ -168,14 +166,20 @@ class Resources:
         if self.job_queue is not None:
             await self.job_queue.stop()
         await self.database.background.drain()
-        if isinstance(self.email_sender, BrevoSender):
-            await self.email_sender.aclose()
-        if isinstance(self.storage, S3Storage):
-            self.storage.close()
-        if isinstance(self.payments, DodoPayments):
-            await self.payments.aclose()
+        # Adapters that hold clients (Brevo, S3, Dodo, Replicate) close them; the embedded ones
+        # have nothing to close. By method, not by class: naming the classes here would import
+        # boto3 and the Dodo SDK into every process, whichever adapters it runs.
+        for adapter in (self.email_sender, self.storage, self.payments, self.generator):
+            await _close(adapter)
         await self.picture_fetcher.aclose()
-        aclose = getattr(self.generator, "aclose", None)
-        if aclose is not None:  # the Replicate adapter holds an HTTP client
-            await aclose()
         await self.database.dispose()
+
+
+async def _close(adapter: object) -> None:
+    aclose = getattr(adapter, "aclose", None)
+    if aclose is not None:
+        await aclose()
+        return
+    close = getattr(adapter, "close", None)
+    if close is not None:
+        close()

@@ -13,10 +13,12 @@ import httpx
 from app.auth.codes import CodeHasher
 from app.auth.google import GoogleOAuth
 from app.auth.google_pictures import GOOGLE_PICTURE_HOSTS
+from app.auth.passwords import PasswordHasher
 from app.auth.tokens import TokenService
 from app.core.config import Settings
 from app.core.db import Database, PoolSettings
 from app.core.rate_limit import RateLimiter, parse_networks
+from app.core.slots import MachineSlots
 from app.files.intake import ImagePolicy
 from app.integrations.email import BrevoSender, EmailSender, LocalMailbox
 from app.integrations.fetcher import SafeFetcher
@@ -27,12 +29,10 @@ from app.integrations.generator.replicate import (
     ReplicateGenerator,
     is_public_url,
 )
-from app.integrations.payments.dodo import DodoPayments
 from app.integrations.payments.local import LocalCheckout, local_webhook_secret
 from app.integrations.payments.port import PaymentProvider
 from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
-from app.integrations.storage.s3 import S3Storage
 from app.integrations.webhooks import WebhookVerifier
 from app.photos.meter import PhotoMeter
 from app.resources import Resources
@@ -56,6 +56,15 @@ def build_resources(settings: Settings, *, database: Database | None = None) -> 
         photo_meter=PhotoMeter(settings.MAX_IMAGE_PIXELS),
         payments=build_payment_provider(settings),
         webhook_verifier=build_webhook_verifier(settings),
+        passwords=build_password_hasher(settings),
+    )
+
+
+def build_password_hasher(settings: Settings) -> PasswordHasher:
+    """Hashing capped per machine: every process with the same lock directory shares the
+    PASSWORD_HASH_CONCURRENCY slots (app/core/slots.py)."""
+    return PasswordHasher(
+        slots=MachineSlots(settings.password_hash_lock_dir, settings.password_hash_concurrency)
     )
 
 
@@ -152,6 +161,9 @@ def build_storage(settings: Settings) -> Storage:
     if settings.STORAGE_BACKEND == "s3":
         if not (settings.AWS_ACCESS_KEY_ID and settings.AWS_SECRET_ACCESS_KEY):
             raise ValueError("STORAGE_BACKEND=s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        # Imported only for S3: boto3 costs ~30 MB per process (README, "Memory per process").
+        from app.integrations.storage.s3 import S3Storage
+
         return S3Storage(
             bucket=settings.BUCKET_NAME,
             region=settings.AWS_REGION,
@@ -184,6 +196,9 @@ def build_payment_provider(settings: Settings) -> PaymentProvider | None:
         )
     if settings.payments_backend != "dodo" or settings.DODO_PAYMENTS_API_KEY is None:
         return None
+    # Imported only with Dodo: the SDK (and its pydantic models) cost every other process.
+    from app.integrations.payments.dodo import DodoPayments
+
     return DodoPayments(
         api_key=settings.DODO_PAYMENTS_API_KEY.get_secret_value(),
         mode=settings.DODO_PAYMENTS_MODE,

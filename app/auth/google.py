@@ -38,9 +38,6 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import httpx
-from authlib.integrations.base_client.errors import MismatchingStateError
-from authlib.integrations.starlette_client import OAuth, OAuthError
-from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -122,6 +119,9 @@ class GoogleOAuth:
     ) -> None:
         self._client_id = client_id
         self._redirect_url = redirect_url
+        # authlib (with cryptography: ~12 MB per process) only where Google sign-in is on.
+        from authlib.integrations.starlette_client import OAuth
+
         oauth = OAuth()
         # `timeout` reaches every httpx client authlib opens: discovery, token, JWKS, userinfo.
         self._app: _OidcApp = oauth.register(
@@ -228,6 +228,11 @@ def _is_true(value: object) -> bool:
 
 
 def _classify(exc: Exception) -> FailureReason:
+    # Only ever called by GoogleOAuth, which has imported authlib already.
+    from authlib.integrations.base_client.errors import MismatchingStateError
+    from authlib.integrations.starlette_client import OAuthError
+    from joserfc.errors import JoseError
+
     if isinstance(exc, MismatchingStateError):
         return "state_mismatch"
     if isinstance(exc, OAuthError):
@@ -257,6 +262,8 @@ def _failure(reason: FailureReason, exc: Exception | None = None) -> GoogleSignI
 
 
 def _short(exc: Exception) -> str:
+    from authlib.integrations.starlette_client import OAuthError
+
     if isinstance(exc, OAuthError):
         return str(exc.error)
     return str(exc)[:200]

@@ -1,14 +1,21 @@
-"""Password hashing: argon2id at OWASP's minimum, off the event loop, one hash at a time.
+"""Password hashing: argon2id at OWASP's minimum, off the event loop, a capped number at a time.
 
-Why the shape (RELIABILITY "why these matter"): an argon2 hash is ~17 ms of pure CPU at these
+Why the shape (RELIABILITY "why these matter"): an argon2 hash is ~17-20 ms of pure CPU at these
 parameters. Run inside `async def` it stalls every other request; run through a plain thread pool,
 eight concurrent logins still starve the event loop on a 2-core machine. So every hash and verify
 goes to a worker thread *and* through one process-wide `CapacityLimiter(1)`: logins queue behind
-each other while the loop keeps a core (status p99 stayed at 1.3-1.5x under 8 concurrent logins).
+each other while the loop keeps a core.
+
+A process-wide cap alone still lets every API process hash at once: with two workers on two
+cores, both cores hash and both event loops stall (status throughput fell to 0.48x with eight
+login clients). So the worker thread also holds a machine-wide slot (`MachineSlots`, an `flock`
+per slot; PASSWORD_HASH_CONCURRENCY slots, by default half the cores) while it hashes. The wait
+for a slot happens in that thread, so the event loop never waits on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 
 import anyio
@@ -16,6 +23,8 @@ import anyio.to_thread
 from argon2 import PasswordHasher as _Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import VerificationError
+
+from app.core.slots import MachineSlots
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: m=19 MiB, t=2, p=1.
 OWASP_MIN_MEMORY_COST_KIB = 19_456
@@ -38,6 +47,7 @@ class PasswordHasher:
         time_cost: int = OWASP_MIN_TIME_COST,
         parallelism: int = OWASP_MIN_PARALLELISM,
         allow_below_minimum: bool = False,
+        slots: MachineSlots | None = None,
     ) -> None:
         # Weaker parameters are only for tests that want speed, and must be asked for by name so
         # a typo in production settings cannot silently weaken every stored hash.
@@ -62,15 +72,17 @@ class PasswordHasher:
         # time as "wrong password" (AUTH-04). Built lazily in the worker thread on first need,
         # so constructing a hasher never blocks the loop.
         self._dummy_hash: str | None = None
+        # None: the process-wide limiter is the only cap (tests, the admin CLI).
+        self._slots = slots
 
     async def warm_up(self) -> None:
         """Build the dummy hash now (e.g. in the lifespan), so the first unknown-email login
         does not pay for an extra hash."""
-        await anyio.to_thread.run_sync(self._get_dummy_hash, limiter=HASHING_LIMITER)
+        await anyio.to_thread.run_sync(self._warm_up_sync, limiter=HASHING_LIMITER)
 
     async def hash(self, password: str) -> str:
         return await anyio.to_thread.run_sync(
-            self._hasher.hash, _encode(password), limiter=HASHING_LIMITER
+            self._hash_sync, _encode(password), limiter=HASHING_LIMITER
         )
 
     async def verify(self, hashed: str | None, password: str) -> bool:
@@ -94,7 +106,24 @@ class PasswordHasher:
         except ValueError:  # InvalidHashError is one
             return False
 
+    def _warm_up_sync(self) -> None:
+        with self._machine_slot():
+            self._get_dummy_hash()
+
+    def _hash_sync(self, password: bytes) -> str:
+        with self._machine_slot():
+            return self._hasher.hash(password)
+
     def _verify_sync(self, hashed: str | None, password: str) -> bool:
+        with self._machine_slot():
+            return self._verify_in_slot(hashed, password)
+
+    def _machine_slot(self) -> contextlib.AbstractContextManager[int | None]:
+        # Runs in the worker thread: waiting here for another process's hash to finish
+        # blocks only this thread (and, through HASHING_LIMITER, this process's other hashes).
+        return self._slots.hold() if self._slots is not None else contextlib.nullcontext()
+
+    def _verify_in_slot(self, hashed: str | None, password: str) -> bool:
         if hashed is None:
             self._verify_quietly(self._get_dummy_hash(), password)
             return False

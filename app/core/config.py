@@ -5,6 +5,8 @@ Environment names stay flat (SPEC §9): operators of the seed service keep their
 
 from __future__ import annotations
 
+import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -71,6 +73,13 @@ class Settings(BaseSettings):
     ACCESS_TOKEN_EXPIRE_MINUTES: int = Field(default=10, ge=1)
     REFRESH_TOKEN_EXPIRE_MINUTES: int = Field(default=10080, ge=5)
     REFRESH_REUSE_GRACE_S: int = Field(default=10, ge=0, le=300)
+    # Password hashes (argon2id, ~20 ms of one core each) running at once on this machine, across
+    # every process that shares PASSWORD_HASH_LOCK_DIR. Unset: half the CPU cores, at least 1
+    # (1 on a 2-core box: logins queue, and the other core keeps serving every event loop).
+    PASSWORD_HASH_CONCURRENCY: int | None = Field(default=None, ge=1, le=256)
+    # Where the hashing slots' lock files live; every process of one machine must agree.
+    # Unset: `hairtryon-password-slots` in the system temporary directory.
+    PASSWORD_HASH_LOCK_DIR: Path | None = None
 
     # --- accounts ---
     REQUIRE_LOGIN_CODE: bool = False
@@ -284,6 +293,19 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.ENV == "prod"
+
+    @property
+    def password_hash_concurrency(self) -> int:
+        """PASSWORD_HASH_CONCURRENCY, or half the cores this process may run on (at least 1)."""
+        if self.PASSWORD_HASH_CONCURRENCY is not None:
+            return self.PASSWORD_HASH_CONCURRENCY
+        return max(1, len(os.sched_getaffinity(0)) // 2)
+
+    @property
+    def password_hash_lock_dir(self) -> Path:
+        if self.PASSWORD_HASH_LOCK_DIR is not None:
+            return self.PASSWORD_HASH_LOCK_DIR
+        return Path(tempfile.gettempdir()) / "hairtryon-password-slots"
 
     @property
     def json_logs(self) -> bool:

@@ -77,15 +77,42 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
         )
         return int(balance or 0)
 
-    async def change_balance(self, user_id: int, delta: int) -> int | None:
-        """Add `delta` unless the balance would go below zero; the new balance, or None."""
-        result = await self.session.execute(
+    async def change_balance(self, user_id: int, delta: int, *, entry_id: int) -> int | None:
+        """Add `delta` unless the balance would go below zero, and write the new balance into
+        the ledger row `entry_id`; the new balance, or None (then nothing moved).
+
+        One conditional UPDATE: the check and the write are one statement, so concurrent
+        debits can never overdraw (CR-01). On PostgreSQL the ledger row's `balance_after` is
+        set in the same statement (a data-modifying CTE), so the user's row lock, taken here,
+        is held for one round trip before COMMIT rather than two. SQLite locks the whole
+        database from the transaction's first write, so there a second statement costs no
+        lock time."""
+        moved = (
             update(User)
             .where(User.id == user_id, User.credits + delta >= 0)
             .values(credits=User.credits + delta)
-            .returning(User.credits)
+            .returning(User.id, User.credits)
         )
-        return result.scalar_one_or_none()
+        if self.session.get_bind().dialect.name != "postgresql":
+            row = (await self.session.execute(moved)).one_or_none()
+            balance = None if row is None else int(row.credits)
+            if balance is not None:
+                await self.set_balance_after(entry_id, balance)
+            return balance
+        new = moved.cte("moved")
+        recorded = (
+            update(CreditLedgerEntry)
+            # The join condition is true by construction (the entry is this user's); it tells
+            # the statement how the two rows relate instead of a cross product.
+            .where(CreditLedgerEntry.id == entry_id, CreditLedgerEntry.user_id == new.c.id)
+            .values(balance_after=new.c.credits)
+            .returning(new.c.credits)
+            # Callers use the returned balance, not ORM objects (the CTE's change to the user's
+            # row is invisible to the ORM anyway); the "fetch" sync would consume RETURNING.
+            .execution_options(synchronize_session=False)
+        )
+        recorded_balance: int | None = (await self.session.execute(recorded)).scalar_one_or_none()
+        return recorded_balance
 
     async def read_balance(self, user_id: int) -> int | None:
         """A plain read of the balance (no lock): only the CR-06 naive debit decides on it."""

@@ -106,10 +106,11 @@ class CreditsService:
         )
         if entry_id is None:
             return CreditChange(applied=False, balance=None)
-        balance = await self.ledger.change_balance(user_id, delta)
+        # The ledger row first, the balance last: the balance update is what locks the user's
+        # row (PostgreSQL), so it is the final statement and records balance_after itself.
+        balance = await self.ledger.change_balance(user_id, delta, entry_id=entry_id)
         if balance is None:
             raise InsufficientCredits()
-        await self.ledger.set_balance_after(entry_id, balance)
         return CreditChange(applied=True, balance=balance)
 
     async def _move_naively(

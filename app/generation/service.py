@@ -157,6 +157,14 @@ class GenerationService:
                 queued_until=now + timedelta(seconds=self.settings.job_queue_lease_s),
             )
         )
+        started = StartedJob(image.id, "Generation started; poll /image/status/{id}.")
+        if record is not None:
+            record.response_json = json.dumps(asdict(started))
+            await self.idempotency.session.flush()
+        # The debit last, with nothing but COMMIT after it: on PostgreSQL its balance update
+        # locks the user's row, and every other request of this user (a burst of generates)
+        # waits on that lock. Taken earlier, the lock was held across the idempotency write's
+        # round trip and the commit's; now it is held for one statement and the commit.
         await self.credits.charge(
             user.id,
             1,
@@ -165,10 +173,6 @@ class GenerationService:
             # Only the CR-06 naive debit looks at it: the balance loaded before any lock.
             seen_balance=user.credits,
         )
-        started = StartedJob(image.id, "Generation started; poll /image/status/{id}.")
-        if record is not None:
-            record.response_json = json.dumps(asdict(started))
-            await self.idempotency.session.flush()
         self._queue_after_commit(GENERATE_IMAGE, image.id)
         return started
 

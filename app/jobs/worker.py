@@ -42,6 +42,7 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 from taskiq.receiver import Receiver
 
 from app.core.config import Settings, get_settings
+from app.core.memory import return_large_allocations_to_os
 from app.core.telemetry import configure_logfire
 from app.jobs.broker import RUNNING_JOBS, TaskiqJobQueue, build_broker
 from app.jobs.port import JobHandlers
@@ -203,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-async-tasks", type=int, default=DEFAULT_MAX_ASYNC_TASKS)
     parser.add_argument("--handlers", default=HANDLERS_FACTORY, help="module:function")
     args = parser.parse_args(argv)
+    return_large_allocations_to_os()  # decoded images and hashes are freed back (core/memory)
     settings = get_settings()
     try:
         broker = create_broker(args.handlers, settings=settings)

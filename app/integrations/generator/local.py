@@ -21,11 +21,19 @@ import anyio
 import anyio.to_thread
 
 from app.core.imaging import DEFAULT_MAX_PIXELS
-from app.integrations.generator.codec import JPEG_CONTENT_TYPE
-from app.integrations.generator.pipeline import Deadline, has_face, render_preview
-from app.integrations.generator.port import GenerationFailed, GenerationRequest, GenerationResult
+from app.integrations.generator.deadline import Deadline
+from app.integrations.generator.port import (
+    GenerationFailed,
+    GenerationRequest,
+    GenerationResult,
+    HairColour,
+    StyleSpec,
+    View,
+)
 
 T = TypeVar("T")
+
+JPEG_CONTENT_TYPE = "image/jpeg"
 
 DEFAULT_MAX_SIDE = 768
 # Face checks happen before a credit is taken; they get no deadline from a job.
@@ -58,7 +66,7 @@ class LocalGenerator:
         # same preview, and the front and its views share their hair texture.
         seed = request.seed if request.seed is not None else zlib.crc32(request.style.name.encode())
         work = partial(
-            render_preview,
+            _render_preview,
             request.image_bytes,
             request.style,
             request.view,
@@ -75,7 +83,7 @@ class LocalGenerator:
         )
 
     async def detect_face(self, image_bytes: bytes) -> bool:
-        work = partial(has_face, image_bytes, self._max_side, self._max_pixels)
+        work = partial(_has_face, image_bytes, self._max_side, self._max_pixels)
         return await self._in_worker(work, Deadline(_FACE_CHECK_BUDGET_S))
 
     async def _in_worker(self, work: Callable[[], T], deadline: Deadline) -> T:
@@ -93,3 +101,39 @@ class LocalGenerator:
             return await anyio.to_thread.run_sync(work)
         finally:
             self._limiter.release()
+
+
+# The image pipeline (NumPy, OpenCV: ~40 MB per process) is imported in the worker thread on the
+# first generation or face check, not when the module is: an API process whose jobs run
+# elsewhere, or that never checks a face, never loads it.
+def _render_preview(
+    data: bytes,
+    style: StyleSpec,
+    view: View,
+    *,
+    seed: int,
+    max_side: int,
+    max_pixels: int,
+    deadline: Deadline,
+    colour: HairColour | None = None,
+    reference: bytes | None = None,
+) -> bytes:
+    from app.integrations.generator.pipeline import render_preview
+
+    return render_preview(
+        data,
+        style,
+        view,
+        seed=seed,
+        max_side=max_side,
+        max_pixels=max_pixels,
+        deadline=deadline,
+        colour=colour,
+        reference=reference,
+    )
+
+
+def _has_face(image_bytes: bytes, max_side: int, max_pixels: int) -> bool:
+    from app.integrations.generator.pipeline import has_face
+
+    return has_face(image_bytes, max_side, max_pixels)

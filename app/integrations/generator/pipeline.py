@@ -20,6 +20,7 @@ from app.integrations.generator.codec import (
     decode_rgb,
     encode_jpeg,
 )
+from app.integrations.generator.deadline import Deadline
 from app.integrations.generator.faces import FaceBox, find_face
 from app.integrations.generator.masks import hair_mask
 from app.integrations.generator.port import GenerationFailed, HairColour, StyleSpec, View
@@ -30,22 +31,6 @@ from app.integrations.generator.views import back_view, side_view
 logger = logging.getLogger(__name__)
 
 _FRONT_LABEL = "Preview"
-
-
-class Deadline:
-    """A point on the monotonic clock, `budget_s` seconds after creation."""
-
-    def __init__(self, budget_s: float) -> None:
-        self._end = time.monotonic() + budget_s
-
-    def remaining(self) -> float:
-        return self._end - time.monotonic()
-
-    def check(self, stage: str) -> None:
-        if self.remaining() <= 0:
-            raise GenerationFailed(
-                "GENERATION_TIMEOUT", f"the deadline passed before the {stage} stage"
-            )
 
 
 class StageClock:

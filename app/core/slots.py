@@ -1,0 +1,89 @@
+"""A machine-wide counting semaphore: N slots, each an exclusive `flock` on its own file.
+
+Why files: API processes started by `run.py --workers N` (and job workers, and the admin CLI)
+share nothing but the machine. A process-wide limiter lets every process run its own CPU-heavy
+work at once, so two workers hash passwords on both cores of a 2-core box and their event loops
+starve. An `flock` is the cheapest thing every process on the host can see: the kernel drops it
+when the file is closed or the process dies, so a crashed holder never leaks a slot.
+
+`hold()` blocks the calling thread while every slot is taken: call it from a worker thread,
+never on the event loop (PasswordHasher does).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+class MachineSlots:
+    """At most `count` holders at once among every process that uses `directory`."""
+
+    def __init__(self, directory: Path, count: int) -> None:
+        if count < 1:
+            raise ValueError("a machine-wide limit needs at least one slot")
+        self.directory = directory
+        self.count = count
+        self._warned = False
+
+    @contextmanager
+    def hold(self) -> Iterator[int | None]:
+        """Holds one slot for the body; yields its index (None when the lock directory is
+        unusable, see below)."""
+        descriptors = self._open_slots()
+        if descriptors is None:
+            yield None
+            return
+        try:
+            index = self._acquire(descriptors)
+            yield index
+        finally:
+            # Closing releases the lock: one code path for release, exceptions and all.
+            for descriptor in descriptors:
+                os.close(descriptor)
+
+    def _acquire(self, descriptors: list[int]) -> int:
+        # A free slot if there is one, without waiting...
+        for index, descriptor in enumerate(descriptors):
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            return index
+        # ...else queue on one. Spread by pid so the processes of a deployment wait on
+        # different slots rather than all on slot 0 while another one frees up.
+        index = os.getpid() % self.count
+        fcntl.flock(descriptors[index], fcntl.LOCK_EX)
+        return index
+
+    def _open_slots(self) -> list[int] | None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptors: list[int] = []
+            try:
+                for index in range(self.count):
+                    path = self.directory / f"slot-{index}.lock"
+                    descriptors.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+            except OSError:
+                for descriptor in descriptors:
+                    os.close(descriptor)
+                raise
+            return descriptors
+        except OSError as exc:
+            # A lock directory we cannot use (read-only filesystem, another user's files) must
+            # not turn every login into a 500: fall back to the process-wide limit alone, and
+            # say so once.
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "machine-wide slots unavailable in %s (%s); limiting per process only",
+                    self.directory,
+                    exc.strerror,
+                )
+            return None

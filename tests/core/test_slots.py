@@ -1,0 +1,123 @@
+"""Machine-wide slots (app/core/slots.py) between real processes, proven by ordering: the
+intervals each process held a slot, as it recorded them, never overlap beyond the cap."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import argon2
+import pytest
+
+from app.auth.passwords import PasswordHasher
+from app.core.config import PROJECT_ROOT, Settings
+from app.core.slots import MachineSlots
+from tests.loop_probe import LoopProbe
+
+_SLOT_PROCESS = (sys.executable, "-m", "tests.core.slot_process")
+
+
+def _run_recorders(directory: Path, count: int, processes: int, out: Path) -> list[tuple[int, int]]:
+    children = [
+        subprocess.Popen(
+            [*_SLOT_PROCESS, "record", str(directory), str(count), str(out), "6"],
+            cwd=PROJECT_ROOT,
+        )
+        for _ in range(processes)
+    ]
+    for child in children:
+        assert child.wait(timeout=120) == 0
+    lines = out.read_text().split("\n")
+    return [(int(a), int(b)) for a, b in (line.split() for line in lines if line)]
+
+
+def _most_at_once(intervals: list[tuple[int, int]]) -> int:
+    # Ends sort before starts at the same instant: touching intervals do not overlap.
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    held = peak = 0
+    for _, change in events:
+        held += change
+        peak = max(peak, held)
+    return peak
+
+
+def test_two_processes_never_hold_the_only_slot_at_once(tmp_path: Path) -> None:
+    intervals = _run_recorders(tmp_path / "slots", 1, 2, tmp_path / "held.txt")
+
+    assert len(intervals) == 12
+    assert _most_at_once(intervals) == 1
+
+
+def test_three_processes_share_two_slots_at_most_two_at_once(tmp_path: Path) -> None:
+    intervals = _run_recorders(tmp_path / "slots", 2, 3, tmp_path / "held.txt")
+
+    assert len(intervals) == 18
+    assert _most_at_once(intervals) <= 2
+
+
+def test_the_overlap_count_sees_unlimited_holders() -> None:
+    """Control: the measure used above does count overlapping holders."""
+    assert _most_at_once([(0, 10), (5, 15), (20, 30)]) == 2
+    assert _most_at_once([(0, 10), (10, 20)]) == 1
+
+
+async def test_a_hash_waits_for_another_process_slot_while_the_loop_keeps_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "slots"
+    holder = await asyncio.create_subprocess_exec(
+        *_SLOT_PROCESS,
+        "hold",
+        str(directory),
+        "1",
+        cwd=PROJECT_ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), timeout=60) == b"held\n"
+        probe = LoopProbe(monkeypatch, asyncio.get_running_loop())
+        probe.wrap(argon2.PasswordHasher, "hash")
+        hasher = PasswordHasher(slots=MachineSlots(directory, 1))
+
+        hashing = asyncio.create_task(hasher.hash("correct horse battery staple"))
+        ticks = 0
+        for _ in range(50):  # ~0.5 s: a hash that did not wait would be done long before
+            await asyncio.sleep(0.01)
+            ticks += 1
+        # The other process still holds the only slot: no hash has started, and the loop
+        # went on serving (it ran this coroutine 50 times) while the hash waited.
+        assert not hashing.done()
+        assert probe.calls == []
+        assert ticks == 50
+
+        holder.stdin.write(b"release\n")
+        await holder.stdin.drain()
+        hashed = await asyncio.wait_for(hashing, timeout=60)
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+        await holder.wait()
+
+    assert hashed.startswith("$argon2id$")
+    assert probe.served("hash") == [True]  # and once it ran, it ran in a worker thread
+
+
+def test_hash_concurrency_defaults_to_half_the_cores_at_least_one() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert Settings().password_hash_concurrency == max(1, cores // 2)
+    assert Settings(PASSWORD_HASH_CONCURRENCY=3).password_hash_concurrency == 3
+
+
+def test_an_unusable_lock_directory_falls_back_to_no_machine_cap(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    slots = MachineSlots(blocker / "slots", 1)  # a directory under a regular file: ENOTDIR
+
+    with slots.hold() as index:
+        assert index is None
