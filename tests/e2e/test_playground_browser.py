@@ -5,14 +5,21 @@ driven by Playwright, as the admin test) against the real server process on embe
 result load, ask for side views and be told to buy credits, buy 5 on the local checkout and see
 the balance change, get the side views of the look still on show, and keep it as a
 favourite from the history after the access cookie expired (the page refreshes on the 401 and
-retries). Each step
+retries). A second person
+shares a look with their hairdresser (a link for 48 hours, copied, opened in a new page that
+shows the pair and nothing of the account, revoked and gone), keeps their photos for 30 days,
+downloads their data (a zip arrives) and deletes all their photos after a confirm step. Each step
 leaves a screenshot in the folder the test prints."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import zipfile
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,7 +35,7 @@ PORTRAIT = Path(__file__).resolve().parents[1] / "fixtures" / "portrait.jpg"
 STEP_TIMEOUT_MS = 120_000
 
 try:
-    from playwright.async_api import Page, async_playwright
+    from playwright.async_api import BrowserContext, Page, async_playwright
 except ImportError:  # pragma: no cover - the dev group installs it
     async_playwright = None  # type: ignore[assignment]
 
@@ -48,9 +55,17 @@ async def newcomer_server(
         await server.stop()
 
 
-async def test_a_newcomer_tries_the_whole_product_on_the_playground_in_chromium(
-    newcomer_server: LiveServer, tmp_path: Path
-) -> None:
+@dataclass
+class Browsing:
+    context: BrowserContext
+    folder: Path
+    problems: list[str]
+
+
+@asynccontextmanager
+async def _chromium(tmp_path: Path) -> AsyncIterator[Browsing]:
+    """Debian's Chromium with a console watch on every page; after the steps, no script error
+    and no resource the page's policy blocked."""
     if async_playwright is None:
         pytest.skip("the playwright package is not installed (uv sync --group dev)")
     if shutil.which(CHROMIUM) is None:
@@ -58,7 +73,6 @@ async def test_a_newcomer_tries_the_whole_product_on_the_playground_in_chromium(
     folder = tmp_path / "playground-browser-screenshots"
     folder.mkdir()
     print(f"screenshots: {folder}")
-    base = newcomer_server.base_url
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = await browser.new_context(viewport={"width": 1280, "height": 900})
@@ -74,22 +88,48 @@ async def test_a_newcomer_tries_the_whole_product_on_the_playground_in_chromium(
 
         context.on("page", watch)
         try:
-            page = await context.new_page()
-            steps = Steps(page, folder)
-            email = await _sign_up(page, steps, base)
-            page = await _verify_from_dev_mail(page, steps, base, email)
-            await _generate(page, steps)
-            await _views_need_credits(page, steps)
-            await _buy_five_credits(page, steps, base)
-            await _side_views_after_buying(page, steps)
-            await _keep_a_favourite(page, steps)
+            yield Browsing(context, folder, problems)
         finally:
             await browser.close()
-    # A refused request (400 anonymous, 402 short of credits) logs "Failed to load resource";
-    # what must never happen is a script error or a blocked resource.
+    # A refused request (400 anonymous, 402 short of credits, 404 a revoked link) logs "Failed
+    # to load resource"; what must never happen is a script error or a blocked resource.
     assert not [p for p in problems if "Content Security Policy" in p], problems
     assert not [p for p in problems if "Uncaught" in p or "Error:" in p], problems
-    assert len(list(folder.glob("*.png"))) >= 10
+
+
+async def test_a_newcomer_tries_the_whole_product_on_the_playground_in_chromium(
+    newcomer_server: LiveServer, tmp_path: Path
+) -> None:
+    base = newcomer_server.base_url
+    async with _chromium(tmp_path) as browsing:
+        page = await browsing.context.new_page()
+        steps = Steps(page, browsing.folder)
+        email = await _sign_up(page, steps, base)
+        page = await _verify_from_dev_mail(page, steps, base, email)
+        await _generate(page, steps)
+        await _views_need_credits(page, steps)
+        await _buy_five_credits(page, steps, base)
+        await _side_views_after_buying(page, steps)
+        await _keep_a_favourite(page, steps)
+    assert len(list(browsing.folder.glob("*.png"))) >= 10
+
+
+async def test_a_person_shares_a_look_with_their_hairdresser_and_controls_their_data_in_chromium(
+    newcomer_server: LiveServer, tmp_path: Path
+) -> None:
+    base = newcomer_server.base_url
+    async with _chromium(tmp_path) as browsing:
+        await browsing.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+        page = await browsing.context.new_page()
+        steps = Steps(page, browsing.folder)
+        email = await _sign_up(page, steps, base)
+        page = await _verify_from_dev_mail(page, steps, base, email)
+        await _generate(page, steps)
+        await _share_with_the_hairdresser(page, steps, base)
+        await _keep_photos_for_thirty_days(page, steps)
+        await _download_my_data(page, steps, email, tmp_path)
+        await _delete_all_my_photos(page, steps)
+    assert len(list(browsing.folder.glob("*.png"))) >= 16
 
 
 async def _sign_up(page: Page, steps: Steps, base: str) -> str:
@@ -222,3 +262,104 @@ async def _keep_a_favourite(page: Page, steps: Steps) -> None:
     assert "POST /api/v1/auth/refresh → 200" in calls
     assert "/like/" in calls.split("POST /api/v1/auth/refresh → 200")[0]  # retried after it
     await steps.shot("api-calls")
+
+
+async def _share_with_the_hairdresser(page: Page, steps: Steps, base: str) -> None:
+    """A link for 48 hours, copied and opened: the public page shows the pair and the style;
+    revoked, the same URL shows nothing."""
+    style_name = (await page.inner_text("#after-caption")).removeprefix("After · ")
+    await page.locator("#share").wait_for()
+    await steps.shot("share-offered")
+    await page.fill("#share-hours", "48")
+    await page.click("#share-create")
+    await page.locator("#share-link").wait_for()
+    url = await page.input_value("#share-url")
+    assert re.fullmatch(re.escape(base) + r"/s/[A-Za-z0-9_-]{32,}", url), url
+    assert "(48 h from now)" in await page.inner_text("#share-expiry")
+    await page.click("#share-copy")
+    await page.locator("#share-copy", has_text="Copied").wait_for()
+    assert await page.evaluate("navigator.clipboard.readText()") == url
+    await steps.shot("share-link")
+
+    async with page.context.expect_page() as opened:
+        await page.click("#share-open")
+    shared = await opened.value
+    await shared.wait_for_load_state()
+    assert shared.url == url
+    assert await shared.inner_text("h1") == style_name
+    await _loaded(shared, "img[alt=Before]")
+    await _loaded(shared, "img[alt^=After]")
+    # Nothing else of the account: not even who shared it.
+    assert await page.inner_text("#who") not in await shared.content()
+    steps.page = shared
+    await steps.shot("share-page")
+
+    steps.page = page
+    await page.click("#share-revoke")
+    await page.locator("#notice.success", has_text="revoked").wait_for()
+    assert await page.locator("#share-link").is_hidden()
+    await steps.shot("share-revoked")
+    gone = await shared.reload()
+    assert gone is not None
+    assert gone.status == 404
+    assert "This link is not available" in await shared.inner_text("h1")
+    assert await shared.locator("img").count() == 0
+    steps.page = shared
+    await steps.shot("share-page-after-revoke")
+    steps.page = page
+    await shared.close()
+
+
+async def _keep_photos_for_thirty_days(page: Page, steps: Steps) -> None:
+    """The window starts at "keep", is saved as 30 days, and is still 30 after a reload."""
+    await page.locator("#retention-status", has_text="kept until you delete them").wait_for()
+    assert await page.is_checked("#keep-forever")
+    assert await page.is_disabled("#retention-days")
+    await page.check("#keep-days")
+    await page.fill("#retention-days", "30")
+    await page.click("#retention-save")
+    await page.locator("#retention-status", has_text="after 30 days").wait_for()
+    await page.locator("#privacy-card").scroll_into_view_if_needed()
+    await steps.shot("retention-30-days")
+    await page.reload()
+    await page.locator("body[data-ready=true]").wait_for()
+    await page.locator("#retention-status", has_text="after 30 days").wait_for()
+    assert await page.is_checked("#keep-days")
+    assert await page.input_value("#retention-days") == "30"
+
+
+async def _download_my_data(page: Page, steps: Steps, email: str, tmp_path: Path) -> None:
+    """A zip arrives with the profile, the look and the files."""
+    async with page.expect_download() as arriving:
+        await page.click("#export")
+    download = await arriving.value
+    assert download.suggested_filename == "hairtryon-export.zip"
+    saved = tmp_path / download.suggested_filename
+    await download.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        names = archive.namelist()
+        assert json.loads(archive.read("profile.json"))["email"] == email
+        assert len(json.loads(archive.read("images.json"))) == 1
+        assert json.loads(archive.read("share_links.json")) == []  # revoked: the row is gone
+    assert [name for name in names if name.startswith("files/")], names
+    await page.locator("#notice.success", has_text="hairtryon-export.zip").wait_for()
+    await steps.shot("data-downloaded")
+
+
+async def _delete_all_my_photos(page: Page, steps: Steps) -> None:
+    """Asked first; cancelling deletes nothing; confirmed, the look and the photo are gone."""
+    await page.locator("#history .look").first.wait_for()
+    await page.click("#delete-all")
+    await page.locator("#delete-confirm").wait_for()
+    await steps.shot("delete-asked")
+    await page.click("#delete-no")
+    assert await page.locator("#delete-confirm").is_hidden()
+    assert await page.locator("#history .look").count() == 1
+    await page.click("#delete-all")
+    await page.click("#delete-yes")
+    await page.locator("#notice.success", has_text="Deleted 1 look and 1 photo").wait_for()
+    await page.locator("#history-count", has_text="0 looks").wait_for()
+    assert await page.locator("#uploads img").count() == 0
+    assert await page.locator("#result").is_hidden()
+    await _balance_is(page, 2)  # credits stay
+    await steps.shot("all-photos-deleted")

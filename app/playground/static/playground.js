@@ -25,6 +25,9 @@ const state = {
   image: null, // the image on show: the status body
   historyPage: 1,
   stream: null,
+  // The share link made on this page, per image: {url, expires_at}. The API hands a link out
+  // once (only its hash is stored), so a reload forgets it; sharing again makes a new one.
+  shares: new Map(),
 };
 
 // ---------------------------------------------------------------- the API, as the web app calls it
@@ -48,7 +51,7 @@ function refreshOnce() {
   return refreshing;
 }
 
-async function call(method, path, body, { retry = true, headers = {} } = {}) {
+async function send(method, path, body, { retry = true, headers = {} } = {}) {
   const init = {
     method,
     credentials: "include",
@@ -63,23 +66,31 @@ async function call(method, path, body, { retry = true, headers = {} } = {}) {
   if (response.status === 401 && retry) {
     // The access cookie expired (or was revoked): rotate the refresh token, then retry once.
     await refreshOnce();
-    return call(method, path, body, { retry: false, headers });
+    return send(method, path, body, { retry: false, headers });
   }
-  if (response.status === 204) return null;
+  return response;
+}
+
+async function refused(response) {
   const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = data && data.detail;
-    if (Array.isArray(detail)) {
-      // Request validation keeps FastAPI's list form.
-      throw new ApiError(response.status, "VALIDATION", detail.map((d) => d.msg).join("; "));
-    }
-    throw new ApiError(
-      response.status,
-      (detail && detail.code) || "HTTP_" + response.status,
-      (detail && detail.message) || response.statusText,
-    );
+  const detail = data && data.detail;
+  if (Array.isArray(detail)) {
+    // Request validation keeps FastAPI's list form.
+    return new ApiError(response.status, "VALIDATION", detail.map((d) => d.msg).join("; "));
   }
-  return data;
+  return new ApiError(
+    response.status,
+    (detail && detail.code) || "HTTP_" + response.status,
+    (detail && detail.message) || response.statusText,
+  );
+}
+
+// A JSON call: the body, null for a 204, or an ApiError with the API's code and message.
+async function call(method, path, body, options) {
+  const response = await send(method, path, body, options);
+  if (!response.ok) throw await refused(response);
+  if (response.status === 204) return null;
+  return response.json().catch(() => null);
 }
 
 function log(method, path, status, where = API) {
@@ -250,7 +261,13 @@ async function signedIn() {
   // {id, name, email, userpic, credits, verified, created_at}
   state.user = await call("GET", "/user/me");
   render();
-  await Promise.all([loadUploads(), loadHistory(true), loadCredits(), loadPrice()]);
+  await Promise.all([
+    loadUploads(),
+    loadHistory(true),
+    loadCredits(),
+    loadPrice(),
+    loadPrivacy(),
+  ]);
   await returnedFromCheckout();
 }
 
@@ -523,6 +540,8 @@ function showResult(body, styleName) {
     img.classList.toggle("waiting", !url);
   }
   $("like").classList.toggle("on", image.liked === true);
+  $("share").hidden = !(finished && image.status === "completed");
+  showShare();
 }
 
 async function sideViews() {
@@ -555,6 +574,179 @@ async function like(liked) {
   } catch (error) {
     fail(error);
   }
+}
+
+// ---------------------------------------------------------------- a share link for the hairdresser
+
+async function createShare(event) {
+  event.preventDefault();
+  const image = state.image;
+  if (!image) return;
+  busy($("share-create"), true);
+  try {
+    // {url, expires_at}: a public page at /s/{token}; a new link replaces the earlier one.
+    const link = await call("POST", `/image/${image.id}/share`, {
+      expires_in_hours: Number($("share-hours").value),
+    });
+    state.shares.set(image.id, link);
+    showShare();
+    notice("");
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("share-create"), false);
+  }
+}
+
+function showShare() {
+  const link = state.image && state.shares.get(state.image.id);
+  $("share-link").hidden = !link;
+  $("share-create").textContent = link ? "Make a new link" : "Create the link";
+  if (!link) return;
+  $("share-url").value = link.url;
+  $("share-open").href = link.url;
+  const until = new Date(link.expires_at);
+  const hours = Math.max(0, Math.round((until - Date.now()) / 3_600_000));
+  $("share-expiry").textContent = `Works until ${until.toLocaleString()} (${hours} h from now).`;
+}
+
+async function copyShare() {
+  const url = $("share-url").value;
+  try {
+    await navigator.clipboard.writeText(url);
+  } catch {
+    // No clipboard permission (or not a secure context): copy the selected text instead.
+    $("share-url").select();
+    document.execCommand("copy");
+  }
+  $("share-copy").textContent = "Copied ✓";
+  setTimeout(() => {
+    $("share-copy").textContent = "Copy";
+  }, 2000);
+}
+
+async function revokeShare() {
+  const image = state.image;
+  if (!image) return;
+  busy($("share-revoke"), true);
+  try {
+    // 204 whether or not a link existed; the page at the old URL shows nothing any more.
+    await call("DELETE", `/image/${image.id}/share`);
+    state.shares.delete(image.id);
+    showShare();
+    notice("The link is revoked: it shows nothing any more.", "success");
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("share-revoke"), false);
+  }
+}
+
+// ---------------------------------------------------------------- privacy
+
+async function loadPrivacy() {
+  try {
+    // {retention_days: 1..365 | null}; null keeps everything until the person deletes it.
+    const body = await call("GET", "/user/privacy");
+    showRetention(body.retention_days);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function showRetention(days) {
+  $("keep-forever").checked = days === null;
+  $("keep-days").checked = days !== null;
+  if (days !== null) $("retention-days").value = days;
+  $("retention-days").disabled = days === null;
+  $("retention-status").textContent =
+    days === null
+      ? "Now: kept until you delete them."
+      : `Now: deleted automatically after ${days} day${days === 1 ? "" : "s"}.`;
+}
+
+async function saveRetention(event) {
+  event.preventDefault();
+  busy($("retention-save"), true);
+  try {
+    const forever = $("keep-forever").checked;
+    const body = await call("PUT", "/user/privacy", {
+      retention_days: forever ? null : Number($("retention-days").value),
+    });
+    showRetention(body.retention_days);
+    notice("Saved.", "success");
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("retention-save"), false);
+  }
+}
+
+async function exportData() {
+  busy($("export"), true);
+  try {
+    // A zip, streamed: the same cookie call (and the same refresh on a 401) as every other.
+    const response = await send("GET", "/user/export", undefined, {
+      headers: { Accept: "application/zip" },
+    });
+    if (!response.ok) throw await refused(response);
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const name = /filename="([^"]+)"/.exec(disposition)?.[1] || "hairtryon-export.zip";
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    notice(`Your data is downloaded: ${name} (${Math.ceil(blob.size / 1024)} KB).`, "success");
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("export"), false);
+  }
+}
+
+function askDeleteAll(open) {
+  $("delete-confirm").hidden = !open;
+  $("delete-all").disabled = open;
+  if (open) $("delete-no").focus();
+}
+
+async function deleteAll() {
+  busy($("delete-yes"), true);
+  try {
+    // {images_deleted, uploads_deleted}: records now, files right after; the profile picture
+    // stays, and so do the account and its credits.
+    const body = await call("DELETE", "/user/images");
+    askDeleteAll(false);
+    forgetLooks();
+    notice(
+      `Deleted ${body.images_deleted} look${body.images_deleted === 1 ? "" : "s"} and ` +
+        `${body.uploads_deleted} photo${body.uploads_deleted === 1 ? "" : "s"}.`,
+      "success",
+    );
+    await Promise.all([loadUploads(), loadHistory(true)]);
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("delete-yes"), false);
+  }
+}
+
+function forgetLooks() {
+  // Nothing on show may point at a deleted photo or look any more.
+  state.image = null;
+  state.selfie = null;
+  state.shares.clear();
+  for (const id of ["result", "result-actions", "side-views", "share", "selfie"]) {
+    $(id).hidden = true;
+  }
+  $("selfie").removeAttribute("src");
+  $("selfie-empty").hidden = false;
+  $("status").textContent = "Pick a photo and a style.";
+  $("status").className = "status muted";
+  updateGenerate();
 }
 
 // ---------------------------------------------------------------- history and favourites
@@ -749,6 +941,19 @@ async function start() {
   $("favourites").addEventListener("change", () => loadHistory(true));
   $("history-more").addEventListener("click", () => loadHistory(false));
   $("buy-form").addEventListener("submit", buy);
+  $("share-form").addEventListener("submit", createShare);
+  $("share-copy").addEventListener("click", copyShare);
+  $("share-revoke").addEventListener("click", revokeShare);
+  $("retention-form").addEventListener("submit", saveRetention);
+  for (const radio of ["keep-forever", "keep-days"]) {
+    $(radio).addEventListener("change", () => {
+      $("retention-days").disabled = $("keep-forever").checked;
+    });
+  }
+  $("export").addEventListener("click", exportData);
+  $("delete-all").addEventListener("click", () => askDeleteAll(true));
+  $("delete-no").addEventListener("click", () => askDeleteAll(false));
+  $("delete-yes").addEventListener("click", deleteAll);
 
   const code = codeFromMail();
   loadStyles().catch(fail);
