@@ -31,7 +31,7 @@ from app.files.intake import ImagePolicy, process_image_async
 from app.generation.repository import ImageRepository
 from app.generation.tasks import GENERATE_IMAGE
 from app.integrations.generator import StyleSpec
-from app.integrations.generator.port import Length, Texture
+from app.integrations.generator.port import Texture
 from app.integrations.storage import Storage, StorageError
 from app.jobs.port import JobQueue
 from app.models import (
@@ -45,6 +45,7 @@ from app.models import (
     WebhookEvent,
 )
 from app.payments.service import reprocess_stored_event
+from app.styles.facets import clean_facets
 from app.styles.service import STATIC_PREFIX
 
 UnitOfWork = Callable[..., AbstractAsyncContextManager[AsyncSession]]
@@ -84,14 +85,15 @@ def parse_amount(raw: object) -> int:
 
 
 def check_style_fields(data: dict[str, Any]) -> None:
-    """What the generators need from a style edited by hand, checked before it is saved: a
-    typo in the palette would otherwise fail (and refund) every generation of that style.
-    Empty length/texture mean "keep the client's" (NULL)."""
-    for name, allowed in (("length", get_args(Length)), ("texture", get_args(Texture))):
-        value = (data.get(name) or "").strip() or None
-        if value is not None and value not in allowed:
-            raise ValueError(f"{name} must be empty or one of {', '.join(allowed)}")
-        data[name] = value
+    """What the generators and the catalogue's filters need from a style edited by hand,
+    checked before it is saved: a typo in the palette would otherwise fail (and refund) every
+    generation of that style. Empty texture means "keep the client's" (NULL); the facets
+    (gender, length, tags) follow app/styles/facets.py."""
+    texture = (data.get("texture") or "").strip() or None
+    if texture is not None and texture not in get_args(Texture):
+        raise ValueError(f"texture must be empty or one of {', '.join(get_args(Texture))}")
+    data["texture"] = texture
+    clean_facets(data)
     palette = tuple(c.strip() for c in str(data.get("palette") or "").split(",") if c.strip())
     StyleSpec(name="check", prompt=str(data.get("prompt") or ""), palette=palette)
     if not str(data.get("prompt") or "").strip():

@@ -46,6 +46,8 @@ from app.models import (
     ImageStatus,
     Style,
     StyleCategory,
+    StyleGender,
+    StyleLength,
     Transaction,
     TransactionStatus,
     User,
@@ -201,7 +203,16 @@ class StyleAdmin(ModelView, model=Style):
     name = "Style"
     name_plural = "Styles"
     icon = "fa-solid fa-scissors"
-    column_list = (Style.id, Style.name, Style.category, Style.sort_order, Style.is_active)
+    column_list = (
+        Style.id,
+        Style.name,
+        Style.category,
+        Style.gender,
+        Style.length,
+        Style.tags,
+        Style.sort_order,
+        Style.is_active,
+    )
     column_searchable_list = (Style.name,)
     column_sortable_list = (Style.id, Style.name, Style.sort_order)
     column_default_sort = (Style.sort_order, False)
@@ -215,6 +226,8 @@ class StyleAdmin(ModelView, model=Style):
         Style.palette,
         Style.length,
         Style.texture,
+        Style.gender,
+        Style.tags,
         Style.thumbnail,
     )
     # The create form asks for the thumbnail (a required column); an edit replaces it through
@@ -229,12 +242,27 @@ class StyleAdmin(ModelView, model=Style):
         "palette",
         "length",
         "texture",
+        "gender",
+        "tags",
         "thumbnail",
     ]
     form_edit_rules: ClassVar[list[str]] = form_create_rules[:-1]
-    form_overrides: ClassVar[dict[str, Any]] = {"category": SelectField}
+    form_overrides: ClassVar[dict[str, Any]] = {
+        "category": SelectField,
+        "gender": SelectField,
+        "length": SelectField,
+    }
     form_args: ClassVar[dict[str, dict[str, Any]]] = {
         "category": {"choices": [(c.value, c.value) for c in StyleCategory]},
+        # Checked (and a missing value defaulted) in on_model_change, like the palette, so a
+        # refusal is one clear message on the form.
+        "gender": {
+            "choices": [(g.value, g.value) for g in StyleGender],
+            "default": StyleGender.UNISEX.value,
+            "validate_choice": False,
+        },
+        "length": {"choices": [(n.value, n.value) for n in StyleLength], "validate_choice": False},
+        "tags": {"description": "comma-separated, lower-case: curls, low-maintenance"},
         "thumbnail": {
             "description": "static/styles/<file> or a storage key; upload one with "
             "'Replace thumbnail' afterwards",
@@ -318,6 +346,7 @@ class ImageAdmin(ReadOnlyView, model=Image):
         links: list[tuple[str, str]] = []
         for label, key in (
             ("Input", image.input_key),
+            ("Reference", image.reference_key),
             ("Output", image.output_key),
             ("Right", image.right_view_key),
             ("Left", image.left_view_key),

@@ -51,10 +51,11 @@ class UploadRepository(Repository[Upload]):
 
     async def list_unused_created_before(self, cutoff: datetime, limit: int) -> list[Upload]:
         """Uploads older than `cutoff` that nothing uses: no user's profile picture and no
-        input of an image that still exists."""
+        input or reference photo of an image that still exists."""
         in_use = or_(
             exists().where(User.userpic == Upload.key),
             exists().where(Image.input_key == Upload.key),
+            exists().where(Image.reference_key == Upload.key),
         )
         rows = await self.session.scalars(
             select(Upload)

@@ -49,3 +49,9 @@ class ProviderUnavailable(AppError):
     status_code = 503
     code = "PROVIDER_UNAVAILABLE"
     message = "The image generator cannot be reached; try again later."
+
+
+class ColorNotFound(AppError):
+    status_code = 404
+    code = "COLOR_NOT_FOUND"
+    message = "This hair colour is not offered; pick one from /image/colors or use keep."

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Response
 
 from app.api.deps import StatusRateLimit
 from app.auth.dependencies import CurrentSession, CurrentUser
@@ -27,14 +27,32 @@ user_images_router = APIRouter(
     prefix="/user", tags=["user"], responses=error_responses(*AUTH_ERRORS)
 )
 ImageId = Annotated[Id, Path()]
+_SELFIE = "uploads/user_1/selfie.jpg"
+# Declared, not built from the schema: a built example would carry both `style_id` and
+# `reference_image_url`, which the API refuses (exactly one of them).
+GENERATE_EXAMPLES: dict[str, Any] = {
+    "style": {
+        "summary": "A style, keeping your own colour",
+        "value": {"image_input_url": _SELFIE, "style_id": 1},
+    },
+    "style_in_a_colour": {
+        "summary": "A style in a colour from /image/colors",
+        "value": {"image_input_url": _SELFIE, "style_id": 1, "hair_color": "copper"},
+    },
+    "from_a_photo": {
+        "summary": "The haircut of a photo you uploaded",
+        "value": {"image_input_url": _SELFIE, "reference_image_url": "uploads/user_1/cut.jpg"},
+    },
+}
 
 
 @router.post(
     "/generate",
-    summary="Try a style on your selfie (1 credit)",
+    summary="Try a style, or a haircut from a photo, on your selfie (1 credit)",
     dependencies=[GenerationRateLimit],
     responses=error_responses(
         "STYLE_NOT_FOUND",
+        "COLOR_NOT_FOUND",
         "FOREIGN_IMAGE",
         "IMAGE_NOT_FOUND",
         "INVALID_IMAGE",
@@ -47,16 +65,27 @@ ImageId = Annotated[Id, Path()]
     ),
 )
 async def generate(
-    body: GenerateRequest,
+    body: Annotated[GenerateRequest, Body(openapi_examples=GENERATE_EXAMPLES)],
     user: CurrentUser,
     generation: GenerationServiceDep,
     idempotency_key: Annotated[Text | None, Header(max_length=255)] = None,
 ) -> StartedRead:
     """Takes 1 credit when the job is accepted (refunded if it fails) and answers at once;
-    poll `/image/status/{image_id}`. The input must be your own upload (URL or key). The same
-    `Idempotency-Key` within 24 h returns the first answer and charges once."""
+    poll `/image/status/{image_id}`. The input must be your own upload (URL or key). Give
+    exactly one of `style_id` and `reference_image_url` (your own upload of a haircut to copy;
+    a face in it is not needed; same cost and refunds; it shows as "Haircut from a photo").
+    `hair_color` is an id from `GET /image/colors` (404 `COLOR_NOT_FOUND` otherwise); `keep`,
+    the default with a style, keeps your own colour; with a reference the default is the
+    reference's colour. The same `Idempotency-Key` within 24 h returns the
+    first answer and charges once; sent with other fields (another colour too) it is 422
+    `IDEMPOTENCY_KEY_REUSED`."""
     started = await generation.start_generation(
-        user, body.image_input_url, body.style_id, idempotency_key
+        user,
+        body.image_input_url,
+        body.style_id,
+        idempotency_key,
+        hair_color=body.hair_color,
+        reference_image_url=body.reference_image_url,
     )
     return StartedRead(image_id=started.image_id, message=started.message)
 

@@ -17,6 +17,7 @@ from app.files.exceptions import ForeignImage, ImageNotFound
 from app.files.repository import UploadRepository
 from app.files.service import FileService
 from app.generation.exceptions import (
+    ColorNotFound,
     IdempotencyKeyReused,
     ImageNotReady,
     NoFaceDetected,
@@ -40,10 +41,27 @@ from app.models import (
     User,
     ViewsStatus,
 )
+from app.styles.colors import KEEP, find_color
 from app.styles.repository import StyleRepository
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 VIEW_COST = len(SideView)
+
+
+# How a haircut from a photo shows in the history and the status (`style_name`,
+# `description`): there is no catalogue style to name.
+REFERENCE_NAME = "Haircut from a photo"
+REFERENCE_DESCRIPTION = "The haircut of your reference photo, tried on your selfie."
+
+
+@dataclass(frozen=True, slots=True)
+class _Look:
+    """Where the hair of a new job comes from: a catalogue style or a reference upload."""
+
+    style_id: int | None
+    name: str
+    description: str
+    reference_key: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +99,40 @@ class GenerationService:
         self.after_commit = after_commit
 
     async def start_generation(
-        self, user: User, image_input_url: str, style_id: int, idempotency_key: str | None
+        self,
+        user: User,
+        image_input_url: str,
+        style_id: int | None,
+        idempotency_key: str | None,
+        *,
+        hair_color: str | None = None,
+        reference_image_url: str | None = None,
     ) -> StartedJob:
-        """Every refusal (style, ownership, intake, face) comes before anything is written, so a
-        refused request leaves no idempotency record behind (CR-09); the slow checks run with
-        no transaction open (DB-01); the key, the job row and its debit are one short write."""
-        request_hash = _digest({"image_input_url": image_input_url, "style_id": style_id})
+        """A catalogue style (`style_id`) or a haircut from a photo (`reference_image_url`,
+        the caller's own upload, through the same intake; the schema takes exactly one).
+
+        Every refusal (colour, style, ownership, intake, face) comes before anything is
+        written, so a refused request leaves no idempotency record behind (CR-09); the slow
+        checks run with no transaction open (DB-01); the key, the job row and its debit are one
+        short write. `hair_color` None is "keep" with a style and the reference's own colour
+        with a reference."""
+        if reference_image_url is None and hair_color is None:
+            hair_color = KEEP
+        request_hash = _digest(
+            _hashed_fields(
+                image_input_url=image_input_url,
+                style_id=style_id,
+                hair_color=hair_color,
+                reference_image_url=reference_image_url,
+            )
+        )
         if idempotency_key is not None:
             replay = await self._replay(user.id, idempotency_key, request_hash)
             if replay is not None:
                 return replay
-        style = await self.styles.get_active(style_id)
-        if style is None:
-            raise StyleNotFound()
+        if hair_color is not None and find_color(hair_color) is None:
+            raise ColorNotFound()
+        look = await self._look(user, style_id, reference_image_url)
         upload = await self._own_upload(user, image_input_url)
         await self._require_face(upload)
         record: IdempotencyKey | None = None
@@ -105,10 +144,13 @@ class GenerationService:
         image = await self.images.add(
             Image(
                 user_id=user.id,
-                style_id=style.id,
-                style_name=style.name,
-                description=style.description,
+                style_id=look.style_id,
+                style_name=look.name,
+                description=look.description,
                 input_key=upload.key,
+                reference_key=look.reference_key,
+                # NULL: "keep" with a style, the reference's colour with a reference.
+                hair_color=None if hair_color == KEEP and look.style_id else hair_color,
                 status=ImageStatus.PENDING,
                 deadline_at=now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
                 # The message queued after commit: the sweeper queues another only past this.
@@ -150,6 +192,19 @@ class GenerationService:
             )
         self._queue_after_commit(GENERATE_VIEWS, image_id)
         return StartedJob(image_id, "Views started; poll /image/status/{id}.")
+
+    async def _look(
+        self, user: User, style_id: int | None, reference_image_url: str | None
+    ) -> _Look:
+        if reference_image_url is not None:
+            # Ownership and intake as for the selfie; no face check: a haircut photo may show
+            # only hair.
+            reference = await self._own_upload(user, reference_image_url)
+            return _Look(None, REFERENCE_NAME, REFERENCE_DESCRIPTION, reference.key)
+        style = await self.styles.get_active(style_id) if style_id is not None else None
+        if style is None:
+            raise StyleNotFound()
+        return _Look(style.id, style.name, style.description, None)
 
     async def _own_upload(self, user: User, reference: str) -> Upload:
         """The caller's own upload named by URL or key, checked by image intake. Anything else
@@ -223,6 +278,18 @@ def _is_live(record: IdempotencyKey) -> bool:
     CR-09 was fixed hold "{}" and must not be replayed."""
     fresh = record.created_at > datetime.now(UTC) - IDEMPOTENCY_WINDOW
     return fresh and record.response_json not in ("", "{}")
+
+
+def _hashed_fields(**fields: object) -> dict[str, object]:
+    """What the idempotency hash covers: every field, defaults left out, so the hashes of
+    requests made before a field existed (and of requests that leave it at its default) do not
+    change: a key sent again after an upgrade still replays."""
+    defaults: dict[str, object] = {
+        "hair_color": KEEP if fields.get("style_id") is not None else None,
+        "style_id": None,
+        "reference_image_url": None,
+    }
+    return {name: value for name, value in fields.items() if defaults.get(name, ...) != value}
 
 
 def _digest(payload: dict[str, object]) -> str:

@@ -23,7 +23,7 @@ import os
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import cast, get_args
 
@@ -48,6 +48,7 @@ from app.integrations.generator import (
     GenerationRequest,
     GenerationResult,
     Generator,
+    HairColour,
     PredictionSlot,
     ProviderBusy,
     StyleSpec,
@@ -56,6 +57,7 @@ from app.integrations.generator import (
 from app.integrations.generator.port import Length, Texture
 from app.integrations.storage import ObjectNotFound, Storage, StorageError
 from app.models import CreditReason, DeadLetter, Image, ImageStatus, ImageView, Style, ViewsStatus
+from app.styles.colors import KEEP, find_color
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +79,10 @@ class ClaimedJob:
     output_key: str | None
     spec: StyleSpec | None
     deadline_at: datetime
+    # The person's colour choice: "keep" unless chosen; None only with a reference (its colour).
+    hair_color: HairColour | None = field(default_factory=lambda: hair_colour(None))
+    # "This haircut from a photo": the reference upload, instead of a style.
+    reference_key: str | None = None
     # The fencing counter of this worker's lease, and which delivery this is (1-based).
     token: int = 0
     attempt: int = 0
@@ -91,6 +97,25 @@ def default_worker_id() -> str:
     """Names the lease holder in the row and the logs: host, process, and a random part (a
     restarted process with a reused pid is another worker)."""
     return f"{socket.gethostname()[:48]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def hair_colour(color_id: str | None, *, has_reference: bool = False) -> HairColour | None:
+    """The generator's view of an image's colour choice (None: the reference's own colour);
+    an id no longer in the catalogue keeps the person's colour rather than failing a paid
+    job."""
+    if color_id is None and has_reference:
+        return None
+    colour = find_color(color_id or KEEP) or find_color(KEEP)
+    assert colour is not None
+    return HairColour(id=colour.id, name=colour.name, hex=colour.hex)
+
+
+def job_spec(image: Image, style: Style | None) -> StyleSpec | None:
+    """The style of a job: its catalogue style, or for a haircut from a photo a stand-in that
+    only names it (the generators take the hair from the reference)."""
+    if image.reference_key is not None:
+        return StyleSpec(name=image.style_name, prompt=image.description, palette=("#3b2417",))
+    return style_spec(style, image.style_name)
 
 
 def style_spec(style: Style | None, fallback_name: str) -> StyleSpec | None:
@@ -216,13 +241,16 @@ class GenerationWorker:
             else:
                 given_up = None
                 style = await session.get(Style, image.style_id) if image.style_id else None
+                has_reference = image.reference_key is not None
                 job = ClaimedJob(
                     image_id=image.id,
                     user_id=image.user_id,
                     input_key=image.input_key,
                     output_key=image.output_key,
-                    spec=style_spec(style, image.style_name),
+                    spec=job_spec(image, style),
                     deadline_at=image.deadline_at,
+                    hair_color=hair_colour(image.hair_color, has_reference=has_reference),
+                    reference_key=image.reference_key,
                     token=image.lease_token,
                     attempt=image.attempts,
                     created_at=image.created_at,
@@ -330,8 +358,11 @@ class GenerationWorker:
     ) -> GenerationResult:
         try:
             source = await self.storage.get(source_key)
+            reference = await self.storage.get(job.reference_key) if job.reference_key else None
         except ObjectNotFound:
-            raise GenerationFailed("GENERATION_FAILED", "The source photo is gone.") from None
+            raise GenerationFailed(
+                "GENERATION_FAILED", "The source or reference photo is gone."
+            ) from None
         last: GenerationFailed | None = None
         for attempt in range(MAX_ATTEMPTS):
             remaining = (job.deadline_at - now_utc()).total_seconds()
@@ -349,6 +380,9 @@ class GenerationWorker:
                     expires_in=max(self.settings.SIGNED_URL_EXPIRE_S, int(remaining) + 300),
                 ),
                 seed=job.image_id,
+                hair_color=job.hair_color,
+                reference_bytes=reference,
+                reference_url=await self._reference_url(job, remaining),
                 prediction=slot,
             )
             try:
@@ -360,6 +394,12 @@ class GenerationWorker:
                 await asyncio.sleep(min(2**attempt, 10))
         assert last is not None
         raise last
+
+    async def _reference_url(self, job: ClaimedJob, remaining: float) -> str | None:
+        if job.reference_key is None:
+            return None
+        expires_in = max(self.settings.SIGNED_URL_EXPIRE_S, int(remaining) + 300)
+        return await self.storage.url_for(job.reference_key, expires_in=expires_in)
 
     async def fail(
         self, image_id: int, failure: GenerationFailed, *, job: ClaimedJob | None = None
@@ -455,13 +495,16 @@ class GenerationWorker:
             await images.mark_views_processing(image_id)
             views = list(await ImageViewRepository(session).for_image(image_id))
             style = await session.get(Style, image.style_id) if image.style_id else None
+            has_reference = image.reference_key is not None
             job = ClaimedJob(
                 image_id=image.id,
                 user_id=image.user_id,
                 input_key=image.input_key,
                 output_key=image.output_key,
-                spec=style_spec(style, image.style_name),
+                spec=job_spec(image, style),
                 deadline_at=now_utc() + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
+                hair_color=hair_colour(image.hair_color, has_reference=has_reference),
+                reference_key=image.reference_key,
             )
         # The three views run concurrently (SPEC §4); each is claimed and refunded on its own.
         await asyncio.gather(*(self._run_view(job, view) for view in views))

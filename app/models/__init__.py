@@ -19,7 +19,7 @@ from app.models.payment import (
     WebhookEvent,
 )
 from app.models.share_link import ShareLink
-from app.models.style import Style, StyleCategory
+from app.models.style import Style, StyleCategory, StyleGender, StyleLength
 from app.models.upload import Upload, UploadStatus
 from app.models.user import User, UserRole
 
@@ -48,6 +48,8 @@ __all__ = [
     "SideView",
     "Style",
     "StyleCategory",
+    "StyleGender",
+    "StyleLength",
     "Transaction",
     "TransactionStatus",
     "Upload",

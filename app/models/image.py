@@ -69,6 +69,11 @@ class Image(TimestampMixin, Base):
     style_name: Mapped[str] = mapped_column(String(80), nullable=False)
     description: Mapped[str] = mapped_column(String(300), nullable=False)
     input_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    # "This haircut from a photo": the caller's reference upload, instead of a style.
+    reference_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    # A colour id of app/styles/colors.py; None keeps the person's own colour ("keep") with a
+    # style, and takes the reference's colour with a reference.
+    hair_color: Mapped[str | None] = mapped_column(String(32), nullable=True)
     output_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     # Copies of the finished side views' keys: the status poll stays a one-row read.
     right_view_key: Mapped[str | None] = mapped_column(String(1024), nullable=True)

@@ -92,6 +92,7 @@ class ExportService:
         image: Image
         for image in tables["images"]:
             add(f"files/images/{image.id}/before", image.input_key)
+            add(f"files/images/{image.id}/reference", image.reference_key)
             for column in _IMAGE_FILES:
                 add(
                     f"files/images/{image.id}/{column.removesuffix('_key')}", getattr(image, column)

@@ -50,11 +50,12 @@ class PrivacyRepository:
     async def unused_uploads(
         self, user_id: int, limit: int, *, created_before: datetime | None = None
     ) -> list[Upload]:
-        """The person's uploads that are not their profile picture and not the input of one of
-        their images that still exists (its "before" photo goes with it)."""
+        """The person's uploads that are not their profile picture and not the input or the
+        haircut reference of one of their images that still exists (they go with it)."""
         in_use = or_(
             exists().where(User.id == user_id, User.userpic == Upload.key),
             exists().where(Image.user_id == user_id, Image.input_key == Upload.key),
+            exists().where(Image.user_id == user_id, Image.reference_key == Upload.key),
         )
         query = select(Upload).where(Upload.user_id == user_id, ~in_use)
         if created_before is not None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import cast
 
 from app.core.config import Settings
 from app.integrations.storage import Storage
 from app.models import Style
-from app.styles.repository import StyleRepository
-from app.styles.schemas import StyleRead
+from app.styles.repository import StyleFacets, StyleRepository
+from app.styles.schemas import Gender, Length, StyleRead
 
 STATIC_PREFIX = "static/"
 
@@ -20,9 +21,10 @@ class StyleService:
         self.storage = storage
         self.settings = settings
 
-    async def catalogue(self) -> tuple[list[StyleRead], str]:
-        """The active styles in order, and an ETag over exactly what is sent."""
-        items = [await self._read(style) for style in await self.styles.list_active()]
+    async def catalogue(self, facets: StyleFacets | None = None) -> tuple[list[StyleRead], str]:
+        """The active styles in order (those matching `facets`), and an ETag over exactly what
+        is sent."""
+        items = [await self._read(style) for style in await self.styles.list_active(facets)]
         payload = json.dumps([item.model_dump() for item in items], sort_keys=True)
         return items, f'"{hashlib.sha256(payload.encode()).hexdigest()[:32]}"'
 
@@ -38,4 +40,8 @@ class StyleService:
             category="celebrity" if style.category == "celebrity" else "standard",
             image_url=await self.thumbnail_url(style),
             description=style.description,
+            # CHECK constraints hold these to the Literal values (and pydantic checks again).
+            gender=cast(Gender, style.gender),
+            length=cast(Length, style.length),
+            tags=[tag for tag in style.tags.split(",") if tag],
         )

@@ -11,10 +11,12 @@ async def test_styles_are_public_ordered_and_never_expose_the_prompt(
     response = await client.get("/api/v1/image/styles")
     assert response.status_code == 200
     styles = response.json()
-    assert len(styles) >= 12
+    assert len(styles) >= 24
     assert {style["category"] for style in styles} == {"standard", "celebrity"}
     assert all(
-        set(style) == {"id", "name", "category", "image_url", "description"} for style in styles
+        set(style)
+        == {"id", "name", "category", "image_url", "description", "gender", "length", "tags"}
+        for style in styles
     )
     assert "prompt" not in response.text.lower()
     assert "Keep the same person" not in response.text

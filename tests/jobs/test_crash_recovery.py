@@ -350,7 +350,11 @@ async def test_job08_two_api_processes_and_two_workers_queue_each_lost_job_once(
         await session.execute(update(Image).where(Image.id.in_(ids)).values(queued_until=None))
     # The API side's queue lease: long enough that no job waits past it within this test.
     sweeping_settings = api_settings.model_copy(update={"JOB_REDELIVER_AFTER_S": 120.0})
-    workers = [await start_worker(), await start_worker()]
+    # No worker dies here, so no lease may lapse either: a lapsed lease may be queued once more
+    # (the promise is once per lapsed lease). The fixture's 1 s lease did lapse on SQLite under
+    # load (a heartbeat waiting on the database lock behind two sweepers) and a job was queued
+    # twice; a lease of 30 s outlives any such wait.
+    workers = [await start_worker(JOB_LEASE_S="30"), await start_worker(JOB_LEASE_S="30")]
     processes: list[tuple[Database, CountingQueue]] = []
     loops = []
     try:

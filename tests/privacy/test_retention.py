@@ -151,3 +151,31 @@ async def test_interval_zero_turns_the_purge_off(resources: Resources, settings:
     app = create_app(configured, resources=built)
     async with app.router.lifespan_context(app):
         assert built.purger is None
+
+
+async def test_a_haircut_reference_stays_while_its_image_is_inside_the_window(
+    client: httpx.AsyncClient, mail: Mail, resources: Resources, session: AsyncSession
+) -> None:
+    """The person's window spares the reference photo of an image it keeps, as it spares the
+    selfie: the history would otherwise lose what was tried."""
+    email = await signed_up_and_verified(client, mail)
+    await client.put("/api/v1/user/privacy", json={"retention_days": 7})
+    selfie = await upload(client)
+    cut = await upload(client, jpeg((400, 400), "peru"))
+    response = await client.post(
+        "/api/v1/image/generate",
+        json={"image_input_url": selfie["file_url"], "reference_image_url": cut["file_url"]},
+    )
+    assert response.status_code == 200, response.text
+    image = await image_row(session, int(response.json()["image_id"]))
+    assert image.reference_key is not None
+    await age(session, days=30, upload_key=image.reference_key)
+
+    purger = RetentionPurger.from_settings(
+        resources.settings, resources.database, resources.storage
+    )
+    await purger.purge_once()
+
+    user = await user_by_email(session, email)
+    assert image.reference_key in await upload_keys(session, user.id)
+    assert await resources.storage.exists(image.reference_key)

@@ -1,8 +1,9 @@
 """The embedded generator (SPEC §9): offline, deterministic, labelled previews.
 
-It finds the face, masks the hair, recolours and retextures it in the style's palette and
-renders side and back views from the result (see `pipeline.py`). The prompt is for models;
-this generator reads the style's palette, length and texture instead.
+It finds the face, masks the hair, recolours and retextures it and renders side and back views
+from the result (see `pipeline.py`). The colour is the person's choice (`hair_color`: a hex, or
+their own measured colour for "keep"), or the style's palette when the request names none. The
+prompt is for models; this generator reads the style's length and texture instead.
 
 All image work runs in a worker thread, so the event loop keeps serving requests, and
 through a capacity limiter (one at a time by default) so parallel jobs queue instead of
@@ -46,7 +47,9 @@ class LocalGenerator:
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         deadline = Deadline(request.deadline_s)
-        if request.image_bytes is None:
+        if request.image_bytes is None or (
+            request.reference_url is not None and request.reference_bytes is None
+        ):
             # Fetching is the service's job (it reads the caller's upload from our storage).
             raise GenerationFailed(
                 "GENERATION_FAILED", "The local generator needs the image bytes, not a URL."
@@ -63,6 +66,8 @@ class LocalGenerator:
             max_side=self._max_side,
             max_pixels=self._max_pixels,
             deadline=deadline,
+            colour=request.hair_color,
+            reference=request.reference_bytes,
         )
         data = await self._in_worker(work, deadline)
         return GenerationResult(

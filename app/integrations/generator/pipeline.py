@@ -22,7 +22,8 @@ from app.integrations.generator.codec import (
 )
 from app.integrations.generator.faces import FaceBox, find_face
 from app.integrations.generator.masks import hair_mask
-from app.integrations.generator.port import GenerationFailed, StyleSpec, View
+from app.integrations.generator.port import GenerationFailed, HairColour, StyleSpec, View
+from app.integrations.generator.reference import read_reference
 from app.integrations.generator.render import Rendered, render_front
 from app.integrations.generator.views import back_view, side_view
 
@@ -71,11 +72,19 @@ def render_preview(
     max_side: int,
     max_pixels: int,
     deadline: Deadline,
+    colour: HairColour | None = None,
+    reference: bytes | None = None,
 ) -> bytes:
-    """JPEG bytes of the labelled preview, or `GenerationFailed` with the job failure code."""
+    """JPEG bytes of the labelled preview, or `GenerationFailed` with the job failure code.
+
+    With a `reference` photo the hair's palette, texture and (when it shows a face) length
+    come from it instead of `style`."""
     clock = StageClock(deadline)
     try:
-        result = _render(data, style, view, seed, (max_side, max_pixels), clock)
+        if reference is not None:
+            with clock.stage("reference"):
+                style = _from_reference(style, reference, max_side, max_pixels)
+        result = _render(data, (style, colour), view, seed, (max_side, max_pixels), clock)
     except GenerationFailed:
         raise
     except (TooManyPixels, UndecodableImage) as exc:
@@ -87,6 +96,20 @@ def render_preview(
         raise GenerationFailed("GENERATION_FAILED") from exc
     logger.debug("local preview rendered", extra={"view": str(view), "stages_ms": clock.timings_ms})
     return result
+
+
+def _from_reference(style: StyleSpec, data: bytes, max_side: int, max_pixels: int) -> StyleSpec:
+    try:
+        look = read_reference(data, max_side, max_pixels)
+    except (TooManyPixels, UndecodableImage) as exc:
+        raise GenerationFailed("INVALID_IMAGE", "The reference photo could not be read.") from exc
+    return StyleSpec(
+        name=style.name,
+        prompt=style.prompt,
+        palette=look.palette,
+        length=look.length,
+        texture=look.texture,
+    )
 
 
 def has_face(data: bytes, max_side: int, max_pixels: int) -> bool:
@@ -105,7 +128,7 @@ def _unreadable(exc: TooManyPixels | UndecodableImage) -> GenerationFailed:
 
 def _render(
     data: bytes,
-    style: StyleSpec,
+    look: tuple[StyleSpec, HairColour | None],
     view: View,
     seed: int,
     limits: tuple[int, int],
@@ -117,11 +140,12 @@ def _render(
         face = find_face(rgb)
     if face is None:
         raise GenerationFailed("NO_FACE_DETECTED")
+    style, colour = look
     with clock.stage("mask"):
         hair = hair_mask(rgb, face, style.length)
     rng = np.random.default_rng(seed)
     with clock.stage("render"):
-        front = render_front(rgb, face, hair, style, rng)
+        front = render_front(rgb, face, hair, style, rng, colour)
     with clock.stage("view"):
         image = _turn_to(view, front, face, rng)
     label = _FRONT_LABEL if view == View.FRONT else f"{_FRONT_LABEL} — {view}"

@@ -74,6 +74,23 @@ class StyleSpec:
             raise ValueError(f"palette colours must be #rrggbb hex, got {bad!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class HairColour:
+    """The colour the person picked: `hex` (`#rrggbb`) None means "keep their own colour".
+
+    Without one on the request the generator shows the style as defined (its palette); the
+    generation worker always sends one, so "keep" really keeps the person's colour.
+    """
+
+    id: str
+    name: str
+    hex: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.hex is not None and not _HEX_COLOUR.fullmatch(self.hex):
+            raise ValueError(f"a hair colour is #rrggbb hex, got {self.hex!r}")
+
+
 class PredictionSlot(Protocol):
     """Where a remote generator records the prediction it started for one job (image or view).
 
@@ -103,6 +120,12 @@ class GenerationRequest:
     image_bytes: bytes | None = field(default=None, repr=False)
     image_url: str | None = field(default=None, repr=False)
     seed: int | None = None
+    hair_color: HairColour | None = None
+    # "This haircut from a photo" (SPEC §4a): the caller's reference, as bytes and/or a URL
+    # like the selfie. With one, the hair comes from it and `style` only names the job; no
+    # `hair_color` then means the reference's own colour.
+    reference_bytes: bytes | None = field(default=None, repr=False)
+    reference_url: str | None = field(default=None, repr=False)
     # None for generators that finish in-process (the local one ignores it).
     prediction: PredictionSlot | None = field(default=None, repr=False, compare=False)
 

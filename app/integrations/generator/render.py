@@ -16,7 +16,7 @@ import numpy.typing as npt
 from app.integrations.generator import geometry, textures
 from app.integrations.generator.faces import FaceBox
 from app.integrations.generator.masks import FloatMask
-from app.integrations.generator.port import Length, StyleSpec, Texture
+from app.integrations.generator.port import HairColour, Length, StyleSpec, Texture
 
 # Float images, height x width x 3: L*a*b* (L 0..100) or RGB (0..1), as each function says.
 Pixels = npt.NDArray[np.float32]
@@ -53,12 +53,13 @@ def render_front(
     hair: FloatMask,
     style: StyleSpec,
     rng: np.random.Generator,
+    colour: HairColour | None = None,
 ) -> Rendered:
     base = rgb
     if style.length == "short":
         base, hair = _trim(rgb, hair, face)
     extension = _curtains(rgb.shape, face, hair) if style.length == "long" else None
-    stops = textures.palette_lab(style.palette)
+    stops = _stops(rgb, hair, style, colour)
     covered = (hair > 0.5) if extension is None else (hair > 0.5) | (extension > 0.5)
     top, bottom = _extent(covered)
     target = textures.gradient(rgb.shape[0], top, bottom, stops)
@@ -74,6 +75,28 @@ def render_front(
         out = _over(out, _to_rgb(grown), extension * keep_face)
     out = _over(out, _to_rgb(painted), feather(hair, face) * keep_face)
     return Rendered(np.asarray(np.clip(out * 255.0 + 0.5, 0, 255), np.uint8), look)
+
+
+# A chosen colour is painted a little darker at the roots, as dyed hair looks.
+_ROOT_DARKENING = 6.0
+
+
+def _stops(
+    rgb: npt.NDArray[np.uint8], hair: FloatMask, style: StyleSpec, colour: HairColour | None
+) -> npt.NDArray[np.float32]:
+    """The L*a*b* colours the hair runs through, roots to ends: the person's choice, their own
+    colour ("keep"), or the style's palette when no choice was made."""
+    if colour is None:
+        return textures.palette_lab(style.palette)
+    if colour.hex is not None:
+        ends = textures.palette_lab((colour.hex,))[0]
+        roots = ends.copy()
+        roots[0] = max(0.0, float(ends[0]) - _ROOT_DARKENING)
+        return np.stack([roots, ends]).astype(np.float32)
+    own = hair > 0.5
+    if not own.any():
+        return textures.palette_lab(style.palette)
+    return np.asarray(_to_lab(rgb)[own].mean(axis=0, keepdims=True), np.float32)
 
 
 def synthesize_hair(

@@ -88,6 +88,41 @@ VIEW_PROMPTS: dict[View, str] = {
     ),
 }
 
+# What the person's colour choice adds to a style's prompt (our prompts describe the cut only;
+# the colour is chosen separately). "Keep" is said out loud: unprompted, the model drifts.
+KEEP_COLOUR_PROMPT = (
+    " Keep the person's own natural hair colour exactly as it is in the photo; change only the"
+    " cut, length and texture."
+)
+COLOUR_PROMPT = " Hair colour: {name} (close to {hex}), even and natural, with realistic depth."
+
+
+# "This haircut from a photo": image 1 is the person, image 2 the haircut. Only the hair moves
+# across; models copy faces and backgrounds from a second image unless told not to.
+REFERENCE_PROMPT = (
+    "Edit the first image, a photo of a person. Keep the same person: identical face, facial "
+    "features, skin tone, expression, age, head pose, clothing, background and lighting. Change "
+    "only the hair: give them the haircut shown in the second image, with its cut, length, "
+    "shape and texture. Take nothing else from the second image: not its face, person, "
+    "clothing, background or lighting. Photorealistic, natural hairline, realistic strands, "
+    "seamless blend with the photo."
+)
+REFERENCE_COLOUR_PROMPT = " Hair colour: as in the second image."
+
+
+def front_prompt(request: GenerationRequest) -> str:
+    """The style's prompt (or the reference prompt) with the person's colour choice. No choice:
+    the style alone, or the reference's own colour."""
+    has_reference = request.reference_bytes is not None or request.reference_url is not None
+    base = REFERENCE_PROMPT if has_reference else request.style.prompt
+    colour = request.hair_color
+    if colour is None:
+        return base + REFERENCE_COLOUR_PROMPT if has_reference else base
+    if colour.hex is None:
+        return base + KEEP_COLOUR_PROMPT
+    return base + COLOUR_PROMPT.format(name=colour.name.lower(), hex=colour.hex)
+
+
 # Lower-cased fragments of Replicate/model error texts, first match wins.
 _CONTENT_MARKERS = ("nsfw", "flagged", "sensitive", "safety", "content policy", "moderation")
 _INPUT_MARKERS = (
@@ -276,27 +311,21 @@ class ReplicateGenerator:
         raise failure
 
     def input_for(self, request: GenerationRequest) -> dict[str, Any]:
-        prompt = request.style.prompt if request.view is View.FRONT else VIEW_PROMPTS[request.view]
+        front = request.view is View.FRONT
+        images = [_image_reference(request.image_bytes, request.image_url, "photo")]
+        if front and (request.reference_bytes is not None or request.reference_url is not None):
+            # Side views start from the finished front image: the haircut is in it already.
+            images.append(
+                _image_reference(request.reference_bytes, request.reference_url, "reference photo")
+            )
         return {
-            "prompt": prompt,
-            "image_input": [self._image_reference(request)],
+            "prompt": front_prompt(request) if front else VIEW_PROMPTS[request.view],
+            "image_input": images,
             "size": self.config.image_size,
             "aspect_ratio": "match_input_image",
             "max_images": 1,
             "sequential_image_generation": "disabled",
         }
-
-    def _image_reference(self, request: GenerationRequest) -> str:
-        # A URL only when Replicate can fetch it (presigned S3/CDN); local storage in
-        # development serves loopback URLs, so the bytes go inline.
-        if request.image_url is not None and is_public_url(request.image_url):
-            return request.image_url
-        if request.image_bytes is None:
-            raise GenerationFailed(
-                "GENERATION_FAILED", "The photo is neither reachable by URL nor given as bytes."
-            )
-        content_type = sniff_image_type(request.image_bytes) or "image/jpeg"
-        return data_uri(request.image_bytes, content_type)
 
     async def create(self, request: GenerationRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"input": self.input_for(request)}
@@ -465,6 +494,19 @@ class ReplicateGenerator:
                 "PROVIDER_UNAVAILABLE", "Replicate answered without a prediction."
             )
         return body
+
+
+def _image_reference(data: bytes | None, url: str | None, what: str) -> str:
+    # A URL only when Replicate can fetch it (presigned S3/CDN); local storage in
+    # development serves loopback URLs, so the bytes go inline.
+    if url is not None and is_public_url(url):
+        return url
+    if data is None:
+        raise GenerationFailed(
+            "GENERATION_FAILED", f"The {what} is neither reachable by URL nor given as bytes."
+        )
+    content_type = sniff_image_type(data) or "image/jpeg"
+    return data_uri(data, content_type)
 
 
 def _http_failure(response: httpx.Response) -> GenerationFailed:
