@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PIL import Image as PILImage
 
 from tests.auth.flows import PASSWORD, new_email
 from tests.e2e.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, Steps
@@ -130,6 +131,24 @@ async def test_a_person_shares_a_look_with_their_hairdresser_and_controls_their_
         await _download_my_data(page, steps, email, tmp_path)
         await _delete_all_my_photos(page, steps)
     assert len(list(browsing.folder.glob("*.png"))) >= 16
+
+
+async def test_a_person_picks_a_colour_copies_a_haircut_photo_and_hears_why_a_photo_fails(
+    newcomer_server: LiveServer, tmp_path: Path
+) -> None:
+    black = tmp_path / "black.jpg"
+    PILImage.new("RGB", (640, 640), (0, 0, 0)).save(black, "JPEG")
+    base = newcomer_server.base_url
+    async with _chromium(tmp_path) as browsing:
+        page = await browsing.context.new_page()
+        steps = Steps(page, browsing.folder)
+        email = await _sign_up(page, steps, base)
+        page = await _verify_from_dev_mail(page, steps, base, email)
+        await _a_black_photo_is_refused_without_a_charge(page, steps, black)
+        await _filter_the_catalogue(page, steps)
+        await _generate_in_copper(page, steps)
+        await _haircut_from_a_photo(page, steps, tmp_path)
+    assert len(list(browsing.folder.glob("*.png"))) >= 12
 
 
 async def _sign_up(page: Page, steps: Steps, base: str) -> str:
@@ -363,3 +382,98 @@ async def _delete_all_my_photos(page: Page, steps: Steps) -> None:
     assert await page.locator("#result").is_hidden()
     await _balance_is(page, 2)  # credits stay
     await steps.shot("all-photos-deleted")
+
+
+async def _a_black_photo_is_refused_without_a_charge(page: Page, steps: Steps, black: Path) -> None:
+    """Generating from a photo with no face is refused before any credit is taken, and the
+    page says why next to the photo; the portrait then goes through."""
+    await page.set_input_files("#file", str(black))
+    await _loaded(page, "#selfie")
+    await page.locator(".style").first.click()
+    await page.click("#generate")
+    check = page.locator("#photo-check.bad")
+    await check.wait_for()
+    assert await check.get_attribute("data-code") == "NO_FACE_DETECTED"
+    assert await page.is_disabled("#generate")
+    await _balance_is(page, 3)
+    await steps.shot("faceless-photo-refused")
+    await page.set_input_files("#file", str(PORTRAIT))
+    await page.locator("#photo-check").wait_for(state="hidden")
+    await _loaded(page, "#selfie")
+    assert await page.is_enabled("#generate")
+    await steps.shot("portrait-chosen")
+
+
+async def _filter_the_catalogue(page: Page, steps: Steps) -> None:
+    """Long styles for women (from the API's filter), then one tag on top."""
+    everything = await page.locator(".style").count()
+    await page.select_option("#facet-gender", "female")
+    await page.select_option("#facet-length", "long")
+    await page.wait_for_function(
+        "() => { const s = [...document.querySelectorAll('.style')];"
+        " return s.length > 0 && s.every(e => e.dataset.gender === 'female'"
+        " && e.dataset.length === 'long'); }"
+    )
+    shown = await page.locator(".style").count()
+    assert 0 < shown < everything
+    assert "/image/styles?gender=female&length=long" in (await page.text_content("#log") or "")
+    await steps.shot("long-styles-for-women")
+    tags = await page.locator(".style").first.get_attribute("data-tags") or ""
+    tag = tags.split(",")[0]
+    assert tag, "a seeded style without tags"
+    await page.select_option("#facet-tag", tag)
+    await page.wait_for_function(
+        "t => { const s = [...document.querySelectorAll('.style')];"
+        " return s.length > 0 && s.every(e => e.dataset.tags.split(',').includes(t)); }",
+        arg=tag,
+    )
+    await page.select_option("#facet-tag", "")
+
+
+async def _generate_in_copper(page: Page, steps: Steps) -> None:
+    assert await page.locator(".swatch.keep.chosen").count() == 1  # "keep" by default
+    assert await page.locator(".swatch").count() >= 16
+    await page.locator(".style").first.click()
+    await page.click(".swatch[data-color=copper]")
+    assert await page.inner_text("#colour-name") == "Copper"
+    await steps.shot("copper-chosen")
+    await _generate_a_new_look(page)
+    assert (await page.inner_text("#after-caption")).endswith("· Copper")
+    await _balance_is(page, 2)
+    await steps.shot("copper-result")
+
+
+async def _haircut_from_a_photo(page: Page, steps: Steps, tmp_path: Path) -> None:
+    """The copper look, saved, is the haircut photo: the catalogue steps aside, the colour can
+    follow the photo's, and the result is labelled as a haircut from a photo."""
+    after = await page.get_attribute("#after", "src")
+    assert after is not None
+    picture = await page.request.get(after)
+    assert picture.ok
+    haircut = tmp_path / "haircut.jpg"
+    haircut.write_bytes(await picture.body())
+    await page.set_input_files("#reference-file", str(haircut))
+    await _loaded(page, "#reference")
+    assert await page.locator(".styles.off").count() == 1
+    # The copper picked before stays picked; the photo's own colour is one more choice.
+    assert await page.locator(".swatch.chosen").get_attribute("data-color") == "copper"
+    await page.click(".swatch.photo")
+    assert await page.inner_text("#colour-name") == "As in the haircut photo"
+    await steps.shot("haircut-photo-chosen")
+    await _generate_a_new_look(page)
+    assert await page.inner_text("#after-caption") == "After · Haircut from a photo"
+    await _balance_is(page, 1)
+    await page.locator("#history .look", has_text="Haircut from a photo").wait_for()
+    await steps.shot("haircut-photo-result")
+
+
+async def _generate_a_new_look(page: Page) -> None:
+    """Generate, and wait for this new image (#id) to complete, not the one on show before."""
+    before = (await page.inner_text("#status")).split(" ")[0]
+    await page.click("#generate")
+    await page.wait_for_function(
+        "b => { const s = document.getElementById('status');"
+        " return s.classList.contains('completed') && s.textContent.split(' ')[0] !== b; }",
+        arg=before,
+    )
+    await _loaded(page, "#after")

@@ -16,12 +16,29 @@ const PENDING_KEY = "hairtryon.pending-code";
 const SHOWING_KEY = "hairtryon.showing";
 
 const $ = (id) => document.getElementById(id);
+// The photo checks' refusals (422 from POST /image/generate, or GET /files/check's code).
+const PHOTO_CODES = new Set([
+  "NO_FACE_DETECTED",
+  "MULTIPLE_FACES",
+  "FACE_TOO_SMALL",
+  "PHOTO_TOO_DARK",
+  "PHOTO_TOO_BLURRY",
+]);
+// "As in the photo": with a reference, no hair_color at all means the reference's colour.
+const FROM_PHOTO = "";
+
 const state = {
   user: null,
-  styles: [],
+  catalogue: [], // every active style, for names, tags and the teaser
+  styles: [], // the styles the filters show
   category: "all",
+  facets: { gender: "", length: "", tag: "" },
+  stylesAsked: 0, // the newest filter request: an older answer arriving late is dropped
   styleId: null,
-  selfie: null, // {file_url, key, preview}
+  colors: [],
+  color: "keep",
+  reference: null, // {file_url, key, preview}: a haircut photo instead of a style
+  selfie: null, // {file_url, key, preview, problem}
   image: null, // the image on show: the status body
   historyPage: 1,
   stream: null,
@@ -262,6 +279,7 @@ async function signedIn() {
   state.user = await call("GET", "/user/me");
   render();
   await Promise.all([
+    loadColors().catch(fail),
     loadUploads(),
     loadHistory(true),
     loadCredits(),
@@ -321,14 +339,25 @@ async function upload(blob, name) {
 }
 
 function chooseSelfie(selfie, preview) {
-  state.selfie = { ...selfie, preview: preview || selfie.file_url };
+  state.selfie = { ...selfie, preview: preview || selfie.file_url, problem: null };
   $("selfie").src = state.selfie.preview;
   $("selfie").hidden = false;
   $("selfie-empty").hidden = true;
   for (const thumb of $("uploads").children) {
     thumb.classList.toggle("chosen", thumb.dataset.url === selfie.file_url);
   }
+  showCheck($("photo-check"), null);
   updateGenerate();
+}
+
+function showCheck(box, verdict) {
+  box.hidden = !verdict;
+  if (!verdict) return;
+  box.className = `photo-check${verdict.pending ? "" : verdict.ok ? " ok" : " bad"}`;
+  box.dataset.code = verdict.code || "";
+  if (verdict.pending) box.textContent = "Checking the photo…";
+  else if (verdict.ok) box.textContent = "✓ This photo works: go on and pick a style.";
+  else box.textContent = `✗ ${verdict.message} (${verdict.code})`;
 }
 
 async function fileChosen() {
@@ -397,9 +426,10 @@ async function loadUploads() {
 // ---------------------------------------------------------------- the catalogue
 
 async function loadStyles() {
-  // Public: [{id, name, category, image_url, description}] in the catalogue's order.
-  state.styles = await call("GET", "/image/styles");
-  const categories = ["all", ...new Set(state.styles.map((style) => style.category))];
+  // Public: [{id, name, category, image_url, description, gender, length, tags}] in order.
+  state.catalogue = await call("GET", "/image/styles");
+  state.styles = state.catalogue;
+  const categories = ["all", ...new Set(state.catalogue.map((style) => style.category))];
   $("filters").replaceChildren(
     ...categories.map((category) =>
       el(
@@ -409,28 +439,51 @@ async function loadStyles() {
           class: `chip${category === state.category ? " active" : ""}`,
           onclick: () => {
             state.category = category;
-            loadStylesView();
+            filterStyles();
           },
         },
         category === "all" ? "All" : category[0].toUpperCase() + category.slice(1),
       ),
     ),
   );
+  const tags = [...new Set(state.catalogue.flatMap((style) => style.tags))].sort();
+  $("facet-tag").replaceChildren(
+    el("option", { value: "" }, "any"),
+    ...tags.map((tag) => el("option", { value: tag }, tag)),
+  );
   loadStylesView();
   $("teaser").replaceChildren(
-    ...state.styles.slice(0, 8).map((style) =>
+    ...state.catalogue.slice(0, 8).map((style) =>
       el("img", { src: style.image_url, alt: "", title: style.name }),
     ),
   );
+}
+
+async function filterStyles() {
+  for (const facet of ["gender", "length", "tag"]) state.facets[facet] = $(`facet-${facet}`).value;
+  const query = new URLSearchParams();
+  for (const [facet, value] of Object.entries(state.facets)) if (value) query.set(facet, value);
+  if (state.category !== "all") query.set("category", state.category);
+  const asked = ++state.stylesAsked;
+  try {
+    // The API filters (every given facet must match; unisex styles under gender=unisex).
+    const asking = query.toString();
+    const styles = asking ? await call("GET", `/image/styles?${asking}`) : state.catalogue;
+    if (asked !== state.stylesAsked) return;
+    state.styles = styles;
+    loadStylesView();
+  } catch (error) {
+    fail(error);
+  }
 }
 
 function loadStylesView() {
   for (const chip of $("filters").children) {
     chip.classList.toggle("active", chip.textContent.toLowerCase() === state.category);
   }
-  const shown = state.styles.filter(
-    (style) => state.category === "all" || style.category === state.category,
-  );
+  const shown = state.styles;
+  $("styles-empty").hidden = shown.length > 0;
+  $("styles").classList.toggle("off", Boolean(state.reference));
   $("styles").replaceChildren(
     ...shown.map((style) =>
       el(
@@ -439,8 +492,13 @@ function loadStylesView() {
           type: "button",
           class: `style${style.id === state.styleId ? " chosen" : ""}`,
           "data-style-id": String(style.id),
-          title: style.description,
+          "data-gender": style.gender,
+          "data-length": style.length,
+          "data-tags": style.tags.join(","),
+          title: `${style.description} (${style.gender}, ${style.length}` +
+            `${style.tags.length ? "; " + style.tags.join(", ") : ""})`,
           onclick: () => {
+            if (state.reference) clearReference();
             state.styleId = style.id;
             loadStylesView();
             updateGenerate();
@@ -454,10 +512,91 @@ function loadStylesView() {
   );
 }
 
+// ---------------------------------------------------------------- a haircut from a photo
+
+async function referenceChosen() {
+  const file = $("reference-file").files[0];
+  if (!file) return;
+  notice("Uploading your haircut photo…");
+  try {
+    const uploaded = await upload(file, file.name);
+    const reference = { ...uploaded, preview: URL.createObjectURL(file) };
+    state.reference = reference;
+    state.styleId = null;
+    if (state.color === "keep") state.color = FROM_PHOTO;
+    $("reference").src = reference.preview;
+    $("reference-box").hidden = false;
+    $("reference-pick").hidden = true;
+    notice("");
+    showColors();
+    loadStylesView();
+  } catch (error) {
+    fail(error);
+  } finally {
+    $("reference-file").value = "";
+    updateGenerate();
+  }
+}
+
+function clearReference() {
+  state.reference = null;
+  if (state.color === FROM_PHOTO) state.color = "keep";
+  $("reference-box").hidden = true;
+  $("reference-pick").hidden = false;
+  $("reference").removeAttribute("src");
+  showColors();
+  loadStylesView();
+  updateGenerate();
+}
+
+// ---------------------------------------------------------------- hair colour
+
+async function loadColors() {
+  // Public: [{id, name, hex}], "keep" (the person's own colour, hex null) first.
+  state.colors = await call("GET", "/image/colors");
+  showColors();
+}
+
+function showColors() {
+  const choices = [
+    ...(state.reference ? [{ id: FROM_PHOTO, name: "As in the haircut photo", hex: null }] : []),
+    ...state.colors,
+  ];
+  $("swatches").replaceChildren(
+    ...choices.map((colour) => {
+      const kind = colour.id === FROM_PHOTO ? " photo" : colour.hex ? "" : " keep";
+      const swatch = el("button", {
+        type: "button",
+        role: "radio",
+        class: `swatch${kind}${colour.id === state.color ? " chosen" : ""}`,
+        title: colour.name,
+        "aria-label": colour.name,
+        "aria-checked": String(colour.id === state.color),
+        "data-color": colour.id,
+        onclick: () => {
+          state.color = colour.id;
+          showColors();
+        },
+      });
+      // Through the CSSOM: the page's policy allows no inline style attribute.
+      if (colour.hex) swatch.style.setProperty("--swatch", colour.hex);
+      return swatch;
+    }),
+  );
+  $("colour-name").textContent = colourName();
+}
+
+function colourName() {
+  if (state.color === FROM_PHOTO) return "As in the haircut photo";
+  return state.colors.find((colour) => colour.id === state.color)?.name || "Your own colour";
+}
+
 function updateGenerate() {
-  $("generate").disabled = !(state.selfie && state.styleId);
-  if (state.selfie && state.styleId && !state.image) {
-    $("status").textContent = "Ready.";
+  const look = state.reference || state.styleId;
+  const refused = state.selfie?.problem;
+  $("generate").disabled = !(state.selfie && look) || Boolean(refused);
+  if (state.selfie && look && !state.image) {
+    $("status").textContent = refused ? "Choose another photo." : "Ready.";
   }
 }
 
@@ -469,16 +608,26 @@ async function generate() {
   try {
     // 1 credit taken when the job is accepted, given back if it fails. The Idempotency-Key
     // makes a retried click charge once.
-    const started = await callWithKey("/image/generate", {
-      image_input_url: state.selfie.file_url,
-      style_id: state.styleId,
-    });
+    // A style or a haircut photo (exactly one); hair_color left out means the default: "keep"
+    // with a style, the photo's own colour with a reference.
+    const body = { image_input_url: state.selfie.file_url };
+    if (state.reference) body.reference_image_url = state.reference.key;
+    else body.style_id = state.styleId;
+    if (state.color !== FROM_PHOTO) body.hair_color = state.color;
+    const started = await callWithKey("/image/generate", body);
     await refreshBalance();
-    const style = state.styles.find((item) => item.id === state.styleId);
-    showResult({ id: started.image_id, status: "pending", views_status: "none" }, style?.name);
+    const style = state.catalogue.find((item) => item.id === state.styleId);
+    const name = state.reference ? "Haircut from a photo" : style?.name;
+    const colour = state.color === "keep" || state.color === FROM_PHOTO ? "" : ` · ${colourName()}`;
+    showResult({ id: started.image_id, status: "pending", views_status: "none" }, name + colour);
     await poll(started.image_id, (body) => !DONE.has(body.status));
     loadHistory(true);
   } catch (error) {
+    if (PHOTO_CODES.has(error.code) && state.selfie) {
+      // Refused before any charge: say why next to the photo too.
+      state.selfie.problem = { ok: false, code: error.code, message: error.message };
+      showCheck($("photo-check"), state.selfie.problem);
+    }
     fail(error);
   } finally {
     busy($("generate"), false);
@@ -739,7 +888,8 @@ function forgetLooks() {
   state.image = null;
   state.selfie = null;
   state.shares.clear();
-  for (const id of ["result", "result-actions", "side-views", "share", "selfie"]) {
+  if (state.reference) clearReference();
+  for (const id of ["result", "result-actions", "side-views", "share", "selfie", "photo-check"]) {
     $(id).hidden = true;
   }
   $("selfie").removeAttribute("src");
@@ -941,6 +1091,11 @@ async function start() {
   $("favourites").addEventListener("change", () => loadHistory(true));
   $("history-more").addEventListener("click", () => loadHistory(false));
   $("buy-form").addEventListener("submit", buy);
+  for (const facet of ["gender", "length", "tag"]) {
+    $(`facet-${facet}`).addEventListener("change", filterStyles);
+  }
+  $("reference-file").addEventListener("change", referenceChosen);
+  $("reference-clear").addEventListener("click", clearReference);
   $("share-form").addEventListener("submit", createShare);
   $("share-copy").addEventListener("click", copyShare);
   $("share-revoke").addEventListener("click", revokeShare);
