@@ -520,22 +520,26 @@ async function referenceChosen() {
   notice("Uploading your haircut photo…");
   try {
     const uploaded = await upload(file, file.name);
-    const reference = { ...uploaded, preview: URL.createObjectURL(file) };
-    state.reference = reference;
-    state.styleId = null;
-    if (state.color === "keep") state.color = FROM_PHOTO;
-    $("reference").src = reference.preview;
-    $("reference-box").hidden = false;
-    $("reference-pick").hidden = true;
+    showReference({ ...uploaded, preview: URL.createObjectURL(file) });
     notice("");
-    showColors();
-    loadStylesView();
   } catch (error) {
     fail(error);
   } finally {
     $("reference-file").value = "";
     updateGenerate();
   }
+}
+
+function showReference(reference) {
+  state.reference = reference;
+  state.styleId = null;
+  if (state.color === "keep") state.color = FROM_PHOTO;
+  $("reference").src = reference.preview;
+  $("reference-box").hidden = false;
+  $("reference-pick").hidden = true;
+  showColors();
+  loadStylesView();
+  updateGenerate();
 }
 
 function clearReference() {
@@ -1008,6 +1012,8 @@ async function buy(event) {
       JSON.stringify({
         selfie: state.selfie,
         styleId: state.styleId,
+        color: state.color,
+        reference: state.reference && { file_url: state.reference.file_url, key: state.reference.key },
         imageId: state.image?.id,
         styleName: state.image?.style_name,
       }),
@@ -1028,6 +1034,11 @@ async function restoreShowing() {
     state.styleId = saved.styleId;
     loadStylesView();
     updateGenerate();
+  }
+  if (saved.reference?.key) showReference({ ...saved.reference, preview: saved.reference.file_url });
+  if (typeof saved.color === "string") {
+    state.color = saved.color;
+    showColors();
   }
   if (saved.imageId) {
     const body = await call("GET", `/image/status/${saved.imageId}`).catch(() => null);
