@@ -16,11 +16,11 @@ from app.core.config import PROJECT_ROOT, Settings, get_settings
 from app.core.logging import configure_logging, configure_process_logging
 from app.core.migrations import report_configuration_error, upgrade_head
 
-# How long uvicorn's supervisor waits for a worker process to answer its health ping before it
-# kills and replaces it. uvicorn's 5 s default is shorter than a worker takes to import the app
-# on a busy machine (seen on 2 cores under load: a starting child killed after 5 s, restarted),
-# and a busy process answers late without being hung; 30 s still replaces a hung one.
-WORKER_HEALTHCHECK_TIMEOUT_S = 30
+# uvicorn's supervisor kills a worker that has not answered its ping within this many seconds
+# (its default is 5). The answer comes from a thread the worker starts only once it has
+# imported run.py's modules; on a loaded machine that took 29 s, so with the default every
+# worker was killed before it started, forever. A stuck worker is still replaced, later.
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
 
 
 def _load_settings() -> Settings:

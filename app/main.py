@@ -8,6 +8,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.metrics import MetricsMiddleware
 from app.core.openapi import install_openapi_completion, operation_id
+from app.core.path_scoped import PathScopedMiddleware
 from app.core.rate_limit import parse_networks
 from app.core.request_id import RequestIdMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
@@ -47,6 +49,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 # Any port on the loopback names, so a dev server of the SPA on another port works.
 _DEV_ORIGIN_REGEX = r"^http://(localhost|127\.0\.0\.1)(:\d+)?$"
+OAUTH_STATE_PATH = "/api/v1/auth/google"
 
 
 def create_app(settings: Settings | None = None, *, resources: Resources | None = None) -> FastAPI:
@@ -142,19 +145,20 @@ def _new_app(docs: bool, **options: Any) -> FastAPI:
 def _add_oauth_state_cookie(app: FastAPI, settings: Settings) -> None:
     """Google sign-in keeps its state and nonce in a signed cookie scoped to the Google routes
     (so parallel API calls cannot overwrite it), living 10 minutes: authlib does not age the
-    state itself."""
+    state itself. The middleware runs only there: no cookie parsing on any other request."""
     key = hmac.new(
         settings.SECRET_KEY.get_secret_value().encode(), b"oauth-state-cookie", hashlib.sha256
     ).hexdigest()
-    app.add_middleware(
+    wrap = partial(
         SessionMiddleware,
         secret_key=key,
         session_cookie="hairtryon_oauth",
         max_age=600,
-        path="/api/v1/auth/google",
+        path=OAUTH_STATE_PATH,
         same_site="lax",
         https_only=settings.public_base_url.startswith("https://"),
     )
+    app.add_middleware(PathScopedMiddleware, prefix=OAUTH_STATE_PATH, wrap=wrap)
 
 
 def app_factory() -> FastAPI:

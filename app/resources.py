@@ -26,8 +26,10 @@ from app.integrations.storage import Storage
 from app.integrations.storage.s3 import S3Storage
 from app.jobs.port import JobQueue
 from app.payments.pricing import ProductPrices
+from app.photos.meter import PhotoMeter
 
 if TYPE_CHECKING:
+    from app.generation.status import StatusReader
     from app.payments.reconcile import PaymentReconciler
     from app.privacy.purge import RetentionPurger
 
@@ -44,6 +46,8 @@ class Resources:
     image_policy: ImagePolicy
     generator: Generator
     picture_fetcher: SafeFetcher
+    # Measures photos for the photo checks, in threads, one upload once at a time.
+    photo_meter: PhotoMeter
     payments: PaymentProvider | None = None
     webhook_verifier: WebhookVerifier | None = None
     # The product's price, cached for the process (GET /payments/pricing).
@@ -67,6 +71,7 @@ class Resources:
     google: GoogleOAuth | None = None
     passwords: PasswordHasher = field(default_factory=PasswordHasher)
     email_templates: EmailTemplates = field(default_factory=EmailTemplates)
+    _status_reader: StatusReader | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, database: Database | None = None) -> Resources:
@@ -74,6 +79,16 @@ class Resources:
         from app.wiring import build_resources
 
         return build_resources(settings, database=database)
+
+    @property
+    def status_reader(self) -> StatusReader:
+        """The status poll's reader, built on first use and kept: its statements are built
+        once per process, not per poll."""
+        if self._status_reader is None:
+            from app.generation.status import StatusReader
+
+            self._status_reader = StatusReader(self.database, self.storage)
+        return self._status_reader
 
     @property
     def queue(self) -> JobQueue:

@@ -15,7 +15,7 @@ from app.auth.google import GoogleOAuth
 from app.auth.google_pictures import GOOGLE_PICTURE_HOSTS
 from app.auth.tokens import TokenService
 from app.core.config import Settings
-from app.core.db import Database
+from app.core.db import Database, PoolSettings
 from app.core.rate_limit import RateLimiter, parse_networks
 from app.files.intake import ImagePolicy
 from app.integrations.email import BrevoSender, EmailSender, LocalMailbox
@@ -34,6 +34,7 @@ from app.integrations.storage import Storage
 from app.integrations.storage.local import LocalStorage
 from app.integrations.storage.s3 import S3Storage
 from app.integrations.webhooks import WebhookVerifier
+from app.photos.meter import PhotoMeter
 from app.resources import Resources
 
 
@@ -41,7 +42,7 @@ def build_resources(settings: Settings, *, database: Database | None = None) -> 
     """Everything the process shares, built once at start-up."""
     return Resources(
         settings=settings,
-        database=database or Database.from_url(settings.DATABASE_URL),
+        database=database or build_database(settings),
         email_sender=build_email_sender(settings),
         tokens=build_token_service(settings),
         codes=CodeHasher(settings.SECRET_KEY.get_secret_value()),
@@ -52,6 +53,7 @@ def build_resources(settings: Settings, *, database: Database | None = None) -> 
         image_policy=build_image_policy(settings),
         generator=build_generator(settings),
         picture_fetcher=build_picture_fetcher(settings),
+        photo_meter=PhotoMeter(settings.MAX_IMAGE_PIXELS),
         payments=build_payment_provider(settings),
         webhook_verifier=build_webhook_verifier(settings),
     )
@@ -114,6 +116,15 @@ def build_email_sender(settings: Settings) -> EmailSender:
             base_url=settings.BREVO_BASE_URL,
         )
     return LocalMailbox(settings.MAIL_DIR, settings.MAIL_FROM, settings.MAIL_FROM_NAME)
+
+
+def build_database(settings: Settings) -> Database:
+    pool = PoolSettings(
+        size=settings.DATABASE_POOL_SIZE,
+        max_overflow=settings.DATABASE_MAX_OVERFLOW,
+        pre_ping_idle_s=settings.DATABASE_PRE_PING_IDLE_S,
+    )
+    return Database.from_url(settings.DATABASE_URL, pool=pool)
 
 
 def build_token_service(settings: Settings) -> TokenService:

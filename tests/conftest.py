@@ -122,8 +122,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def resources(settings: Settings, connection: AsyncConnection) -> Resources:
-    return build_test_resources(settings, Database(connection))
+async def resources(settings: Settings, connection: AsyncConnection) -> AsyncIterator[Resources]:
+    built = build_test_resources(settings, Database(connection))
+    yield built
+    # Work the test's requests left running (an upload's photo check, an email) uses the
+    # test's connection, whichever app started it: it ends before that transaction rolls back.
+    await built.database.background.drain()
 
 
 def build_test_resources(settings: Settings, database: Database) -> Resources:

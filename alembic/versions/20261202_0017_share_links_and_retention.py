@@ -1,7 +1,7 @@
 """sharing and privacy: public share links of an image (stored hashed), retention window
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-02
 
 `share_links` holds one live link per image, by the SHA-256 of its token; the row is deleted
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -23,7 +23,7 @@ from app.auth.mailer import AccountMailer
 from app.auth.password_reset import PasswordResetService
 from app.auth.repository import ChallengeRepository, SessionRepository
 from app.auth.service import AccountService
-from app.auth.sessions import SessionService, utcnow
+from app.auth.sessions import SessionService, identify, utcnow
 from app.core.db import after_commit, release
 from app.core.errors import NotAuthenticated
 from app.core.log_context import bind_log_fields
@@ -178,7 +178,7 @@ class AccessCredentials:
     via_cookie: bool
 
 
-def read_access_credentials(
+async def read_access_credentials(
     request: Request, bearer: Annotated[str | None, Depends(bearer_scheme)]
 ) -> AccessCredentials | None:
     if bearer:
@@ -233,14 +233,15 @@ class SessionIdentity:
     session_id: str
 
 
-def get_session_identity(
-    request: Request, credentials: AccessCredentialsDep, sessions: SessionServiceDep
+async def get_session_identity(
+    request: Request, credentials: AccessCredentialsDep, resources: ResourcesDep
 ) -> SessionIdentity:
     """For read-only hot paths: who the token names, checked against the database by the
-    route's own query instead of a separate user load."""
+    route's own query instead of a separate user load. Opens no session and builds no
+    service: the token is checked with the process's token service."""
     if credentials is None:
         raise no_credentials(request)
-    user_id, session_id = sessions.identify(credentials.token)
+    user_id, session_id = identify(resources.tokens, credentials.token)
     return SessionIdentity(user_id, session_id)
 
 

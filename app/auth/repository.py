@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, select, update
+from sqlalchemy import BindParameter, ColumnElement, and_, select, update
 
 from app.core.repository import Repository
 from app.models import AuthChallenge, AuthSession, User
@@ -97,8 +97,11 @@ class ChallengeRepository(Repository[AuthChallenge]):
         )
 
 
-def live_session(session_id: str, now: datetime) -> ColumnElement[bool]:
-    """The one definition of a usable session: this id, not revoked, not expired."""
+def live_session(
+    session_id: str | BindParameter[str], now: datetime | BindParameter[datetime]
+) -> ColumnElement[bool]:
+    """The one definition of a usable session: this id, not revoked, not expired. Values, or
+    bound parameters for a statement built once (the status poll's)."""
     return and_(
         AuthSession.id == session_id,
         AuthSession.revoked_at.is_(None),
@@ -124,14 +127,6 @@ class SessionRepository(Repository[AuthSession]):
             .join(AuthSession, AuthSession.user_id == User.id)
             .where(live_session(session_id, now), AuthSession.user_id == user_id)
         )
-
-    async def is_live(self, session_id: str, user_id: int, now: datetime) -> bool:
-        found = await self.session.scalar(
-            select(AuthSession.id).where(
-                live_session(session_id, now), AuthSession.user_id == user_id
-            )
-        )
-        return found is not None
 
     async def rotate(
         self, session_id: str, presented_jti: str, new_jti: str, now: datetime, expires_at: datetime

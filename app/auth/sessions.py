@@ -88,8 +88,7 @@ class SessionService:
     def identify(self, access_token: str) -> tuple[int, str]:
         """(user id, session id) of a well-signed access token, without the database; the
         caller proves the session is live in its own query."""
-        claims = self._decode(access_token, TokenType.ACCESS)
-        return claims.sub, _session_id(claims)
+        return identify(self.tokens, access_token)
 
     def session_of_refresh(self, refresh_token: str) -> str | None:
         try:
@@ -156,6 +155,16 @@ class SessionService:
             return self.tokens.decode(token, token_type)
         except InvalidToken:
             raise NotAuthenticated() from None
+
+
+def identify(tokens: TokenService, access_token: str) -> tuple[int, str]:
+    """`SessionService.identify` without a service (the status poll builds none): 401 for a
+    forged, expired or wrong-type token, or one that names no session."""
+    try:
+        claims = tokens.decode(access_token, TokenType.ACCESS)
+    except InvalidToken:
+        raise NotAuthenticated() from None
+    return claims.sub, _session_id(claims)
 
 
 def _session_id(claims: TokenClaims) -> str:

@@ -15,7 +15,8 @@ class AccessLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
+            # Off (LOG_LEVEL above INFO): no timing and no wrapped send per request.
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -55,6 +55,14 @@ class Settings(BaseSettings):
 
     # --- database ---
     DATABASE_URL: str = f"sqlite:///{VAR_DIR / 'hairtryon.db'}"
+    # PostgreSQL connections kept open per process (requests hold one only for their
+    # statements), and how many more a burst may open and close again (0: bursts queue for a
+    # pooled connection instead of paying a connection handshake each).
+    DATABASE_POOL_SIZE: int = Field(default=15, ge=1, le=200)
+    DATABASE_MAX_OVERFLOW: int = Field(default=0, ge=0, le=200)
+    # A pooled connection idle this long is pinged before use (a dropped one is replaced);
+    # busier ones are used without the extra round trip.
+    DATABASE_PRE_PING_IDLE_S: float = Field(default=30.0, ge=0)
 
     # --- tokens ---
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
@@ -162,8 +170,15 @@ class Settings(BaseSettings):
     REPLICATE_POLL_INTERVAL_S: float = Field(default=1.0, gt=0, le=60)
     # A job not finished by then is failed and refunded by the sweeper.
     GENERATION_TIMEOUT_S: int = Field(default=300, ge=10, le=3600)
-    # Refuse photos without a detectable face before charging (422 NO_FACE_DETECTED).
+    # The photo checks before charging (SPEC §4a, 422 before any debit): no face, several
+    # faces, face too small, too dark, too blurry. false: every photo is accepted as it is.
     FACE_CHECK: bool = True
+    # FACE_TOO_SMALL under this share of the photo's shorter side (the face box's width).
+    PHOTO_MIN_FACE_SHARE: float = Field(default=0.10, ge=0, le=1)
+    # PHOTO_TOO_DARK under this mean luminance (0-255) of the whole photo.
+    PHOTO_MIN_BRIGHTNESS: float = Field(default=30.0, ge=0, le=255)
+    # PHOTO_TOO_BLURRY under this variance of the Laplacian of the face (resized to 64x64 px).
+    PHOTO_MIN_SHARPNESS: float = Field(default=50.0, ge=0)
     # Empty: jobs run inside the API process. redis://...: a Redis queue and `make worker`.
     JOB_BROKER_URL: str | None = None
     # A worker holds a running job this long between heartbeats; past it, the job is resumed.

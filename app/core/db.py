@@ -16,16 +16,19 @@ snapshot ("database is locked") and no route has to declare that it writes. Befo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import TextClause, event, text
+from sqlalchemy import TextClause, event, exc, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.core.background import AfterCommit, BackgroundTasks
 
@@ -62,12 +65,40 @@ def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def create_engine(raw_url: str, *, sqlite_foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    """The connection pool of a server database (PostgreSQL): DATABASE_POOL_SIZE,
+    DATABASE_MAX_OVERFLOW, DATABASE_PRE_PING_IDLE_S."""
+
+    # Connections kept open per process. Requests hold one only for their statements, so a
+    # handful serves many concurrent requests; a pool too small for the load instead opened and
+    # closed "overflow" connections on every burst (a TCP + auth handshake each, ~9 % of a
+    # status poll's time under load), which is why the overflow defaults to none.
+    size: int = 15
+    max_overflow: int = 0
+    # A connection is checked with a ping before use only when it sat idle this long (the
+    # server or a proxy may have dropped it meanwhile); a busy pool's connections are fresh,
+    # and pinging each checkout cost every request one more round trip.
+    pre_ping_idle_s: float = 30.0
+
+
+def create_engine(
+    raw_url: str,
+    *,
+    sqlite_foreign_keys: bool = True,
+    pool: PoolSettings | None = None,
+    **kwargs: Any,
+) -> AsyncEngine:
     """`sqlite_foreign_keys=False` is for migrations only: SQLite rebuilds a table to alter it,
     and dropping the old copy with foreign keys on would cascade into its children."""
     url = normalise_database_url(raw_url)
     if not is_sqlite(url):
-        return _create_async_engine(url, pool_pre_ping=True, **kwargs)
+        pool = pool or PoolSettings()
+        engine = _create_async_engine(
+            url, pool_size=pool.size, max_overflow=pool.max_overflow, **kwargs
+        )
+        _ping_after_idle(engine, pool.pre_ping_idle_s)
+        return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = _create_async_engine(
@@ -75,6 +106,29 @@ def create_engine(raw_url: str, *, sqlite_foreign_keys: bool = True, **kwargs: A
     )
     _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
     return engine
+
+
+_IDLE_SINCE_KEY = "hairtryon_idle_since"
+
+
+def _ping_after_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """SQLAlchemy's `pool_pre_ping`, but only for a connection idle longer than `idle_s`."""
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE_KEY] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE_KEY)
+        if idle_since is None or time.monotonic() - idle_since < idle_s:
+            return
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool discards this connection and checks out (or opens) another.
+            raise exc.DisconnectionError() from error
 
 
 def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
@@ -226,8 +280,15 @@ def after_commit(session: AsyncSession, job: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append(job)
 
 
+def _autocommit(engine: AsyncEngine) -> AsyncEngine:
+    if engine.dialect.name == "sqlite":
+        # Our BEGIN listener leaves these connections in the driver's autocommit (no BEGIN).
+        return engine.execution_options(**{LAZY_BEGIN_OPTION: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 class Database:
-    """Owns the engine and hands out units of work."""
+    """Owns the engine and hands out units of work (and single autocommit reads)."""
 
     def __init__(
         self, bind: AsyncEngine | AsyncConnection, background: BackgroundTasks | None = None
@@ -242,6 +303,23 @@ class Database:
         # One connection runs one transaction at a time: units of work on a connection-bound
         # database (the tests') take turns instead of interleaving their savepoints.
         self._turns = asyncio.Lock() if isinstance(bind, AsyncConnection) else None
+        self._reader = _autocommit(bind) if isinstance(bind, AsyncEngine) else None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one read outside any transaction (autocommit): the statement is the
+        only round trip, no BEGIN/COMMIT around it, and the connection goes back to the pool at
+        once. For single-statement reads on hot paths; reads that must agree with each other or
+        with writes use a unit of work."""
+        if self._reader is None:
+            # Tests' connection-bound database: the shared connection, in turn with the units.
+            assert isinstance(self.bind, AsyncConnection)
+            assert self._turns is not None
+            async with self._turns:
+                yield self.bind
+            return
+        async with self._reader.connect() as connection:
+            yield connection
 
     @classmethod
     def from_url(cls, raw_url: str, **engine_kwargs: Any) -> Database:

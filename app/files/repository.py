@@ -44,11 +44,6 @@ class UploadRepository(Repository[Upload]):
         )
         return result.scalar_one_or_none() is not None
 
-    async def remember_face(self, upload_id: int, has_face: bool) -> None:
-        await self.session.execute(
-            update(Upload).where(Upload.id == upload_id).values(has_face=has_face)
-        )
-
     async def list_unused_created_before(self, cutoff: datetime, limit: int) -> list[Upload]:
         """Uploads older than `cutoff` that nothing uses: no user's profile picture and no
         input or reference photo of an image that still exists."""

@@ -19,6 +19,8 @@ from app.files.forms import file_bytes, read_capped_form
 from app.files.local_uploads import media_file, receive_form_upload, too_large_violation
 from app.files.schemas import PresignRead, StoredFileRead
 from app.integrations.storage.post_policy import PolicyViolation
+from app.photos.dependencies import PhotoCheckServiceDep
+from app.photos.schemas import PhotoCheckRead, PhotoPurpose
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
 router = APIRouter(prefix="/files", tags=["files"])
@@ -96,6 +98,42 @@ async def upload(request: Request, user: CurrentUser, files: FileServiceDep) -> 
     form = await read_capped_form(request, files.policy.max_bytes)
     stored = await files.upload(user, await file_bytes(form))
     return StoredFileRead(file_url=stored.url, key=stored.key)
+
+
+@router.get(
+    "/check",
+    summary="Run the photo checks on an upload, without generating",
+    responses=error_responses(
+        "IMAGE_NOT_FOUND",
+        "INVALID_IMAGE",
+        "UNSUPPORTED_IMAGE_TYPE",
+        "IMAGE_TOO_LARGE",
+        *AUTH_ERRORS,
+    ),
+)
+async def check(
+    user: CurrentUser,
+    photos: PhotoCheckServiceDep,
+    key: Annotated[Text, Query(max_length=1024, description="the upload's key")],
+    purpose: Annotated[
+        PhotoPurpose,
+        Query(
+            max_length=16,
+            description="selfie: the person's photo; reference: a haircut photo (no face needed)",
+        ),
+    ] = "selfie",
+) -> PhotoCheckRead:
+    """The answer `POST /image/generate` would give this photo, so a client can warn before
+    the person picks a style: `ok`, or the first failed check (`PHOTO_TOO_DARK`,
+    `NO_FACE_DETECTED`, `MULTIPLE_FACES`, `FACE_TOO_SMALL`, `PHOTO_TOO_BLURRY`, in that order)
+    with advice. Free; measured once per upload (usually already done when it was accepted).
+    Your own uploads only: any other key answers 404 `IMAGE_NOT_FOUND`, as a missing one. A
+    presigned upload goes through image intake on its first check (415/413/422 as for
+    `POST /files/upload`)."""
+    problem = await photos.check_upload(user.id, key, needs_face=purpose == "selfie")
+    if problem is None:
+        return PhotoCheckRead(ok=True, code=None, message=None)
+    return PhotoCheckRead(ok=False, code=problem.code, message=problem.message)
 
 
 @router.post(

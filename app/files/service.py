@@ -4,6 +4,7 @@ upload before it is used. Every image goes through `app.files.intake` before we 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.core.config import Settings
@@ -41,11 +42,15 @@ class FileService:
         storage: Storage,
         policy: ImagePolicy,
         settings: Settings,
+        on_accepted: Callable[[Upload], None] | None = None,
     ) -> None:
         self.uploads = uploads
         self.storage = storage
         self.policy = policy
         self.settings = settings
+        # Told of every upload that passed intake (the photo checks measure it in the
+        # background once this unit of work commits).
+        self.on_accepted = on_accepted
 
     async def presign(self, user: User, file_type: str) -> PresignedUpload:
         content_type = file_type.strip().lower()
@@ -76,7 +81,7 @@ class FileService:
         image = await process_image_async(data, self.policy)
         key = user_key(self.settings.UPLOADS_FOLDER, user.id, image.content_type)
         await self.storage.put(key, image.data, image.content_type)
-        await self.uploads.add(_ready_upload(user.id, key, image))
+        self._accepted(await self.uploads.add(_ready_upload(user.id, key, image)))
         return StoredFile(key=key, url=await self.storage.url_for(key))
 
     async def store_profile_picture(self, user: User, data: bytes) -> str:
@@ -123,7 +128,13 @@ class FileService:
             # A concurrent first use checked it already: keep one copy, theirs.
             await self.storage.delete(checked_key)
         await self.uploads.session.refresh(upload)
+        if won:
+            self._accepted(upload)
         return upload
+
+    def _accepted(self, upload: Upload) -> None:
+        if self.on_accepted is not None:
+            self.on_accepted(upload)
 
     async def url_for(self, key: str) -> str:
         return await self.storage.url_for(key)

@@ -7,7 +7,6 @@ from fastapi import Depends
 
 from app.api.deps import ResourcesDep, SessionDep
 from app.auth.dependencies import CurrentUser
-from app.auth.repository import SessionRepository
 from app.core.db import after_commit
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
@@ -17,11 +16,16 @@ from app.generation.gallery import GalleryService
 from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
 from app.generation.result_keys import ResultKeys
 from app.generation.service import GenerationService
+from app.generation.status import StatusReader
+from app.photos.dependencies import PhotoCheckServiceDep
 from app.styles.repository import StyleRepository
 
 
 def get_generation_service(
-    session: SessionDep, resources: ResourcesDep, files: FileServiceDep
+    session: SessionDep,
+    resources: ResourcesDep,
+    files: FileServiceDep,
+    photos: PhotoCheckServiceDep,
 ) -> GenerationService:
     settings = resources.settings
     return GenerationService(
@@ -36,7 +40,7 @@ def get_generation_service(
                 session, unsafe_read_modify_write=settings.CREDITS_UNSAFE_READ_MODIFY_WRITE
             )
         ),
-        generator=resources.generator,
+        photos=photos,
         queue=resources.queue,
         settings=settings,
         after_commit=partial(after_commit, session),
@@ -50,7 +54,6 @@ def get_gallery_service(session: SessionDep, resources: ResourcesDep) -> Gallery
     return GalleryService(
         ImageRepository(session),
         ImageViewRepository(session),
-        SessionRepository(session),
         resources.storage,
         partial(after_commit, session),
         ResultKeys.from_settings(resources.settings),
@@ -58,6 +61,14 @@ def get_gallery_service(session: SessionDep, resources: ResourcesDep) -> Gallery
 
 
 GalleryServiceDep = Annotated[GalleryService, Depends(get_gallery_service)]
+
+
+async def get_status_reader(resources: ResourcesDep) -> StatusReader:
+    """The process's one reader: no session, no per-poll construction (app/generation/status.py)."""
+    return resources.status_reader
+
+
+StatusReaderDep = Annotated[StatusReader, Depends(get_status_reader)]
 
 
 async def generation_rate_limit(user: CurrentUser, resources: ResourcesDep) -> None:

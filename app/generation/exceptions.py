@@ -21,12 +21,6 @@ class ViewsExist(AppError):
     message = "Views for this image were already requested."
 
 
-class NoFaceDetected(AppError):
-    status_code = 422
-    code = "NO_FACE_DETECTED"
-    message = "No face was found in the photo; use a clear, front-facing selfie."
-
-
 class IdempotencyKeyReused(AppError):
     status_code = 422
     code = "IDEMPOTENCY_KEY_REUSED"

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from app.auth.repository import SessionRepository
 from app.core.background import AfterCommit
-from app.core.errors import NotAuthenticated
 from app.files.exceptions import ImageNotFound
 from app.generation.repository import ImageRepository, ImageViewRepository
 from app.generation.result_keys import ResultKeys
 from app.generation.schemas import (
     ImageRead,
     ImagesPage,
-    JobError,
     SideViewsRead,
-    StatusRead,
 )
 from app.integrations.storage import Storage
 from app.models import Image, ViewsStatus
@@ -29,39 +24,15 @@ class GalleryService:
         self,
         images: ImageRepository,
         views: ImageViewRepository,
-        sessions: SessionRepository,
         storage: Storage,
         after_commit: Callable[[AfterCommit], None],
         result_keys: ResultKeys,
     ) -> None:
         self.images = images
         self.views = views
-        self.sessions = sessions
         self.storage = storage
         self.after_commit = after_commit
         self.result_keys = result_keys
-
-    async def status(self, image_id: int, user_id: int, session_id: str) -> StatusRead:
-        """The hot path: one indexed read that also proves the session is live."""
-        now = datetime.now(UTC)
-        image = await self.images.get_for_session(image_id, session_id, now)
-        if image is None:
-            if not await self.sessions.is_live(session_id, user_id, now):
-                raise NotAuthenticated()
-            raise ImageNotFound()
-        return StatusRead(
-            id=image.id,
-            status=image.status,
-            views_status=image.views_status,
-            description=image.description,
-            output_image_url=await self._url(image.output_key),
-            right_view_url=await self._url(image.right_view_key),
-            left_view_url=await self._url(image.left_view_key),
-            back_view_url=await self._url(image.back_view_key),
-            error=JobError(code=image.error_code, message=image.error_message or "")
-            if image.error_code
-            else None,
-        )
 
     async def page(
         self, user_id: int, *, page: int, limit: int, favourites: bool, newest_first: bool

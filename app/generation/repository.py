@@ -4,12 +4,14 @@ backwards (JOB-05)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.repository import live_session
 from app.core.repository import Repository
@@ -22,6 +24,55 @@ from app.models import (
     ImageView,
     ViewsStatus,
 )
+
+# The columns the status answer needs, in its order (no user row, no lease or provider columns).
+STATUS_COLUMNS = (
+    Image.id,
+    Image.status,
+    Image.views_status,
+    Image.description,
+    Image.output_key,
+    Image.right_view_key,
+    Image.left_view_key,
+    Image.back_view_key,
+    Image.error_code,
+    Image.error_message,
+)
+
+
+class StatusQueries:
+    """The status poll's statements, built once per process and run on an autocommit read
+    connection (core/db.py `Database.read`): the image, only if the caller's session is live
+    and its user owns the image, is one indexed read; the session is looked at on its own only
+    when that read finds nothing, to tell a revoked session (401) from a missing image (404)."""
+
+    def __init__(self) -> None:
+        session_id: BindParameter[str] = bindparam("session_id")
+        now: BindParameter[datetime] = bindparam("now")
+        self._image = (
+            select(*STATUS_COLUMNS)
+            .join(AuthSession, AuthSession.user_id == Image.user_id)
+            .where(Image.id == bindparam("image_id"), live_session(session_id, now))
+        )
+        self._live = select(AuthSession.id).where(
+            live_session(session_id, now), AuthSession.user_id == bindparam("user_id")
+        )
+
+    async def image(
+        self, connection: AsyncConnection, image_id: int, session_id: str, now: datetime
+    ) -> Sequence[Any] | None:
+        result = await connection.execute(
+            self._image, {"image_id": image_id, "session_id": session_id, "now": now}
+        )
+        return result.first()
+
+    async def session_is_live(
+        self, connection: AsyncConnection, session_id: str, user_id: int, now: datetime
+    ) -> bool:
+        result = await connection.execute(
+            self._live, {"session_id": session_id, "user_id": user_id, "now": now}
+        )
+        return result.first() is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +108,6 @@ class ImageRepository(Repository[Image]):
     async def get_owned(self, image_id: int, user_id: int) -> Image | None:
         return await self.session.scalar(
             select(Image).where(Image.id == image_id, Image.user_id == user_id)
-        )
-
-    async def get_for_session(self, image_id: int, session_id: str, now: datetime) -> Image | None:
-        """The status hot path: the image, only if the caller's session is live and owns it,
-        in one indexed read (no user row)."""
-        return await self.session.scalar(
-            select(Image)
-            .join(AuthSession, AuthSession.user_id == Image.user_id)
-            .where(Image.id == image_id, live_session(session_id, now))
         )
 
     def _owned(self, user_id: int, favourites: bool) -> Select[Any]:

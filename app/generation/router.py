@@ -10,7 +10,12 @@ from app.api.deps import StatusRateLimit
 from app.auth.dependencies import CurrentSession, CurrentUser
 from app.core.openapi import error_responses
 from app.core.types import Id, PageLimit, PageNumber, Text
-from app.generation.dependencies import GalleryServiceDep, GenerationRateLimit, GenerationServiceDep
+from app.generation.dependencies import (
+    GalleryServiceDep,
+    GenerationRateLimit,
+    GenerationServiceDep,
+    StatusReaderDep,
+)
 from app.generation.schemas import (
     DislikedRead,
     GenerateRequest,
@@ -59,6 +64,10 @@ GENERATE_EXAMPLES: dict[str, Any] = {
         "UNSUPPORTED_IMAGE_TYPE",
         "IMAGE_TOO_LARGE",
         "NO_FACE_DETECTED",
+        "MULTIPLE_FACES",
+        "FACE_TOO_SMALL",
+        "PHOTO_TOO_DARK",
+        "PHOTO_TOO_BLURRY",
         "INSUFFICIENT_CREDITS",
         "IDEMPOTENCY_KEY_REUSED",
         "RATE_LIMITED",
@@ -78,7 +87,12 @@ async def generate(
     the default with a style, keeps your own colour; with a reference the default is the
     reference's colour. The same `Idempotency-Key` within 24 h returns the
     first answer and charges once; sent with other fields (another colour too) it is 422
-    `IDEMPOTENCY_KEY_REUSED`."""
+    `IDEMPOTENCY_KEY_REUSED`.
+
+    Before any credit is taken the photo is checked (422, nothing charged), in this order:
+    `PHOTO_TOO_DARK`, `NO_FACE_DETECTED`, `MULTIPLE_FACES`, `FACE_TOO_SMALL`,
+    `PHOTO_TOO_BLURRY`; each message says what to do. `GET /files/check` gives the same answer
+    without generating."""
     started = await generation.start_generation(
         user,
         body.image_input_url,
@@ -111,15 +125,19 @@ async def view_generate(
     "/status/{image_id}",
     summary="Poll a generation",
     dependencies=[StatusRateLimit],
+    response_model=StatusRead,
     responses=error_responses("IMAGE_NOT_FOUND", "RATE_LIMITED"),
 )
-async def status(
-    image_id: ImageId, identity: CurrentSession, gallery: GalleryServiceDep, response: Response
-) -> StatusRead:
+async def status(image_id: ImageId, identity: CurrentSession, reader: StatusReaderDep) -> Response:
     """The hot path: one indexed read, no outside call. Counts in its own per-user budget
     (RATE_LIMIT_STATUS), never in the general one."""
-    response.headers["Cache-Control"] = "no-store"
-    return await gallery.status(image_id, identity.user_id, identity.session_id)
+    answer = await reader.status(image_id, identity.user_id, identity.session_id)
+    # Serialised here, once: the declared response_model documents it, and FastAPI does not
+    # validate and encode the model a second time.
+    return Response(answer.model_dump_json(), media_type="application/json", headers=_NO_STORE)
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.post(

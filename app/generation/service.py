@@ -20,14 +20,12 @@ from app.generation.exceptions import (
     ColorNotFound,
     IdempotencyKeyReused,
     ImageNotReady,
-    NoFaceDetected,
     StyleNotFound,
     ViewsExist,
 )
 from app.generation.inputs import key_from_reference
 from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
 from app.generation.tasks import GENERATE_IMAGE, GENERATE_VIEWS
-from app.integrations.generator import Generator
 from app.jobs.port import JobQueue
 from app.models import (
     CreditReason,
@@ -41,6 +39,7 @@ from app.models import (
     User,
     ViewsStatus,
 )
+from app.photos.service import PhotoCheckService
 from app.styles.colors import KEEP, find_color
 from app.styles.repository import StyleRepository
 
@@ -81,7 +80,7 @@ class GenerationService:
         uploads: UploadRepository,
         files: FileService,
         credits: CreditsService,
-        generator: Generator,
+        photos: PhotoCheckService,
         queue: JobQueue,
         settings: Settings,
         after_commit: Callable[[AfterCommit], None],
@@ -93,7 +92,7 @@ class GenerationService:
         self.uploads = uploads
         self.files = files
         self.credits = credits
-        self.generator = generator
+        self.photos = photos
         self.queue = queue
         self.settings = settings
         self.after_commit = after_commit
@@ -111,11 +110,12 @@ class GenerationService:
         """A catalogue style (`style_id`) or a haircut from a photo (`reference_image_url`,
         the caller's own upload, through the same intake; the schema takes exactly one).
 
-        Every refusal (colour, style, ownership, intake, face) comes before anything is
-        written, so a refused request leaves no idempotency record behind (CR-09); the slow
-        checks run with no transaction open (DB-01); the key, the job row and its debit are one
-        short write. `hair_color` None is "keep" with a style and the reference's own colour
-        with a reference."""
+        Every refusal (colour, style, ownership, intake, photo checks) comes before anything is
+        written, so a refused request leaves no idempotency record behind (CR-09) and takes no
+        credit; the slow checks run with no transaction open (DB-01) and the photo checks are
+        usually read from the result measured when the upload was accepted; the key, the job
+        row and its debit are one short write. `hair_color` None is "keep" with a style and the
+        reference's own colour with a reference."""
         if reference_image_url is None and hair_color is None:
             hair_color = KEEP
         request_hash = _digest(
@@ -134,7 +134,7 @@ class GenerationService:
             raise ColorNotFound()
         look = await self._look(user, style_id, reference_image_url)
         upload = await self._own_upload(user, image_input_url)
-        await self._require_face(upload)
+        await self.photos.require(upload, needs_face=True)
         record: IdempotencyKey | None = None
         if idempotency_key is not None:
             replay, record = await self._claim_key(user.id, idempotency_key, request_hash)
@@ -197,9 +197,10 @@ class GenerationService:
         self, user: User, style_id: int | None, reference_image_url: str | None
     ) -> _Look:
         if reference_image_url is not None:
-            # Ownership and intake as for the selfie; no face check: a haircut photo may show
-            # only hair.
+            # Ownership and intake as for the selfie; light and sharpness but no face check: a
+            # haircut photo may show only hair.
             reference = await self._own_upload(user, reference_image_url)
+            await self.photos.require(reference, needs_face=False)
             return _Look(None, REFERENCE_NAME, REFERENCE_DESCRIPTION, reference.key)
         style = await self.styles.get_active(style_id) if style_id is not None else None
         if style is None:
@@ -251,20 +252,6 @@ class GenerationService:
         if existing.request_hash != request_hash:
             raise IdempotencyKeyReused()
         return StartedJob(**json.loads(existing.response_json)), None
-
-    async def _require_face(self, upload: Upload) -> None:
-        if not self.settings.FACE_CHECK:
-            return
-        if upload.has_face is None:
-            # The face check is CPU work on the event loop's neighbours: no transaction open
-            # while it runs, and its answer is remembered on the upload whatever follows.
-            await release(self.uploads.session)
-            has_face = await self.generator.detect_face(await self.files.storage.get(upload.key))
-            await self.uploads.remember_face(upload.id, has_face)
-            await checkpoint(self.uploads.session)
-            upload.has_face = has_face
-        if not upload.has_face:
-            raise NoFaceDetected()
 
     def _queue_after_commit(self, task: str, image_id: int) -> None:
         async def enqueue() -> None:

@@ -18,6 +18,7 @@ from app.models.payment import (
     TransactionStatus,
     WebhookEvent,
 )
+from app.models.photo_check import PhotoCheck
 from app.models.share_link import ShareLink
 from app.models.style import Style, StyleCategory, StyleGender, StyleLength
 from app.models.upload import Upload, UploadStatus
@@ -44,6 +45,7 @@ __all__ = [
     "ImageView",
     "PaymentAttempt",
     "PaymentRefund",
+    "PhotoCheck",
     "ShareLink",
     "SideView",
     "Style",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, func
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.types import BigIntId, UTCDateTime
@@ -21,10 +21,11 @@ class UploadStatus(enum.StrEnum):
 class Upload(Base):
     """An image a user put in our storage: who owns which key, and whether it was checked.
 
-    `key` is the object every use reads (generation, face check, profile picture). A presigned
+    `key` is the object every use reads (generation, photo checks, profile picture). A presigned
     upload also has `presigned_key`, the key its browser form may write for an hour: the check
     copies the checked bytes to a new server-named `key`, so whatever is posted to the form
-    afterwards is never used (UP-06). Clients may name the upload by either key.
+    afterwards is never used (UP-06). Clients may name the upload by either key. What the
+    photo checks measured in it is in `photo_checks` (`app.models.photo_check`).
     """
 
     __tablename__ = "uploads"
@@ -41,8 +42,6 @@ class Upload(Base):
     size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    # Whether a face was found in it (None: not checked yet); checked once, before charging.
-    has_face: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), index=True, nullable=False
     )

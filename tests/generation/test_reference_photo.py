@@ -22,9 +22,10 @@ from tests.integrations.generator.images import encode
 
 
 def red_haircut() -> bytes:
-    """A faceless close-up of straight red hair."""
+    """A faceless close-up of straight red hair: fine vertical strands, sharp enough to pass
+    the photo checks (a reference is checked for light and sharpness, not for a face)."""
     xx = np.mgrid[:240, :240][1].astype(np.float32)
-    shade = 1 + 0.25 * np.sin(xx / 2.0)
+    shade = 1 + 0.35 * np.sin(xx * 1.9) * np.sin(xx * 0.37)
     return encode(
         np.clip(np.array([190, 40, 40])[None, None, :] * shade[..., None], 0, 255).astype(np.uint8)
     )
@@ -175,3 +176,23 @@ def test_every_documented_generate_example_is_a_request_the_api_accepts() -> Non
     assert {"style", "style_in_a_colour", "from_a_photo"} <= set(GENERATE_EXAMPLES)
     for example in GENERATE_EXAMPLES.values():
         GenerateRequest.model_validate(example["value"])
+
+
+async def test_a_dark_or_blurry_reference_is_refused_before_charging(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    """A haircut photo needs no face, but it must show the hair: a black frame or a featureless
+    blur is refused with the photo check's code, and nothing is charged."""
+    selfie, _ = await _selfie_and_reference(client, mail)
+    before = await credits(client)
+    for picture, code in (
+        (jpeg((400, 400), "black"), "PHOTO_TOO_DARK"),
+        (jpeg((400, 400), "peru"), "PHOTO_TOO_BLURRY"),
+    ):
+        reference = await upload(client, picture)
+        refused = await try_on(
+            client, image_input_url=selfie["key"], reference_image_url=reference["key"]
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"]["code"] == code
+    assert await credits(client) == before

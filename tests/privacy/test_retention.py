@@ -16,6 +16,7 @@ from tests.auth.flows import Mail, signed_up_and_verified
 from tests.conftest import build_test_resources
 from tests.files.images import jpeg
 from tests.generation.steps import upload
+from tests.generation.test_reference_photo import red_haircut
 from tests.privacy.steps import (
     age,
     completed_image,
@@ -161,7 +162,7 @@ async def test_a_haircut_reference_stays_while_its_image_is_inside_the_window(
     email = await signed_up_and_verified(client, mail)
     await client.put("/api/v1/user/privacy", json={"retention_days": 7})
     selfie = await upload(client)
-    cut = await upload(client, jpeg((400, 400), "peru"))
+    cut = await upload(client, red_haircut())
     response = await client.post(
         "/api/v1/image/generate",
         json={"image_input_url": selfie["file_url"], "reference_image_url": cut["file_url"]},

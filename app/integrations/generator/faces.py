@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import cv2.data
@@ -70,6 +71,15 @@ def find_face(rgb: npt.NDArray[np.uint8]) -> FaceBox | None:
     # No histogram equalisation: the cascade already normalises each window by its contrast,
     # and equalising made it see a face in the folds of clothing.
     min_side = max(24, round(_MIN_FACE_FRACTION * min(grey.shape)))
+    confident = find_faces(grey, min_side)
+    if not confident:
+        return None
+    return confident[0].scaled(1 / scale)
+
+
+def find_faces(grey: npt.NDArray[Any], min_side: int) -> list[FaceBox]:
+    """The confident frontal faces of a grey image at least `min_side` pixels wide, largest
+    first (ties broken by position, so the order never depends on the cascade's)."""
     boxes, votes = _classifier().detectMultiScale2(
         grey,
         scaleFactor=_SCALE_FACTOR,
@@ -77,7 +87,7 @@ def find_face(rgb: npt.NDArray[np.uint8]) -> FaceBox | None:
         minSize=(min_side, min_side),
     )
     if len(boxes) == 0:
-        return None
+        return []
     # A real face is found at many scales and offsets (dozens of votes); a pattern that looks
     # like one, a handful. Among the confident ones the largest is the client, not a bystander.
     strongest = max(int(v) for v in votes)
@@ -86,9 +96,7 @@ def find_face(rgb: npt.NDArray[np.uint8]) -> FaceBox | None:
         for box, count in zip(boxes, votes, strict=True)
         if count >= _CONFIDENT_SHARE * strongest
     ]
-    # Ties broken by position so the choice never depends on the cascade's output order.
-    x, y, w, h = max(confident, key=_largest_first)
-    return FaceBox(x, y, w, h).scaled(1 / scale)
+    return [FaceBox(*box) for box in sorted(confident, key=_largest_first, reverse=True)]
 
 
 def _largest_first(box: tuple[int, ...]) -> tuple[int, int, int]:

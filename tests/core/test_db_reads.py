@@ -1,0 +1,92 @@
+"""`Database.read()` (one statement, no transaction around it) and the pool's ping after idle:
+the status poll's database costs (issue 14). Run on SQLite and, with HAIRTRYON_TEST_DB, on
+PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+
+from app.core.db import Database, PoolSettings, normalise_database_url
+from tests.conftest import BACKEND
+
+
+def _in_transaction(driver_connection: Any) -> bool:
+    """The driver's own view: asyncpg's is_in_transaction(), sqlite3's in_transaction."""
+    checker = getattr(driver_connection, "is_in_transaction", None)
+    if checker is not None:
+        return bool(checker())
+    inner = getattr(driver_connection, "_connection", driver_connection)
+    return bool(inner.in_transaction)
+
+
+async def test_a_read_runs_its_one_statement_outside_any_transaction(database_url: str) -> None:
+    database = Database.from_url(database_url)
+    statements: list[str] = []
+    event.listen(
+        database.bind.sync_engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_args: statements.append(statement),
+    )
+    try:
+        async with database.read() as connection:
+            assert (await connection.execute(text("SELECT 41 + 1"))).scalar_one() == 42
+            raw = await connection.get_raw_connection()
+            assert not _in_transaction(raw.driver_connection)
+        assert statements == ["SELECT 41 + 1"]
+    finally:
+        await database.dispose()
+
+
+async def test_a_unit_of_work_read_does_hold_a_transaction_on_postgresql(
+    database_url: str,
+) -> None:
+    """The control: the same read in a unit of work is inside BEGIN ... COMMIT there."""
+    if BACKEND != "postgresql":
+        pytest.skip("SQLite's units read in autocommit until their first write")
+    database = Database.from_url(database_url)
+    try:
+        async with database.unit_of_work(write=False) as session:
+            await session.execute(text("SELECT 1"))
+            raw = await (await session.connection()).get_raw_connection()
+            assert _in_transaction(raw.driver_connection)
+    finally:
+        await database.dispose()
+
+
+async def _backend_pid(database: Database) -> int:
+    async with database.read() as connection:
+        return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _terminate(database_url: str, pid: int) -> None:
+    url = normalise_database_url(database_url).set(drivername="postgresql")
+    admin = await asyncpg.connect(url.render_as_string(hide_password=False))
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="a server connection to drop")
+@pytest.mark.parametrize("idle_s", [0.0, 3600.0], ids=["idle-past-threshold", "fresh"])
+async def test_a_pooled_connection_dropped_while_idle_is_replaced_once_idle_long_enough(
+    database_url: str, idle_s: float
+) -> None:
+    """With the idle threshold passed, the checkout pings, finds the connection dead and opens
+    another; below it (the control) no ping is spent and the dead connection fails the read."""
+    database = Database.from_url(database_url, pool=PoolSettings(size=1, pre_ping_idle_s=idle_s))
+    try:
+        first = await _backend_pid(database)
+        await _terminate(database_url, first)
+        if idle_s == 0.0:
+            assert await _backend_pid(database) != first
+        else:
+            with pytest.raises(DBAPIError):
+                await _backend_pid(database)
+    finally:
+        await database.dispose()
