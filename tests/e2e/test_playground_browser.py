@@ -8,8 +8,10 @@ favourite from the history after the access cookie expired (the page refreshes o
 retries). A second person
 shares a look with their hairdresser (a link for 48 hours, copied, opened in a new page that
 shows the pair and nothing of the account, revoked and gone), keeps their photos for 30 days,
-downloads their data (a zip arrives) and deletes all their photos after a confirm step. Each step
-leaves a screenshot in the folder the test prints."""
+downloads their data (a zip arrives) and deletes all their photos after a confirm step. A third
+is told a black photo is too dark as soon as it is picked (and a black haircut photo too),
+filters the catalogue, generates in copper, and copies the haircut of that look from a photo.
+Each step leaves a screenshot in the folder the test prints."""
 
 from __future__ import annotations
 
@@ -144,10 +146,10 @@ async def test_a_person_picks_a_colour_copies_a_haircut_photo_and_hears_why_a_ph
         steps = Steps(page, browsing.folder)
         email = await _sign_up(page, steps, base)
         page = await _verify_from_dev_mail(page, steps, base, email)
-        await _a_black_photo_is_refused_without_a_charge(page, steps, black)
+        await _a_black_photo_is_refused_before_a_style(page, steps, black)
         await _filter_the_catalogue(page, steps)
         await _generate_in_copper(page, steps)
-        await _haircut_from_a_photo(page, steps, tmp_path)
+        await _haircut_from_a_photo(page, steps, tmp_path, black)
     assert len(list(browsing.folder.glob("*.png"))) >= 12
 
 
@@ -384,24 +386,25 @@ async def _delete_all_my_photos(page: Page, steps: Steps) -> None:
     await steps.shot("all-photos-deleted")
 
 
-async def _a_black_photo_is_refused_without_a_charge(page: Page, steps: Steps, black: Path) -> None:
-    """Generating from a photo with no face is refused before any credit is taken, and the
-    page says why next to the photo; the portrait then goes through."""
+async def _a_black_photo_is_refused_before_a_style(page: Page, steps: Steps, black: Path) -> None:
+    """The check (GET /files/check) runs as soon as the photo is picked, before any style:
+    refused with its advice, nothing to generate from it, nothing charged; the portrait then
+    passes."""
     await page.set_input_files("#file", str(black))
-    await _loaded(page, "#selfie")
-    await page.locator(".style").first.click()
-    await page.click("#generate")
     check = page.locator("#photo-check.bad")
     await check.wait_for()
-    assert await check.get_attribute("data-code") == "NO_FACE_DETECTED"
+    assert await check.get_attribute("data-code") == "PHOTO_TOO_DARK"
+    assert "too dark" in await check.inner_text()
+    assert await page.locator(".style.chosen").count() == 0
+    await page.locator(".style").first.click()
     assert await page.is_disabled("#generate")
     await _balance_is(page, 3)
-    await steps.shot("faceless-photo-refused")
+    await steps.shot("dark-photo-refused")
     await page.set_input_files("#file", str(PORTRAIT))
-    await page.locator("#photo-check").wait_for(state="hidden")
+    await page.locator("#photo-check.ok").wait_for()
     await _loaded(page, "#selfie")
     assert await page.is_enabled("#generate")
-    await steps.shot("portrait-chosen")
+    await steps.shot("portrait-passes")
 
 
 async def _filter_the_catalogue(page: Page, steps: Steps) -> None:
@@ -443,9 +446,18 @@ async def _generate_in_copper(page: Page, steps: Steps) -> None:
     await steps.shot("copper-result")
 
 
-async def _haircut_from_a_photo(page: Page, steps: Steps, tmp_path: Path) -> None:
-    """The copper look, saved, is the haircut photo: the catalogue steps aside, the colour can
-    follow the photo's, and the result is labelled as a haircut from a photo."""
+async def _haircut_from_a_photo(page: Page, steps: Steps, tmp_path: Path, black: Path) -> None:
+    """A black haircut photo is refused (light is checked, a face is not needed). The copper
+    look, saved, is the haircut photo then: the catalogue steps aside, the colour can follow
+    the photo's, and the result is labelled as a haircut from a photo."""
+    await page.set_input_files("#reference-file", str(black))
+    refused = page.locator("#reference-check.bad")
+    await refused.wait_for()
+    assert await refused.get_attribute("data-code") == "PHOTO_TOO_DARK"
+    assert await page.is_disabled("#generate")
+    await steps.shot("dark-haircut-photo-refused")
+    await page.click("#reference-clear")
+    assert await page.locator(".styles.off").count() == 0  # back to the catalogue
     after = await page.get_attribute("#after", "src")
     assert after is not None
     picture = await page.request.get(after)
@@ -453,6 +465,7 @@ async def _haircut_from_a_photo(page: Page, steps: Steps, tmp_path: Path) -> Non
     haircut = tmp_path / "haircut.jpg"
     haircut.write_bytes(await picture.body())
     await page.set_input_files("#reference-file", str(haircut))
+    await page.locator("#reference-check.ok").wait_for()
     await _loaded(page, "#reference")
     assert await page.locator(".styles.off").count() == 1
     # The copper picked before stays picked; the photo's own colour is one more choice.

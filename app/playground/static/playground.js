@@ -37,7 +37,7 @@ const state = {
   styleId: null,
   colors: [],
   color: "keep",
-  reference: null, // {file_url, key, preview}: a haircut photo instead of a style
+  reference: null, // {file_url, key, preview, problem}: a haircut photo instead of a style
   selfie: null, // {file_url, key, preview, problem}
   image: null, // the image on show: the status body
   historyPage: 1,
@@ -348,6 +348,31 @@ function chooseSelfie(selfie, preview) {
   }
   showCheck($("photo-check"), null);
   updateGenerate();
+  // Only a fresh upload has its key here; an earlier one is checked when it is generated from.
+  if (selfie.key) checkSelfie(state.selfie);
+}
+
+async function checkPhoto(key, purpose) {
+  // {ok, code, message}: what POST /image/generate would answer, free and before any charge.
+  return call(
+    "GET",
+    `/files/check?key=${encodeURIComponent(key)}&purpose=${encodeURIComponent(purpose)}`,
+  );
+}
+
+async function checkSelfie(selfie) {
+  showCheck($("photo-check"), { pending: true });
+  try {
+    const verdict = await checkPhoto(selfie.key, "selfie");
+    if (state.selfie !== selfie) return; // another photo was picked meanwhile
+    selfie.problem = verdict.ok ? null : verdict;
+    selfie.passed = verdict.ok;
+    showCheck($("photo-check"), verdict);
+  } catch (error) {
+    if (state.selfie !== selfie) return;
+    showCheck($("photo-check"), { ok: false, code: error.code, message: error.message });
+  }
+  updateGenerate();
 }
 
 function showCheck(box, verdict) {
@@ -520,8 +545,16 @@ async function referenceChosen() {
   notice("Uploading your haircut photo…");
   try {
     const uploaded = await upload(file, file.name);
-    showReference({ ...uploaded, preview: URL.createObjectURL(file) });
+    const reference = { ...uploaded, preview: URL.createObjectURL(file), problem: null };
+    showReference(reference);
     notice("");
+    // A haircut photo needs no face: only light and sharpness are checked.
+    showCheck($("reference-check"), { pending: true });
+    const verdict = await checkPhoto(uploaded.key, "reference");
+    if (state.reference !== reference) return;
+    reference.problem = verdict.ok ? null : verdict;
+    showCheck($("reference-check"), verdict);
+    if (verdict.ok) $("reference-check").textContent = "✓ We will copy this haircut.";
   } catch (error) {
     fail(error);
   } finally {
@@ -537,6 +570,7 @@ function showReference(reference) {
   $("reference").src = reference.preview;
   $("reference-box").hidden = false;
   $("reference-pick").hidden = true;
+  showCheck($("reference-check"), null);
   showColors();
   loadStylesView();
   updateGenerate();
@@ -597,7 +631,7 @@ function colourName() {
 
 function updateGenerate() {
   const look = state.reference || state.styleId;
-  const refused = state.selfie?.problem;
+  const refused = state.selfie?.problem || state.reference?.problem;
   $("generate").disabled = !(state.selfie && look) || Boolean(refused);
   if (state.selfie && look && !state.image) {
     $("status").textContent = refused ? "Choose another photo." : "Ready.";
@@ -628,9 +662,12 @@ async function generate() {
     loadHistory(true);
   } catch (error) {
     if (PHOTO_CODES.has(error.code) && state.selfie) {
-      // Refused before any charge: say why next to the photo too.
-      state.selfie.problem = { ok: false, code: error.code, message: error.message };
-      showCheck($("photo-check"), state.selfie.problem);
+      // Refused before any charge: say why next to the photo too. The same codes answer for
+      // a haircut photo (light, sharpness); it is that one when the selfie passed already.
+      const reference = state.reference && state.selfie.passed;
+      const photo = reference ? state.reference : state.selfie;
+      photo.problem = { ok: false, code: error.code, message: error.message };
+      showCheck($(reference ? "reference-check" : "photo-check"), photo.problem);
     }
     fail(error);
   } finally {
