@@ -16,15 +16,35 @@ const PENDING_KEY = "hairtryon.pending-code";
 const SHOWING_KEY = "hairtryon.showing";
 
 const $ = (id) => document.getElementById(id);
+// The photo checks' refusals (422 from POST /image/generate, or GET /files/check's code).
+const PHOTO_CODES = new Set([
+  "NO_FACE_DETECTED",
+  "MULTIPLE_FACES",
+  "FACE_TOO_SMALL",
+  "PHOTO_TOO_DARK",
+  "PHOTO_TOO_BLURRY",
+]);
+// "As in the photo": with a reference, no hair_color at all means the reference's colour.
+const FROM_PHOTO = "";
+
 const state = {
   user: null,
-  styles: [],
+  catalogue: [], // every active style, for names, tags and the teaser
+  styles: [], // the styles the filters show
   category: "all",
+  facets: { gender: "", length: "", tag: "" },
+  stylesAsked: 0, // the newest filter request: an older answer arriving late is dropped
   styleId: null,
-  selfie: null, // {file_url, key, preview}
+  colors: [],
+  color: "keep",
+  reference: null, // {file_url, key, preview, problem}: a haircut photo instead of a style
+  selfie: null, // {file_url, key, preview, problem}
   image: null, // the image on show: the status body
   historyPage: 1,
   stream: null,
+  // The share link made on this page, per image: {url, expires_at}. The API hands a link out
+  // once (only its hash is stored), so a reload forgets it; sharing again makes a new one.
+  shares: new Map(),
 };
 
 // ---------------------------------------------------------------- the API, as the web app calls it
@@ -48,7 +68,7 @@ function refreshOnce() {
   return refreshing;
 }
 
-async function call(method, path, body, { retry = true, headers = {} } = {}) {
+async function send(method, path, body, { retry = true, headers = {} } = {}) {
   const init = {
     method,
     credentials: "include",
@@ -63,23 +83,31 @@ async function call(method, path, body, { retry = true, headers = {} } = {}) {
   if (response.status === 401 && retry) {
     // The access cookie expired (or was revoked): rotate the refresh token, then retry once.
     await refreshOnce();
-    return call(method, path, body, { retry: false, headers });
+    return send(method, path, body, { retry: false, headers });
   }
-  if (response.status === 204) return null;
+  return response;
+}
+
+async function refused(response) {
   const data = await response.json().catch(() => null);
-  if (!response.ok) {
-    const detail = data && data.detail;
-    if (Array.isArray(detail)) {
-      // Request validation keeps FastAPI's list form.
-      throw new ApiError(response.status, "VALIDATION", detail.map((d) => d.msg).join("; "));
-    }
-    throw new ApiError(
-      response.status,
-      (detail && detail.code) || "HTTP_" + response.status,
-      (detail && detail.message) || response.statusText,
-    );
+  const detail = data && data.detail;
+  if (Array.isArray(detail)) {
+    // Request validation keeps FastAPI's list form.
+    return new ApiError(response.status, "VALIDATION", detail.map((d) => d.msg).join("; "));
   }
-  return data;
+  return new ApiError(
+    response.status,
+    (detail && detail.code) || "HTTP_" + response.status,
+    (detail && detail.message) || response.statusText,
+  );
+}
+
+// A JSON call: the body, null for a 204, or an ApiError with the API's code and message.
+async function call(method, path, body, options) {
+  const response = await send(method, path, body, options);
+  if (!response.ok) throw await refused(response);
+  if (response.status === 204) return null;
+  return response.json().catch(() => null);
 }
 
 function log(method, path, status, where = API) {
@@ -250,7 +278,14 @@ async function signedIn() {
   // {id, name, email, userpic, credits, verified, created_at}
   state.user = await call("GET", "/user/me");
   render();
-  await Promise.all([loadUploads(), loadHistory(true), loadCredits(), loadPrice()]);
+  await Promise.all([
+    loadColors().catch(fail),
+    loadUploads(),
+    loadHistory(true),
+    loadCredits(),
+    loadPrice(),
+    loadPrivacy(),
+  ]);
   await returnedFromCheckout();
 }
 
@@ -304,14 +339,50 @@ async function upload(blob, name) {
 }
 
 function chooseSelfie(selfie, preview) {
-  state.selfie = { ...selfie, preview: preview || selfie.file_url };
+  state.selfie = { ...selfie, preview: preview || selfie.file_url, problem: null };
   $("selfie").src = state.selfie.preview;
   $("selfie").hidden = false;
   $("selfie-empty").hidden = true;
   for (const thumb of $("uploads").children) {
     thumb.classList.toggle("chosen", thumb.dataset.url === selfie.file_url);
   }
+  showCheck($("photo-check"), null);
   updateGenerate();
+  // Only a fresh upload has its key here; an earlier one is checked when it is generated from.
+  if (selfie.key) checkSelfie(state.selfie);
+}
+
+async function checkPhoto(key, purpose) {
+  // {ok, code, message}: what POST /image/generate would answer, free and before any charge.
+  return call(
+    "GET",
+    `/files/check?key=${encodeURIComponent(key)}&purpose=${encodeURIComponent(purpose)}`,
+  );
+}
+
+async function checkSelfie(selfie) {
+  showCheck($("photo-check"), { pending: true });
+  try {
+    const verdict = await checkPhoto(selfie.key, "selfie");
+    if (state.selfie !== selfie) return; // another photo was picked meanwhile
+    selfie.problem = verdict.ok ? null : verdict;
+    selfie.passed = verdict.ok;
+    showCheck($("photo-check"), verdict);
+  } catch (error) {
+    if (state.selfie !== selfie) return;
+    showCheck($("photo-check"), { ok: false, code: error.code, message: error.message });
+  }
+  updateGenerate();
+}
+
+function showCheck(box, verdict) {
+  box.hidden = !verdict;
+  if (!verdict) return;
+  box.className = `photo-check${verdict.pending ? "" : verdict.ok ? " ok" : " bad"}`;
+  box.dataset.code = verdict.code || "";
+  if (verdict.pending) box.textContent = "Checking the photo…";
+  else if (verdict.ok) box.textContent = "✓ This photo works: go on and pick a style.";
+  else box.textContent = `✗ ${verdict.message} (${verdict.code})`;
 }
 
 async function fileChosen() {
@@ -380,9 +451,10 @@ async function loadUploads() {
 // ---------------------------------------------------------------- the catalogue
 
 async function loadStyles() {
-  // Public: [{id, name, category, image_url, description}] in the catalogue's order.
-  state.styles = await call("GET", "/image/styles");
-  const categories = ["all", ...new Set(state.styles.map((style) => style.category))];
+  // Public: [{id, name, category, image_url, description, gender, length, tags}] in order.
+  state.catalogue = await call("GET", "/image/styles");
+  state.styles = state.catalogue;
+  const categories = ["all", ...new Set(state.catalogue.map((style) => style.category))];
   $("filters").replaceChildren(
     ...categories.map((category) =>
       el(
@@ -392,28 +464,51 @@ async function loadStyles() {
           class: `chip${category === state.category ? " active" : ""}`,
           onclick: () => {
             state.category = category;
-            loadStylesView();
+            filterStyles();
           },
         },
         category === "all" ? "All" : category[0].toUpperCase() + category.slice(1),
       ),
     ),
   );
+  const tags = [...new Set(state.catalogue.flatMap((style) => style.tags))].sort();
+  $("facet-tag").replaceChildren(
+    el("option", { value: "" }, "any"),
+    ...tags.map((tag) => el("option", { value: tag }, tag)),
+  );
   loadStylesView();
   $("teaser").replaceChildren(
-    ...state.styles.slice(0, 8).map((style) =>
+    ...state.catalogue.slice(0, 8).map((style) =>
       el("img", { src: style.image_url, alt: "", title: style.name }),
     ),
   );
+}
+
+async function filterStyles() {
+  for (const facet of ["gender", "length", "tag"]) state.facets[facet] = $(`facet-${facet}`).value;
+  const query = new URLSearchParams();
+  for (const [facet, value] of Object.entries(state.facets)) if (value) query.set(facet, value);
+  if (state.category !== "all") query.set("category", state.category);
+  const asked = ++state.stylesAsked;
+  try {
+    // The API filters (every given facet must match; unisex styles under gender=unisex).
+    const asking = query.toString();
+    const styles = asking ? await call("GET", `/image/styles?${asking}`) : state.catalogue;
+    if (asked !== state.stylesAsked) return;
+    state.styles = styles;
+    loadStylesView();
+  } catch (error) {
+    fail(error);
+  }
 }
 
 function loadStylesView() {
   for (const chip of $("filters").children) {
     chip.classList.toggle("active", chip.textContent.toLowerCase() === state.category);
   }
-  const shown = state.styles.filter(
-    (style) => state.category === "all" || style.category === state.category,
-  );
+  const shown = state.styles;
+  $("styles-empty").hidden = shown.length > 0;
+  $("styles").classList.toggle("off", Boolean(state.reference));
   $("styles").replaceChildren(
     ...shown.map((style) =>
       el(
@@ -422,8 +517,13 @@ function loadStylesView() {
           type: "button",
           class: `style${style.id === state.styleId ? " chosen" : ""}`,
           "data-style-id": String(style.id),
-          title: style.description,
+          "data-gender": style.gender,
+          "data-length": style.length,
+          "data-tags": style.tags.join(","),
+          title: `${style.description} (${style.gender}, ${style.length}` +
+            `${style.tags.length ? "; " + style.tags.join(", ") : ""})`,
           onclick: () => {
+            if (state.reference) clearReference();
             state.styleId = style.id;
             loadStylesView();
             updateGenerate();
@@ -437,10 +537,104 @@ function loadStylesView() {
   );
 }
 
+// ---------------------------------------------------------------- a haircut from a photo
+
+async function referenceChosen() {
+  const file = $("reference-file").files[0];
+  if (!file) return;
+  notice("Uploading your haircut photo…");
+  try {
+    const uploaded = await upload(file, file.name);
+    const reference = { ...uploaded, preview: URL.createObjectURL(file), problem: null };
+    showReference(reference);
+    notice("");
+    // A haircut photo needs no face: only light and sharpness are checked.
+    showCheck($("reference-check"), { pending: true });
+    const verdict = await checkPhoto(uploaded.key, "reference");
+    if (state.reference !== reference) return;
+    reference.problem = verdict.ok ? null : verdict;
+    showCheck($("reference-check"), verdict);
+    if (verdict.ok) $("reference-check").textContent = "✓ We will copy this haircut.";
+  } catch (error) {
+    fail(error);
+  } finally {
+    $("reference-file").value = "";
+    updateGenerate();
+  }
+}
+
+function showReference(reference) {
+  state.reference = reference;
+  state.styleId = null;
+  if (state.color === "keep") state.color = FROM_PHOTO;
+  $("reference").src = reference.preview;
+  $("reference-box").hidden = false;
+  $("reference-pick").hidden = true;
+  showCheck($("reference-check"), null);
+  showColors();
+  loadStylesView();
+  updateGenerate();
+}
+
+function clearReference() {
+  state.reference = null;
+  if (state.color === FROM_PHOTO) state.color = "keep";
+  $("reference-box").hidden = true;
+  $("reference-pick").hidden = false;
+  $("reference").removeAttribute("src");
+  showColors();
+  loadStylesView();
+  updateGenerate();
+}
+
+// ---------------------------------------------------------------- hair colour
+
+async function loadColors() {
+  // Public: [{id, name, hex}], "keep" (the person's own colour, hex null) first.
+  state.colors = await call("GET", "/image/colors");
+  showColors();
+}
+
+function showColors() {
+  const choices = [
+    ...(state.reference ? [{ id: FROM_PHOTO, name: "As in the haircut photo", hex: null }] : []),
+    ...state.colors,
+  ];
+  $("swatches").replaceChildren(
+    ...choices.map((colour) => {
+      const kind = colour.id === FROM_PHOTO ? " photo" : colour.hex ? "" : " keep";
+      const swatch = el("button", {
+        type: "button",
+        role: "radio",
+        class: `swatch${kind}${colour.id === state.color ? " chosen" : ""}`,
+        title: colour.name,
+        "aria-label": colour.name,
+        "aria-checked": String(colour.id === state.color),
+        "data-color": colour.id,
+        onclick: () => {
+          state.color = colour.id;
+          showColors();
+        },
+      });
+      // Through the CSSOM: the page's policy allows no inline style attribute.
+      if (colour.hex) swatch.style.setProperty("--swatch", colour.hex);
+      return swatch;
+    }),
+  );
+  $("colour-name").textContent = colourName();
+}
+
+function colourName() {
+  if (state.color === FROM_PHOTO) return "As in the haircut photo";
+  return state.colors.find((colour) => colour.id === state.color)?.name || "Your own colour";
+}
+
 function updateGenerate() {
-  $("generate").disabled = !(state.selfie && state.styleId);
-  if (state.selfie && state.styleId && !state.image) {
-    $("status").textContent = "Ready.";
+  const look = state.reference || state.styleId;
+  const refused = state.selfie?.problem || state.reference?.problem;
+  $("generate").disabled = !(state.selfie && look) || Boolean(refused);
+  if (state.selfie && look && !state.image) {
+    $("status").textContent = refused ? "Choose another photo." : "Ready.";
   }
 }
 
@@ -452,16 +646,29 @@ async function generate() {
   try {
     // 1 credit taken when the job is accepted, given back if it fails. The Idempotency-Key
     // makes a retried click charge once.
-    const started = await callWithKey("/image/generate", {
-      image_input_url: state.selfie.file_url,
-      style_id: state.styleId,
-    });
+    // A style or a haircut photo (exactly one); hair_color left out means the default: "keep"
+    // with a style, the photo's own colour with a reference.
+    const body = { image_input_url: state.selfie.file_url };
+    if (state.reference) body.reference_image_url = state.reference.key;
+    else body.style_id = state.styleId;
+    if (state.color !== FROM_PHOTO) body.hair_color = state.color;
+    const started = await callWithKey("/image/generate", body);
     await refreshBalance();
-    const style = state.styles.find((item) => item.id === state.styleId);
-    showResult({ id: started.image_id, status: "pending", views_status: "none" }, style?.name);
+    const style = state.catalogue.find((item) => item.id === state.styleId);
+    const name = state.reference ? "Haircut from a photo" : style?.name;
+    const colour = state.color === "keep" || state.color === FROM_PHOTO ? "" : ` · ${colourName()}`;
+    showResult({ id: started.image_id, status: "pending", views_status: "none" }, name + colour);
     await poll(started.image_id, (body) => !DONE.has(body.status));
     loadHistory(true);
   } catch (error) {
+    if (PHOTO_CODES.has(error.code) && state.selfie) {
+      // Refused before any charge: say why next to the photo too. The same codes answer for
+      // a haircut photo (light, sharpness); it is that one when the selfie passed already.
+      const reference = state.reference && state.selfie.passed;
+      const photo = reference ? state.reference : state.selfie;
+      photo.problem = { ok: false, code: error.code, message: error.message };
+      showCheck($(reference ? "reference-check" : "photo-check"), photo.problem);
+    }
     fail(error);
   } finally {
     busy($("generate"), false);
@@ -523,6 +730,8 @@ function showResult(body, styleName) {
     img.classList.toggle("waiting", !url);
   }
   $("like").classList.toggle("on", image.liked === true);
+  $("share").hidden = !(finished && image.status === "completed");
+  showShare();
 }
 
 async function sideViews() {
@@ -555,6 +764,180 @@ async function like(liked) {
   } catch (error) {
     fail(error);
   }
+}
+
+// ---------------------------------------------------------------- a share link for the hairdresser
+
+async function createShare(event) {
+  event.preventDefault();
+  const image = state.image;
+  if (!image) return;
+  busy($("share-create"), true);
+  try {
+    // {url, expires_at}: a public page at /s/{token}; a new link replaces the earlier one.
+    const link = await call("POST", `/image/${image.id}/share`, {
+      expires_in_hours: Number($("share-hours").value),
+    });
+    state.shares.set(image.id, link);
+    showShare();
+    notice("");
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("share-create"), false);
+  }
+}
+
+function showShare() {
+  const link = state.image && state.shares.get(state.image.id);
+  $("share-link").hidden = !link;
+  $("share-create").textContent = link ? "Make a new link" : "Create the link";
+  if (!link) return;
+  $("share-url").value = link.url;
+  $("share-open").href = link.url;
+  const until = new Date(link.expires_at);
+  const hours = Math.max(0, Math.round((until - Date.now()) / 3_600_000));
+  $("share-expiry").textContent = `Works until ${until.toLocaleString()} (${hours} h from now).`;
+}
+
+async function copyShare() {
+  const url = $("share-url").value;
+  try {
+    await navigator.clipboard.writeText(url);
+  } catch {
+    // No clipboard permission (or not a secure context): copy the selected text instead.
+    $("share-url").select();
+    document.execCommand("copy");
+  }
+  $("share-copy").textContent = "Copied ✓";
+  setTimeout(() => {
+    $("share-copy").textContent = "Copy";
+  }, 2000);
+}
+
+async function revokeShare() {
+  const image = state.image;
+  if (!image) return;
+  busy($("share-revoke"), true);
+  try {
+    // 204 whether or not a link existed; the page at the old URL shows nothing any more.
+    await call("DELETE", `/image/${image.id}/share`);
+    state.shares.delete(image.id);
+    showShare();
+    notice("The link is revoked: it shows nothing any more.", "success");
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("share-revoke"), false);
+  }
+}
+
+// ---------------------------------------------------------------- privacy
+
+async function loadPrivacy() {
+  try {
+    // {retention_days: 1..365 | null}; null keeps everything until the person deletes it.
+    const body = await call("GET", "/user/privacy");
+    showRetention(body.retention_days);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function showRetention(days) {
+  $("keep-forever").checked = days === null;
+  $("keep-days").checked = days !== null;
+  if (days !== null) $("retention-days").value = days;
+  $("retention-days").disabled = days === null;
+  $("retention-status").textContent =
+    days === null
+      ? "Now: kept until you delete them."
+      : `Now: deleted automatically after ${days} day${days === 1 ? "" : "s"}.`;
+}
+
+async function saveRetention(event) {
+  event.preventDefault();
+  busy($("retention-save"), true);
+  try {
+    const forever = $("keep-forever").checked;
+    const body = await call("PUT", "/user/privacy", {
+      retention_days: forever ? null : Number($("retention-days").value),
+    });
+    showRetention(body.retention_days);
+    notice("Saved.", "success");
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("retention-save"), false);
+  }
+}
+
+async function exportData() {
+  busy($("export"), true);
+  try {
+    // A zip, streamed: the same cookie call (and the same refresh on a 401) as every other.
+    const response = await send("GET", "/user/export", undefined, {
+      headers: { Accept: "application/zip" },
+    });
+    if (!response.ok) throw await refused(response);
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const name = /filename="([^"]+)"/.exec(disposition)?.[1] || "hairtryon-export.zip";
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    notice(`Your data is downloaded: ${name} (${Math.ceil(blob.size / 1024)} KB).`, "success");
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("export"), false);
+  }
+}
+
+function askDeleteAll(open) {
+  $("delete-confirm").hidden = !open;
+  $("delete-all").disabled = open;
+  if (open) $("delete-no").focus();
+}
+
+async function deleteAll() {
+  busy($("delete-yes"), true);
+  try {
+    // {images_deleted, uploads_deleted}: records now, files right after; the profile picture
+    // stays, and so do the account and its credits.
+    const body = await call("DELETE", "/user/images");
+    askDeleteAll(false);
+    forgetLooks();
+    notice(
+      `Deleted ${body.images_deleted} look${body.images_deleted === 1 ? "" : "s"} and ` +
+        `${body.uploads_deleted} photo${body.uploads_deleted === 1 ? "" : "s"}.`,
+      "success",
+    );
+    await Promise.all([loadUploads(), loadHistory(true)]);
+  } catch (error) {
+    fail(error);
+  } finally {
+    busy($("delete-yes"), false);
+  }
+}
+
+function forgetLooks() {
+  // Nothing on show may point at a deleted photo or look any more.
+  state.image = null;
+  state.selfie = null;
+  state.shares.clear();
+  if (state.reference) clearReference();
+  for (const id of ["result", "result-actions", "side-views", "share", "selfie", "photo-check"]) {
+    $(id).hidden = true;
+  }
+  $("selfie").removeAttribute("src");
+  $("selfie-empty").hidden = false;
+  $("status").textContent = "Pick a photo and a style.";
+  $("status").className = "status muted";
+  updateGenerate();
 }
 
 // ---------------------------------------------------------------- history and favourites
@@ -666,6 +1049,8 @@ async function buy(event) {
       JSON.stringify({
         selfie: state.selfie,
         styleId: state.styleId,
+        color: state.color,
+        reference: state.reference && { file_url: state.reference.file_url, key: state.reference.key },
         imageId: state.image?.id,
         styleName: state.image?.style_name,
       }),
@@ -686,6 +1071,11 @@ async function restoreShowing() {
     state.styleId = saved.styleId;
     loadStylesView();
     updateGenerate();
+  }
+  if (saved.reference?.key) showReference({ ...saved.reference, preview: saved.reference.file_url });
+  if (typeof saved.color === "string") {
+    state.color = saved.color;
+    showColors();
   }
   if (saved.imageId) {
     const body = await call("GET", `/image/status/${saved.imageId}`).catch(() => null);
@@ -749,6 +1139,24 @@ async function start() {
   $("favourites").addEventListener("change", () => loadHistory(true));
   $("history-more").addEventListener("click", () => loadHistory(false));
   $("buy-form").addEventListener("submit", buy);
+  for (const facet of ["gender", "length", "tag"]) {
+    $(`facet-${facet}`).addEventListener("change", filterStyles);
+  }
+  $("reference-file").addEventListener("change", referenceChosen);
+  $("reference-clear").addEventListener("click", clearReference);
+  $("share-form").addEventListener("submit", createShare);
+  $("share-copy").addEventListener("click", copyShare);
+  $("share-revoke").addEventListener("click", revokeShare);
+  $("retention-form").addEventListener("submit", saveRetention);
+  for (const radio of ["keep-forever", "keep-days"]) {
+    $(radio).addEventListener("change", () => {
+      $("retention-days").disabled = $("keep-forever").checked;
+    });
+  }
+  $("export").addEventListener("click", exportData);
+  $("delete-all").addEventListener("click", () => askDeleteAll(true));
+  $("delete-no").addEventListener("click", () => askDeleteAll(false));
+  $("delete-yes").addEventListener("click", deleteAll);
 
   const code = codeFromMail();
   loadStyles().catch(fail);
