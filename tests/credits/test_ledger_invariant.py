@@ -24,7 +24,7 @@ from app.core.db import Database
 from app.credits.exceptions import InsufficientCredits
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService, Reference
-from app.models import CreditLedgerEntry, CreditReason, Image, User
+from app.models import CreditLedgerEntry, CreditReason, Image, ImageStatus, User
 from tests.factories import create_image
 
 T = TypeVar("T")
@@ -91,7 +91,9 @@ class LedgerMachine(RuleBasedStateMachine):
         reason = CreditReason.GENERATION if cost == 1 else CreditReason.VIEW_GENERATION
 
         async def make_and_charge(session: AsyncSession) -> int:
-            image = await create_image(session, user_id=self.user_id)
+            # Committed to the run's shared database: finished, so no job test's sweeper ever
+            # takes these stand-ins for waiting jobs (the ledger does not look at the status).
+            image = await create_image(session, user_id=self.user_id, status=ImageStatus.COMPLETED)
             await self._service(session).charge(
                 self.user_id, cost, reason, Reference("image", image.id)
             )
