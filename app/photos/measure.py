@@ -17,7 +17,6 @@ fixture and a 12 MP phone photo alike:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -25,12 +24,10 @@ import numpy.typing as npt
 
 from app.integrations.generator.codec import decode_rgb
 from app.integrations.generator.faces import FaceBox, find_faces
+from app.photos.measurements import PhotoMeasurements
 
 # A grey image as OpenCV hands it back (its dtype is not in OpenCV's stubs).
 Grey = npt.NDArray[Any]
-
-# Bumped when a measurement changes meaning: stored results of older versions are measured again.
-MEASURE_VERSION = 1
 
 _DETECT_SIDE = 1024
 _MIN_FACE_FRACTION = 0.03
@@ -39,15 +36,6 @@ _MIN_FACE_PX = 24
 _COMPARABLE_FACE = 0.5
 _FACE_SIDE = 64
 _FRAME_SIDE = 256
-
-
-@dataclass(frozen=True, slots=True)
-class PhotoMeasurements:
-    brightness: float
-    sharpness: float
-    face_count: int
-    face_share: float | None
-    face_sharpness: float | None
 
 
 def measure_photo(data: bytes, max_pixels: int) -> PhotoMeasurements:

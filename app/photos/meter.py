@@ -17,7 +17,7 @@ import anyio.to_thread
 
 from app.core.imaging import TooManyPixels, UndecodableImage
 from app.files.exceptions import InvalidImage
-from app.photos.measure import PhotoMeasurements, measure_photo
+from app.photos.measurements import PhotoMeasurements
 
 
 class PhotoMeter:
@@ -55,8 +55,15 @@ class PhotoMeter:
             del self._running[upload_id]
 
     async def _measure(self, data: bytes) -> PhotoMeasurements:
-        work = partial(measure_photo, data, self._max_pixels)
+        work = partial(_measure_photo, data, self._max_pixels)
         try:
             return await anyio.to_thread.run_sync(work, limiter=self._limiter)
         except (TooManyPixels, UndecodableImage) as exc:
             raise InvalidImage() from exc
+
+
+def _measure_photo(data: bytes, max_pixels: int) -> PhotoMeasurements:
+    # NumPy and OpenCV load in the worker thread on the first measurement, not at startup.
+    from app.photos.measure import measure_photo
+
+    return measure_photo(data, max_pixels)

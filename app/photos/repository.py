@@ -5,7 +5,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core.repository import Repository
 from app.models import PhotoCheck
-from app.photos.measure import MEASURE_VERSION, PhotoMeasurements
+from app.photos.measurements import MEASURE_VERSION, PhotoMeasurements
 
 
 class PhotoCheckRepository(Repository[PhotoCheck]):

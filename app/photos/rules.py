@@ -14,7 +14,7 @@ from app.photos.exceptions import (
     PhotoTooBlurry,
     PhotoTooDark,
 )
-from app.photos.measure import PhotoMeasurements
+from app.photos.measurements import PhotoMeasurements
 
 
 @dataclass(frozen=True, slots=True)

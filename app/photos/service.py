@@ -11,7 +11,7 @@ from app.files.service import FileService
 from app.integrations.storage import ObjectNotFound, Storage
 from app.models import Upload
 from app.photos.exceptions import PhotoRejected
-from app.photos.measure import PhotoMeasurements
+from app.photos.measurements import PhotoMeasurements
 from app.photos.meter import PhotoMeter
 from app.photos.repository import PhotoCheckRepository
 from app.photos.rules import PhotoThresholds, first_problem

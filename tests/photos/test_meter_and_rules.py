@@ -11,7 +11,8 @@ import pytest
 
 from app.core.imaging import DEFAULT_MAX_PIXELS
 from app.files.exceptions import InvalidImage
-from app.photos.measure import PhotoMeasurements, measure_photo
+from app.photos.measure import measure_photo
+from app.photos.measurements import PhotoMeasurements
 from app.photos.meter import PhotoMeter
 from app.photos.rules import PhotoThresholds, first_problem
 from tests.generation.steps import portrait
