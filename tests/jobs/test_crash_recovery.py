@@ -263,8 +263,12 @@ async def test_job07_a_job_that_kills_its_worker_every_time_is_dead_lettered_oth
     poison = await accept_job(api)
     healthy = [await accept_job(api) for _ in range(3)]
     faults = f"before_generate@{poison}=kill"
+    # A 5 s lease, not the fixture's 1 s: a healthy job's heartbeat delayed past a 1 s lease on
+    # a loaded machine let the job be delivered again, and three such lapses dead-lettered a
+    # job that was never poison. The poison's dead leases still lapse within seconds.
+    lease = {"JOB_LEASE_S": "5"}
     slots: list[Worker] = [
-        await start_worker(max_async_tasks=1, JOB_FAULTS=faults) for _ in range(2)
+        await start_worker(max_async_tasks=1, JOB_FAULTS=faults, **lease) for _ in range(2)
     ]
     deaths = 0
 
@@ -273,7 +277,7 @@ async def test_job07_a_job_that_kills_its_worker_every_time_is_dead_lettered_oth
         for index, worker in enumerate(slots):
             if worker.process.returncode is not None:
                 deaths += worker.process.returncode == -9
-                slots[index] = await start_worker(max_async_tasks=1, JOB_FAULTS=faults)
+                slots[index] = await start_worker(max_async_tasks=1, JOB_FAULTS=faults, **lease)
         rows = [await image(api.database, image_id) for image_id in (poison, *healthy)]
         return all(finished(row) for row in rows)
 
