@@ -43,6 +43,7 @@ from app.playground.router import STATIC_DIR as PLAYGROUND_STATIC_DIR
 from app.playground.router import router as playground_router
 from app.resources import Resources
 from app.sharing.router import page_router as share_page_router
+from app.sharing.tokens import PAGE_PREFIX as SHARE_PAGE_PREFIX
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -116,7 +117,8 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         expose_headers=["X-Request-ID", "Retry-After"],
     )
     _add_oauth_state_cookie(app, settings)
-    app.add_middleware(AccessLogMiddleware)
+    # A share link's token is the page's whole credential: its path segment is not logged.
+    app.add_middleware(AccessLogMiddleware, secret_prefixes=(SHARE_PAGE_PREFIX,))
     app.add_middleware(
         SecurityHeadersMiddleware,
         trusted_proxies=parse_networks(settings.TRUSTED_PROXIES.split(",")),

@@ -1,4 +1,9 @@
-"""One log line per request: method, path (never the query string), status, duration."""
+"""One log line per request: method, path (never the query string), status, duration.
+
+Some paths carry a credential in a segment (a share link's `/s/{token}`: whoever holds the
+token sees the page). The segment after each of `secret_prefixes` is logged as `***`, so the
+logs (often shipped to a third party) never open what the token opens.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 logger = logging.getLogger("hairtryon.access")
 
 
+REDACTED = "***"
+
+
+def loggable_path(path: str, secret_prefixes: tuple[str, ...]) -> str:
+    """`path` with the segment right after a secret prefix replaced by `***`."""
+    for prefix in secret_prefixes:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            _, slash, tail = rest.partition("/")
+            return f"{prefix}{REDACTED}{slash}{tail}"
+    return path
+
+
 class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, secret_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.secret_prefixes = secret_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
@@ -35,7 +54,7 @@ class AccessLogMiddleware:
             logger.info(
                 "%s %s %d %.1fms",
                 scope["method"],
-                scope["path"],
+                loggable_path(scope["path"], self.secret_prefixes),
                 status,
                 elapsed_ms,
                 extra={"status": status, "duration_ms": round(elapsed_ms, 1)},

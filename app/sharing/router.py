@@ -16,6 +16,7 @@ from app.sharing.exceptions import ShareNotFound
 from app.sharing.page import PAGE_HEADERS, render_gone, render_pair
 from app.sharing.schemas import ShareRead, ShareRequest
 from app.sharing.service import Picture
+from app.sharing.tokens import PAGE_PREFIX
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
 router = APIRouter(prefix="/image", tags=["image"], responses=error_responses(*AUTH_ERRORS))
@@ -56,7 +57,7 @@ async def revoke_share(
 
 
 @page_router.get(
-    "/s/{token}",
+    f"{PAGE_PREFIX}{{token}}",
     summary="The public before/after page of a share link",
     response_class=HTMLResponse,
     responses={
@@ -91,7 +92,7 @@ def _picture_route(picture: Picture) -> None:
         )
 
     page_router.add_api_route(
-        f"/s/{{token}}/{picture}",
+        f"{PAGE_PREFIX}{{token}}/{picture}",
         share_picture,
         methods=["GET"],
         name=f"share_{picture}",

@@ -25,7 +25,7 @@ from app.integrations.storage.port import ObjectNotFound
 from app.models import Image
 from app.sharing.exceptions import ShareNotFound
 from app.sharing.repository import ShareLinkRepository
-from app.sharing.tokens import MAX_TOKEN_LENGTH, hash_token, new_token
+from app.sharing.tokens import MAX_TOKEN_LENGTH, PAGE_PREFIX, hash_token, new_token
 
 PREVIEW_HEIGHT = 315  # half of Open Graph's 1200x630: small, and sharp enough in a chat
 
@@ -94,7 +94,7 @@ class ShareService:
         page = self.page_url(token)
         # The page's own pictures by path (same origin, whatever host served it); Open Graph
         # needs absolute URLs.
-        path = f"/s/{token}"
+        path = f"{PAGE_PREFIX}{token}"
         return SharedPair(
             style_name=image.style_name,
             before_url=f"{path}/{Picture.BEFORE}",
@@ -117,7 +117,7 @@ class ShareService:
         return PictureBytes(data, "image/jpeg")
 
     def page_url(self, token: str) -> str:
-        return f"{self.base_url}/s/{token}"
+        return f"{self.base_url}{PAGE_PREFIX}{token}"
 
     async def _owned(self, user_id: int, image_id: int) -> Image:
         image = await self.images.get_owned(image_id, user_id)

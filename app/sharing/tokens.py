@@ -10,6 +10,8 @@ import hashlib
 import secrets
 
 TOKEN_BYTES = 32
+# The public page's path: the segment after it is a token, a credential (never logged).
+PAGE_PREFIX = "/s/"
 # token_urlsafe(32) is 43 characters; anything much longer is not one of ours.
 MAX_TOKEN_LENGTH = 128
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -199,3 +200,33 @@ async def test_an_unfinished_image_cannot_be_shared_and_hours_are_bounded(
             f"/api/v1/image/{image_id}/share", json={"expires_in_hours": hours}
         )
         assert response.status_code == 422, hours
+
+
+async def test_a_share_token_is_never_written_to_the_logs(
+    client: httpx.AsyncClient, mail: Mail, resources: Resources
+) -> None:
+    """The token is the whole credential of the page (anyone holding it sees the person's
+    selfie): a log line with it would open the page to whoever reads the logs."""
+    await signed_up_and_verified(client, mail)
+    image_id = await _completed_image(client, resources)
+    shared = await _share(client, image_id)
+    token = shared["url"].rsplit("/", 1)[1]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    # The test's own client logs what it asks for; the server is what must keep quiet.
+    handler.addFilter(lambda record: record.name != "httpx")
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        assert (await _page(client, shared["url"])).status_code == 200
+        for which in ("before", "after", "preview"):
+            assert (await _picture(client, shared["url"], which)).status_code == 200
+        assert (await _page(client, shared["url"] + "x")).status_code == 404
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    logged = stream.getvalue()
+    assert "/s/" in logged, "the access log is not captured"
+    assert token not in logged
