@@ -8,6 +8,12 @@ when the file is closed or the process dies, so a crashed holder never leaks a s
 
 `hold()` blocks the calling thread while every slot is taken: call it from a worker thread,
 never on the event loop (PasswordHasher does).
+
+The default directory is a fixed name in the shared temporary directory, so whoever creates it
+first owns it. A slot another account can lock can be held by it forever, and every login here
+would wait behind it: the directory must be ours and writable by no one else (not reached
+through a symlink), and the slot files are opened without following symlinks. Otherwise the
+slots are not used (the process-wide cap still applies), with a warning.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,11 +72,13 @@ class MachineSlots:
     def _open_slots(self) -> list[int] | None:
         try:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _require_private(self.directory)
             descriptors: list[int] = []
             try:
                 for index in range(self.count):
                     path = self.directory / f"slot-{index}.lock"
-                    descriptors.append(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+                    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                    descriptors.append(os.open(path, flags, 0o600))
             except OSError:
                 for descriptor in descriptors:
                     os.close(descriptor)
@@ -87,3 +96,15 @@ class MachineSlots:
                     exc.strerror,
                 )
             return None
+
+
+def _require_private(directory: Path) -> None:
+    """Raises PermissionError unless `directory` is a real directory of this account that no
+    other account can write to."""
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(0, "not a directory of its own (a symlink?)")
+    if info.st_uid != os.geteuid():
+        raise PermissionError(0, "owned by another account")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PermissionError(0, "writable by other accounts")

@@ -121,3 +121,33 @@ def test_an_unusable_lock_directory_falls_back_to_no_machine_cap(tmp_path: Path)
 
     with slots.hold() as index:
         assert index is None
+
+
+def test_a_lock_directory_others_can_write_is_not_trusted(tmp_path: Path) -> None:
+    """The default directory is a fixed name in the shared /tmp: whoever creates it first owns
+    it. Slots in a directory another account can write to (or one reached through a symlink)
+    could be held forever by that account, and every login here would wait on them: such a
+    directory is refused like an unusable one (the per-process cap still holds)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    linked = tmp_path / "linked"
+    linked.symlink_to(elsewhere, target_is_directory=True)
+
+    for directory in (shared, linked):
+        with MachineSlots(directory, 1).hold() as index:
+            assert index is None, directory
+
+
+def test_a_slot_file_that_is_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    directory = tmp_path / "slots"
+    directory.mkdir(mode=0o700)
+    target = tmp_path / "someone-elses-file"
+    target.write_text("keep")
+    (directory / "slot-0.lock").symlink_to(target)
+
+    with MachineSlots(directory, 1).hold() as index:
+        assert index is None
+    assert target.read_text() == "keep"
