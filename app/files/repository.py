@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 
 from app.core.repository import Repository
 from app.models import Image, Upload, UploadStatus, User
@@ -44,21 +44,30 @@ class UploadRepository(Repository[Upload]):
         )
         return result.scalar_one_or_none() is not None
 
-    async def list_unused_created_before(self, cutoff: datetime, limit: int) -> list[Upload]:
+    async def list_unused_created_before(
+        self, cutoff: datetime, limit: int, *, after_id: int = 0
+    ) -> list[Upload]:
         """Uploads older than `cutoff` that nothing uses: no user's profile picture and no
         input or reference photo of an image that still exists."""
-        in_use = or_(
-            exists().where(User.userpic == Upload.key),
-            exists().where(Image.input_key == Upload.key),
-            exists().where(Image.reference_key == Upload.key),
-        )
         rows = await self.session.scalars(
             select(Upload)
-            .where(Upload.created_at < cutoff, ~in_use)
+            .where(Upload.created_at < cutoff, ~_in_use(), Upload.id > after_id)
             .order_by(Upload.id)
             .limit(limit)
         )
         return list(rows)
 
-    async def delete_ids(self, ids: list[int]) -> None:
-        await self.session.execute(delete(Upload).where(Upload.id.in_(ids)))
+    async def delete_unused(self, ids: list[int]) -> int:
+        """Those of `ids` still unused (one put in use meanwhile stays); how many went."""
+        result = await self.session.execute(
+            delete(Upload).where(Upload.id.in_(ids), ~_in_use()).returning(Upload.id)
+        )
+        return len(result.all())
+
+
+def _in_use() -> ColumnElement[bool]:
+    return or_(
+        exists().where(User.userpic == Upload.key),
+        exists().where(Image.input_key == Upload.key),
+        exists().where(Image.reference_key == Upload.key),
+    )

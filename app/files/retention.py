@@ -30,19 +30,28 @@ async def purge_uploads_older_than(
     database: Database, storage: Storage, days: int, now: datetime | None = None
 ) -> int:
     """Objects first, then rows, batch by batch: a crash leaves rows whose objects are gone
-    (deleting a missing object is harmless), never objects nobody can find."""
+    (deleting a missing object is harmless), never objects nobody can find. No transaction is
+    open while storage deletes (DB-01: on SQLite it would be the write lock every writer waits
+    on): a batch is read in one short unit and its rows deleted in another, which checks again
+    that each is still unused (one put in use meanwhile keeps its row)."""
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)
     purged = 0
+    after = 0
     while True:
-        async with database.unit_of_work() as session:
-            uploads = UploadRepository(session)
-            batch = await uploads.list_unused_created_before(cutoff, BATCH)
-            for upload in batch:
-                await storage.delete(upload.key)
-                if upload.presigned_key and upload.presigned_key != upload.key:
-                    await storage.delete(upload.presigned_key)
-            await uploads.delete_ids([upload.id for upload in batch])
-        purged += len(batch)
+        async with database.unit_of_work(write=False) as session:
+            batch = await UploadRepository(session).list_unused_created_before(
+                cutoff, BATCH, after_id=after
+            )
+        for upload in batch:
+            await storage.delete(upload.key)
+            if upload.presigned_key and upload.presigned_key != upload.key:
+                await storage.delete(upload.presigned_key)
+        if batch:
+            async with database.unit_of_work() as session:
+                purged += await UploadRepository(session).delete_unused(
+                    [upload.id for upload in batch]
+                )
+            after = batch[-1].id
         if len(batch) < BATCH:
             return purged
 

@@ -1,10 +1,17 @@
 """Deleting a person's images and uploads, objects and rows, batch by batch.
 
-Objects first, then rows, in one unit of work per batch: a crash leaves rows whose objects are
-gone (deleting a missing object is harmless, and the next pass finishes the job), never
-objects nobody can find. Images go before uploads, so the inputs they used are free to go in
-the same pass. Profile pictures are never touched: an upload in use as one is kept, and the
-pictures stored under PROFILE_PICS_FOLDER are not uploads at all.
+Objects first, then rows: a crash leaves rows whose objects are gone (deleting a missing object
+is harmless, and the next pass finishes the job), never objects nobody can find. Images go
+before uploads, so the inputs they used are free to go in the same pass.
+
+No transaction is open while objects are deleted (DB-01): each batch is read in one short unit,
+its objects deleted with none open (one or more storage calls per file), and its rows deleted
+in a second short unit that checks again that they may go (an image started meanwhile, an
+upload put in use meanwhile, keeps its row). On SQLite a unit holding the write lock across
+storage calls would stall every other writer; on PostgreSQL it would hold a pool connection.
+
+Profile pictures are never touched: an upload in use as one is kept, and the pictures stored
+under PROFILE_PICS_FOLDER are not uploads at all.
 """
 
 from __future__ import annotations
@@ -39,26 +46,37 @@ class Eraser:
     async def erase(self, user_id: int, *, created_before: datetime | None = None) -> Erased:
         """The person's finished images and unused uploads (older than `created_before`, if
         given): their objects, then their rows."""
-        images = 0
+        images = uploads = 0
+        after = 0
         while True:
-            async with self.database.unit_of_work() as session:
-                privacy = PrivacyRepository(session)
-                batch = await privacy.finished_images(user_id, BATCH, created_before=created_before)
-                for image in batch:
-                    await self._remove_image_objects(image)
-                await privacy.delete_images([image.id for image in batch])
-            images += len(batch)
+            async with self.database.unit_of_work(write=False) as session:
+                batch = await PrivacyRepository(session).finished_images(
+                    user_id, BATCH, created_before=created_before, after_id=after
+                )
+            for image in batch:
+                await self._remove_image_objects(image)
+            if batch:
+                async with self.database.unit_of_work() as session:
+                    images += await PrivacyRepository(session).delete_finished_images(
+                        [image.id for image in batch]
+                    )
+                after = batch[-1].id
             if len(batch) < BATCH:
                 break
-        uploads = 0
+        after = 0
         while True:
-            async with self.database.unit_of_work() as session:
-                privacy = PrivacyRepository(session)
-                found = await privacy.unused_uploads(user_id, BATCH, created_before=created_before)
-                for upload in found:
-                    await self._remove_upload_objects(upload)
-                await privacy.delete_uploads([upload.id for upload in found])
-            uploads += len(found)
+            async with self.database.unit_of_work(write=False) as session:
+                found = await PrivacyRepository(session).unused_uploads(
+                    user_id, BATCH, created_before=created_before, after_id=after
+                )
+            for upload in found:
+                await self._remove_upload_objects(upload)
+            if found:
+                async with self.database.unit_of_work() as session:
+                    uploads += await PrivacyRepository(session).delete_unused_uploads(
+                        user_id, [upload.id for upload in found]
+                    )
+                after = found[-1].id
             if len(found) < BATCH:
                 break
         return Erased(images, uploads)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, or_, select
+from sqlalchemy import ColumnElement, Select, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
@@ -40,24 +40,33 @@ class PrivacyRepository:
         return [(user_id, days) for user_id, days in rows if days is not None]
 
     async def finished_images(
-        self, user_id: int, limit: int, *, created_before: datetime | None = None
+        self,
+        user_id: int,
+        limit: int,
+        *,
+        created_before: datetime | None = None,
+        after_id: int = 0,
     ) -> list[Image]:
-        query = select(Image).where(Image.user_id == user_id, Image.status.in_(_FINISHED))
+        query = select(Image).where(
+            Image.user_id == user_id, Image.status.in_(_FINISHED), Image.id > after_id
+        )
         if created_before is not None:
             query = query.where(Image.created_at < created_before)
         return list(await self.session.scalars(query.order_by(Image.id).limit(limit)))
 
     async def unused_uploads(
-        self, user_id: int, limit: int, *, created_before: datetime | None = None
+        self,
+        user_id: int,
+        limit: int,
+        *,
+        created_before: datetime | None = None,
+        after_id: int = 0,
     ) -> list[Upload]:
         """The person's uploads that are not their profile picture and not the input or the
         haircut reference of one of their images that still exists (they go with it)."""
-        in_use = or_(
-            exists().where(User.id == user_id, User.userpic == Upload.key),
-            exists().where(Image.user_id == user_id, Image.input_key == Upload.key),
-            exists().where(Image.user_id == user_id, Image.reference_key == Upload.key),
+        query = select(Upload).where(
+            Upload.user_id == user_id, ~_upload_in_use(user_id), Upload.id > after_id
         )
-        query = select(Upload).where(Upload.user_id == user_id, ~in_use)
         if created_before is not None:
             query = query.where(Upload.created_at < created_before)
         return list(await self.session.scalars(query.order_by(Upload.id).limit(limit)))
@@ -85,12 +94,35 @@ class PrivacyRepository:
             )
         )
 
-    async def delete_images(self, ids: list[int]) -> None:
-        # Views and share links go with them (ON DELETE CASCADE).
-        await self.session.execute(delete(Image).where(Image.id.in_(ids)))
+    async def delete_finished_images(self, ids: list[int]) -> int:
+        """Those of `ids` still finished (one started again meanwhile stays); how many went.
+        Views and share links go with them (ON DELETE CASCADE)."""
+        result = await self.session.execute(
+            delete(Image).where(Image.id.in_(ids), Image.status.in_(_FINISHED)).returning(Image.id)
+        )
+        return len(result.all())
+
+    async def delete_unused_uploads(self, user_id: int, ids: list[int]) -> int:
+        """Those of `ids` still unused (one put in use meanwhile stays); how many went."""
+        result = await self.session.execute(
+            delete(Upload)
+            .where(Upload.id.in_(ids), Upload.user_id == user_id, ~_upload_in_use(user_id))
+            .returning(Upload.id)
+        )
+        return len(result.all())
 
     async def delete_uploads(self, ids: list[int]) -> None:
         await self.session.execute(delete(Upload).where(Upload.id.in_(ids)))
+
+
+def _upload_in_use(user_id: int) -> ColumnElement[bool]:
+    """An upload of `user_id` that is their profile picture, or the input or the haircut
+    reference of one of their images that still exists."""
+    return or_(
+        exists().where(User.id == user_id, User.userpic == Upload.key),
+        exists().where(Image.user_id == user_id, Image.input_key == Upload.key),
+        exists().where(Image.user_id == user_id, Image.reference_key == Upload.key),
+    )
 
 
 class ExportRepository:
