@@ -230,3 +230,25 @@ async def test_a_share_token_is_never_written_to_the_logs(
     logged = stream.getvalue()
     assert "/s/" in logged, "the access log is not captured"
     assert token not in logged
+
+
+async def test_someone_elses_image_answers_like_a_missing_one_and_its_link_survives(
+    client: httpx.AsyncClient, mail: Mail, resources: Resources
+) -> None:
+    await signed_up_and_verified(client, mail)
+    image_id = await _completed_image(client, resources)
+    shared = await _share(client, image_id)
+    client.cookies.clear()
+    await signed_up_and_verified(client, mail)
+
+    for method in ("POST", "DELETE"):
+        theirs = await client.request(
+            method, f"/api/v1/image/{image_id}/share", json={"expires_in_hours": 1}
+        )
+        missing = await client.request(
+            method, f"/api/v1/image/{image_id + 10_000}/share", json={"expires_in_hours": 1}
+        )
+        assert theirs.status_code == missing.status_code == 404, method
+        assert theirs.json() == missing.json()
+        assert theirs.json()["detail"]["code"] == "IMAGE_NOT_FOUND"
+    assert (await _page(client, shared["url"])).status_code == 200
