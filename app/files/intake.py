@@ -62,7 +62,7 @@ _FORMATS: dict[str, _Format] = {
 # Image work is CPU- and memory-heavy (a 40 MP decode holds ~160 MB). One image at a time per
 # process keeps the event loop and the other core responsive and bounds peak memory; the same
 # reasoning that caps password hashing at one (RELIABILITY.md).
-_IMAGE_WORK = anyio.CapacityLimiter(1)
+IMAGE_WORK = anyio.CapacityLimiter(1)  # also the share preview's (app/sharing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +136,7 @@ async def process_image_async(
 ) -> ProcessedImage:
     """`process_image` in a worker thread, at most `limiter` images at once (default one)."""
     return await anyio.to_thread.run_sync(
-        process_image, data, policy, limiter=limiter or _IMAGE_WORK
+        process_image, data, policy, limiter=limiter or IMAGE_WORK
     )
 
 

@@ -8,16 +8,17 @@ a revocation, and the link dies the moment its row does.
 
 from __future__ import annotations
 
-import asyncio
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+import anyio.to_thread
 from PIL import Image as PILImage
 
 from app.core.imaging import decode_image
 from app.files.exceptions import ImageNotFound
+from app.files.intake import IMAGE_WORK
 from app.generation.exceptions import ImageNotReady
 from app.generation.repository import ImageRepository
 from app.integrations.storage import Storage
@@ -112,8 +113,12 @@ class ShareService:
         if which is Picture.AFTER:
             return after
         before = await self._object(image.input_key)
-        # Decoding and resizing is CPU work: off the event loop (no transaction is open).
-        data = await asyncio.to_thread(self._side_by_side, before.data, after.data)
+        # Decoding and resizing is CPU work: off the event loop (no transaction is open), and
+        # one image at a time with the process's other image work (intake's limiter): anyone
+        # with the link may ask, and each preview holds two decoded pictures in memory.
+        data = await anyio.to_thread.run_sync(
+            self._side_by_side, before.data, after.data, limiter=IMAGE_WORK
+        )
         return PictureBytes(data, "image/jpeg")
 
     def page_url(self, token: str) -> str:

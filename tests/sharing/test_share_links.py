@@ -3,6 +3,7 @@ the account, expires, is revoked, and dies with the image and with the account."
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -14,6 +15,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.files.intake import IMAGE_WORK
 from app.models import Image, ShareLink
 from app.resources import Resources
 from tests.auth.flows import Mail, signed_up_and_verified
@@ -252,3 +254,30 @@ async def test_someone_elses_image_answers_like_a_missing_one_and_its_link_survi
         assert theirs.json() == missing.json()
         assert theirs.json()["detail"]["code"] == "IMAGE_NOT_FOUND"
     assert (await _page(client, shared["url"])).status_code == 200
+
+
+async def test_the_preview_is_drawn_one_image_at_a_time_with_the_other_image_work(
+    client: httpx.AsyncClient, mail: Mail, resources: Resources
+) -> None:
+    """The preview decodes two full pictures for anyone holding a public link: it queues on
+    the process's image-work limiter (as intake does), so a burst of previews can neither
+    take every core nor hold many decoded pictures in memory at once."""
+    await signed_up_and_verified(client, mail)
+    image_id = await _completed_image(client, resources)
+    shared = await _share(client, image_id)
+    holder = object()
+    await IMAGE_WORK.acquire_on_behalf_of(holder)
+    try:
+        preview = asyncio.create_task(_picture(client, shared["url"], "preview"))
+
+        async def queued() -> None:
+            while IMAGE_WORK.statistics().tasks_waiting == 0:
+                assert not preview.done(), "the preview was drawn beside other image work"
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(queued(), timeout=30)
+    finally:
+        IMAGE_WORK.release_on_behalf_of(holder)
+    response = await preview
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/jpeg"
