@@ -39,6 +39,8 @@ _SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # JSON Web Tokens (our access and refresh tokens, Google's id tokens).
     (re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "[token]"),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 [token]"),
+    # A share page's token (app/sharing: 43 URL-safe characters after /s/) opens the page.
+    (re.compile(r"/s/[A-Za-z0-9_-]{32,}"), "/s/[token]"),
     # Provider keys: Brevo, Standard Webhooks secrets, Replicate, Dodo-style secret keys.
     (re.compile(r"\b(xkeysib|xsmtpsib)-[A-Za-z0-9-]{8,}"), "[secret]"),
     (re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"), "[secret]"),

@@ -107,6 +107,20 @@ def test_cfg04_redaction_masks_addresses_tokens_and_secrets() -> None:
     assert mask_email("Bob.X+1@gmail.com ") == mask_email("bob.x+1@gmail.com")
 
 
+def test_cfg04_a_share_link_token_in_any_line_is_redacted() -> None:
+    """Whatever logs a share page's URL (the 500 handler, a library) leaves its token out:
+    the token opens the page."""
+    token = "q8Hn3kV0d1Yw2m4Zp6Tt9Rb5Lx7Cs0Ef2Gh4Jk6Mn8P"
+    for line in (
+        f"unhandled error on GET /s/{token}/before",
+        f"GET https://api.example.com/s/{token} 200",
+    ):
+        text = redact(line)
+        assert token not in text
+        assert "/s/[token]" in text
+    assert redact("GET /api/v1/styles/s/1 200") == "GET /api/v1/styles/s/1 200"
+
+
 def test_cfg04_provider_message_ids_are_kept() -> None:
     assert "<202612020455.1234@smtp-relay.mailin.fr>" in redact(
         "accepted by Brevo as <202612020455.1234@smtp-relay.mailin.fr>"
