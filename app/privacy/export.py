@@ -104,7 +104,8 @@ class ExportService:
         archive = zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED)
         missing: list[str] = []
         for name, document in plan.documents.items():
-            archive.writestr(name, json.dumps(document, indent=2, ensure_ascii=False))
+            # Serialising and deflating a long ledger is CPU work: off the event loop.
+            await asyncio.to_thread(_write_document, archive, name, document)
             yield sink.take()
         for name, key in plan.files:
             try:
@@ -116,9 +117,13 @@ class ExportService:
             await asyncio.to_thread(_write_stored, archive, name, data)
             yield sink.take()
         if missing:
-            archive.writestr("missing_files.json", json.dumps(missing, indent=2))
+            await asyncio.to_thread(_write_document, archive, "missing_files.json", missing)
         archive.close()
         yield sink.take()
+
+
+def _write_document(archive: zipfile.ZipFile, name: str, document: Any) -> None:
+    archive.writestr(name, json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def _write_stored(archive: zipfile.ZipFile, name: str, data: bytes) -> None:

@@ -3,6 +3,7 @@ and none of anyone else's."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -31,6 +32,7 @@ from app.models import (
 from app.resources import Resources
 from tests.auth.flows import FRONTEND, Mail, signed_up_and_verified
 from tests.conftest import build_test_resources
+from tests.loop_probe import LoopProbe
 from tests.privacy.steps import completed_image, image_row, user_by_email
 
 # The export's documents and the model each one holds.
@@ -160,3 +162,26 @@ async def test_exports_have_their_own_per_user_budget(
     assert refused.json()["detail"]["code"] == "RATE_LIMITED"
     assert "retry-after" in refused.headers
     assert (await client.get("/api/v1/user/me")).status_code == 200, "only exports are limited"
+
+
+async def test_the_export_writes_its_zip_off_the_event_loop(
+    client: httpx.AsyncClient,
+    mail: Mail,
+    resources: Resources,
+    session: AsyncSession,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deflating the JSON documents (a long ledger is megabytes) and the CRC of each picture
+    are CPU work: every entry is written in a worker thread while the loop serves others."""
+    await _person(client, mail, resources, session)
+    probe = LoopProbe(monkeypatch, asyncio.get_running_loop(), patience=5.0)
+    probe.wrap(zipfile.ZipFile, "writestr")
+
+    response = await client.get("/api/v1/user/export")
+
+    assert response.status_code == 200, response.text
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert "credit_ledger.json" in names
+    assert len(probe.calls) == len(names)
+    on_loop = [args[1] for _, served, args in probe.calls if not served]
+    assert on_loop == [], on_loop
