@@ -16,6 +16,7 @@ from enum import StrEnum
 import anyio.to_thread
 from PIL import Image as PILImage
 
+from app.core.db import release
 from app.core.imaging import decode_image
 from app.files.exceptions import ImageNotFound
 from app.files.intake import IMAGE_WORK
@@ -107,13 +108,16 @@ class ShareService:
     async def picture(self, token: str, which: Picture) -> PictureBytes:
         image = await self._shared(token)
         assert image.output_key is not None, "live_image only finds finished images"
+        # The rest is storage and image work (a preview may queue for the limiter): the pool's
+        # connection goes back first, so previews of a public link cannot hold the whole pool.
+        await release(self.links.session)
         if which is Picture.BEFORE:
             return await self._object(image.input_key)
         after = await self._object(image.output_key)
         if which is Picture.AFTER:
             return after
         before = await self._object(image.input_key)
-        # Decoding and resizing is CPU work: off the event loop (no transaction is open), and
+        # Decoding and resizing is CPU work: off the event loop (no connection held), and
         # one image at a time with the process's other image work (intake's limiter): anyone
         # with the link may ask, and each preview holds two decoded pictures in memory.
         data = await anyio.to_thread.run_sync(
