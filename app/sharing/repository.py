@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.core.repository import Repository
 from app.models import Image, ShareLink
@@ -12,10 +14,27 @@ class ShareLinkRepository(Repository[ShareLink]):
     model = ShareLink
 
     async def replace(self, image_id: int, token_hash: str, expires_at: datetime) -> None:
-        """The image's one live link becomes this one: sharing again retires a leaked link."""
-        await self.session.execute(delete(ShareLink).where(ShareLink.image_id == image_id))
-        self.session.add(ShareLink(image_id=image_id, token_hash=token_hash, expires_at=expires_at))
-        await self.session.flush()
+        """The image's one live link becomes this one: sharing again retires a leaked link.
+
+        One upsert on the image's unique key: a delete then an insert let two shares of one
+        image at once (a double click) both insert on PostgreSQL, and the second failed on the
+        unique index. Now the later one waits for the earlier and replaces its token."""
+        insert = (
+            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        statement = insert(ShareLink).values(
+            image_id=image_id, token_hash=token_hash, expires_at=expires_at
+        )
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[ShareLink.image_id],
+                set_={
+                    "token_hash": statement.excluded.token_hash,
+                    "expires_at": statement.excluded.expires_at,
+                    "created_at": func.now(),
+                },
+            )
+        )
 
     async def revoke(self, image_id: int) -> None:
         await self.session.execute(delete(ShareLink).where(ShareLink.image_id == image_id))
