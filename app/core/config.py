@@ -489,6 +489,12 @@ def _embedded_part_problems(settings: Settings) -> list[str]:
         problems.append("CREDITS_UNSAFE_READ_MODIFY_WRITE is a test-only switch")
     if settings.JOB_FAULTS:
         problems.append("JOB_FAULTS is a test-only switch")
+    if settings.RETENTION_PURGE_INTERVAL_S == 0:
+        # Nothing else applies people's own windows (PUT /user/privacy promises it).
+        problems.append(
+            "RETENTION_PURGE_INTERVAL_S=0 turns off the purge: people's retention windows "
+            "would never be applied"
+        )
     if settings.PLAYGROUND_ENABLED:
         problems.append(
             "PLAYGROUND_ENABLED=true serves the development playground and /dev/mail (everyone's"

@@ -58,6 +58,7 @@ def test_production_accepts_a_safe_configuration() -> None:
         ({"CREDITS_UNSAFE_READ_MODIFY_WRITE": "true"}, "CREDITS_UNSAFE_READ_MODIFY_WRITE"),
         ({"PAYMENTS_BACKEND": "local"}, "PAYMENTS_BACKEND=local"),
         ({"PLAYGROUND_ENABLED": "true"}, "PLAYGROUND_ENABLED"),
+        ({"RETENTION_PURGE_INTERVAL_S": "0"}, "RETENTION_PURGE_INTERVAL_S"),
         ({"DODO_PAYMENTS_API_KEY": "key"}, "DODO_PAYMENTS_WEBHOOK_SECRET"),
         ({"STORAGE_BACKEND": "s3"}, "AWS_ACCESS_KEY_ID"),
         ({"SECRET_KEY": "short-secret"}, "SECRET_KEY is shorter"),
