@@ -36,6 +36,8 @@ from app.core.request_id import RequestIdMiddleware
 from app.core.security_headers import SecurityHeadersMiddleware
 from app.core.telemetry import instrument_app
 from app.files.router import media_router
+from app.generation.router import status_route
+from app.generation.status_lane import StatusLane
 from app.generation.webhook_router import replicate_webhook_router
 from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
@@ -98,7 +100,10 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         app.include_router(playground_router)
         app.mount("/playground", StaticFiles(directory=PLAYGROUND_STATIC_DIR), name="playground")
     app.include_router(share_page_router)
-    # Innermost of ours, so a 413 still carries the CORS headers and the request id.
+    # The status poll, answered ahead of the router stack (the route stays declared for the docs).
+    app.add_middleware(StatusLane, route=status_route())
+    # Innermost of ours but the status lane, so a 413 still carries the CORS headers and the
+    # request id.
     app.add_middleware(
         BodyLimitMiddleware,
         default_cap=settings.MAX_JSON_BODY_BYTES,

@@ -286,6 +286,35 @@ async def test_status_of_someone_elses_image_is_404(client: httpx.AsyncClient, m
     assert anonymous.json()["detail"]["code"] == "NO_COOKIES_FOUND"
 
 
+async def test_a_status_poll_answers_alike_ahead_of_the_router_and_through_it(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    """The canonical poll is answered by the status lane (app/generation/status_lane.py); an id
+    written with a leading zero goes on to the declared route. Both give the same answer, with
+    the same headers of ours, for the owner, another user and a caller without a token."""
+    selfie, style_id = await _ready(client, mail)
+    image_id = (await generate(client, selfie["file_url"], style_id)).json()["image_id"]
+
+    async def both() -> tuple[httpx.Response, httpx.Response]:
+        lane = await client.get(f"/api/v1/image/status/{image_id}")
+        routed = await client.get(f"/api/v1/image/status/0{image_id}")
+        return lane, routed
+
+    def alike(lane: httpx.Response, routed: httpx.Response, status: int) -> None:
+        assert (lane.status_code, routed.status_code) == (status, status)
+        assert lane.json() == routed.json()
+        for name in ("cache-control", "content-security-policy", "x-content-type-options"):
+            assert lane.headers.get(name) == routed.headers.get(name), name
+        assert lane.headers["x-request-id"] != routed.headers["x-request-id"]
+
+    alike(*await both(), 200)
+    client.cookies.clear()
+    await signed_up_and_verified(client, mail)
+    alike(*await both(), 404)
+    client.cookies.clear()
+    alike(*await both(), 400)
+
+
 async def test_sweeper_fails_and_refunds_an_overdue_job(
     client: httpx.AsyncClient, mail: Mail, resources: Resources, session: AsyncSession
 ) -> None:
