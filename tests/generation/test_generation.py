@@ -315,6 +315,42 @@ async def test_a_status_poll_answers_alike_ahead_of_the_router_and_through_it(
     alike(*await both(), 400)
 
 
+async def test_a_status_poll_takes_bearer_or_cookie_and_refuses_expired_and_revoked_tokens(
+    client: httpx.AsyncClient, mail: Mail, resources: Resources
+) -> None:
+    import jwt
+
+    from app.auth.sessions import SESSION_CLAIM
+
+    selfie, style_id = await _ready(client, mail)
+    image_id = (await generate(client, selfie["file_url"], style_id)).json()["image_id"]
+    path = f"/api/v1/image/status/{image_id}"
+    access = client.cookies.get("access_token")
+    assert access is not None
+    bearer = {"Authorization": f"Bearer {access}"}
+    claims = jwt.decode(access, options={"verify_signature": False})
+    assert (await client.get(path)).status_code == 200
+    client.cookies.clear()
+    assert (await client.get(path, headers=bearer)).status_code == 200
+
+    expired = jwt.encode(
+        {**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600},
+        resources.settings.SECRET_KEY.get_secret_value(),
+        algorithm=resources.settings.ALGORITHM,
+    )
+    for headers in ({"Authorization": f"Bearer {expired}"}, {"Cookie": f"access_token={expired}"}):
+        answer = await client.get(path, headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.json()["detail"]["code"] == "NOT_AUTHENTICATED"
+
+    assert claims[SESSION_CLAIM]
+    assert (await client.post("/api/v1/auth/logout", headers=bearer)).status_code == 200
+    for headers in (bearer, {"Cookie": f"access_token={access}"}):
+        answer = await client.get(path, headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.json()["detail"]["code"] == "NOT_AUTHENTICATED"
+
+
 async def test_sweeper_fails_and_refunds_an_overdue_job(
     client: httpx.AsyncClient, mail: Mail, resources: Resources, session: AsyncSession
 ) -> None:
