@@ -23,19 +23,18 @@ from app.admin import mount_admin
 from app.api.deps import is_rate_limited
 from app.api.health import router as health_router
 from app.api.v1 import api_router
-from app.core.access_log import AccessLogMiddleware
 from app.core.body_limit import BodyLimitMiddleware, route_caps
 from app.core.config import Settings, get_settings
+from app.core.edge import EdgeMiddleware
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.metrics import MetricsMiddleware
 from app.core.openapi import install_openapi_completion, operation_id
 from app.core.path_scoped import PathScopedMiddleware
 from app.core.rate_limit import parse_networks
-from app.core.request_id import RequestIdMiddleware
-from app.core.security_headers import SecurityHeadersMiddleware
 from app.core.telemetry import instrument_app
 from app.files.router import media_router
+from app.generation.router import status_route
+from app.generation.status_lane import StatusLane
 from app.generation.webhook_router import replicate_webhook_router
 from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
@@ -99,7 +98,10 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         app.include_router(playground_router)
         app.mount("/playground", StaticFiles(directory=PLAYGROUND_STATIC_DIR), name="playground")
     app.include_router(share_page_router)
-    # Innermost of ours, so a 413 still carries the CORS headers and the request id.
+    # The status poll, answered ahead of the router stack (the route stays declared for the docs).
+    app.add_middleware(StatusLane, route=status_route())
+    # Innermost of ours but the status lane, so a 413 still carries the CORS headers and the
+    # request id.
     app.add_middleware(
         BodyLimitMiddleware,
         default_cap=settings.MAX_JSON_BODY_BYTES,
@@ -117,15 +119,14 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         expose_headers=["X-Request-ID", "Retry-After"],
     )
     _add_oauth_state_cookie(app, settings)
-    # A share link's token is the page's whole credential: its path segment is not logged.
-    app.add_middleware(AccessLogMiddleware, secret_prefixes=(SHARE_PAGE_PREFIX,))
+    # Request id, security headers, access log and metrics: one layer (app/core/edge.py).
     app.add_middleware(
-        SecurityHeadersMiddleware,
+        EdgeMiddleware,
         trusted_proxies=parse_networks(settings.TRUSTED_PROXIES.split(",")),
+        metrics=settings.METRICS_ENABLED,
+        # A share link's token is the page's whole credential: its path segment is not logged.
+        secret_prefixes=(SHARE_PAGE_PREFIX,),
     )
-    app.add_middleware(RequestIdMiddleware)
-    if settings.METRICS_ENABLED:
-        app.add_middleware(MetricsMiddleware)
     # Thumbnails that ship with the catalogue.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # The back office: sqladmin with its own session cookie, CSRF and CSP (app/admin/).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 logger = logging.getLogger("hairtryon.access")
 
@@ -28,34 +28,21 @@ def loggable_path(path: str, secret_prefixes: tuple[str, ...]) -> str:
     return path
 
 
-class AccessLogMiddleware:
-    def __init__(self, app: ASGIApp, *, secret_prefixes: tuple[str, ...] = ()) -> None:
-        self.app = app
-        self.secret_prefixes = secret_prefixes
+def access_log_enabled() -> bool:
+    """Off (LOG_LEVEL above INFO): no timing and no line per request."""
+    return logger.isEnabledFor(logging.INFO)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
-            # Off (LOG_LEVEL above INFO): no timing and no wrapped send per request.
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
 
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            logger.info(
-                "%s %s %d %.1fms",
-                scope["method"],
-                loggable_path(scope["path"], self.secret_prefixes),
-                status,
-                elapsed_ms,
-                extra={"status": status, "duration_ms": round(elapsed_ms, 1)},
-            )
+def log_access(
+    scope: Scope, status: int, started: float, secret_prefixes: tuple[str, ...] = ()
+) -> None:
+    """The line for one request (written by app/core/edge.py once it is answered)."""
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    logger.info(
+        "%s %s %d %.1fms",
+        scope["method"],
+        loggable_path(scope["path"], secret_prefixes),
+        status,
+        elapsed_ms,
+        extra={"status": status, "duration_ms": round(elapsed_ms, 1)},
+    )

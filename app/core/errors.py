@@ -94,9 +94,14 @@ def error_response(
     return JSONResponse(error_body(code, message), status_code=status_code, headers=headers)
 
 
+def app_error_response(exc: AppError) -> JSONResponse:
+    """The answer to an `AppError` (also for handlers that answer before the router)."""
+    return error_response(exc.status_code, exc.code, exc.detail_message, exc.headers)
+
+
 async def _handle_app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return error_response(exc.status_code, exc.code, exc.detail_message, exc.headers)
+    return app_error_response(exc)
 
 
 async def _handle_http_exception(_request: Request, exc: Exception) -> JSONResponse:

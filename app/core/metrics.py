@@ -1,4 +1,4 @@
-"""Request counts and latencies for /metrics, recorded by a pure-ASGI middleware.
+"""Request counts and latencies for /metrics, recorded by the edge middleware (app/core/edge.py).
 
 Labelled by the route's template (`/api/v1/image/{image_id}`), never the raw path: one series
 per route, not per id. Per process; what the database knows (jobs, credits, webhooks) is read
@@ -11,7 +11,7 @@ import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 REQUESTS = Counter(
@@ -50,27 +50,9 @@ def route_template(scope: Scope) -> str:
     return "/".join(segments[: len(segments) - relative.count("/")]) + relative
 
 
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_and_record(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            route = route_template(scope)
-            method = str(scope.get("method", ""))
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
+def record_request(scope: Scope, status: int, started: float) -> None:
+    """Count one answered request and its latency (app/core/edge.py, once it is answered)."""
+    route = route_template(scope)
+    method = str(scope.get("method", ""))
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(time.perf_counter() - started)

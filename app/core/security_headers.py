@@ -1,4 +1,5 @@
-"""Security headers on every response (pure ASGI: streaming bodies and errors included).
+"""Security headers on every response (added by app/core/edge.py: streaming bodies and errors
+included).
 
 A header a route already set wins: `/admin` sends its own Content-Security-Policy, and the
 API's frame policy must not overwrite it.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 from starlette.datastructures import MutableHeaders
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 # Not imported from rate_limit: that module imports the error handlers, which import this one.
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,32 +43,26 @@ def baseline_headers(path: str) -> dict[str, str]:
     return headers
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, trusted_proxies: tuple[IpNetwork, ...] = ()) -> None:
-        self.app = app
+class SecurityHeaders:
+    """What the edge middleware (app/core/edge.py) adds to every response start."""
+
+    def __init__(self, *, trusted_proxies: tuple[IpNetwork, ...] = ()) -> None:
         self.trusted_proxies = trusted_proxies
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        https = self._is_https(scope)
-        admin = is_admin_path(str(scope.get("path", "")))
+    def for_request(self, scope: Scope) -> tuple[bool, bool]:
+        """(https, admin) for `apply`, decided once per request."""
+        return self._is_https(scope), is_admin_path(str(scope.get("path", "")))
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in _ALWAYS:
-                    headers.setdefault(name, value)
-                if https:
-                    headers.setdefault("Strict-Transport-Security", HSTS_VALUE)
-                # /admin's policy is its own (set by its routes); elsewhere add the frame policy
-                # unless the route sent a CSP of its own.
-                if not admin and "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = FRAME_POLICY
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    @staticmethod
+    def apply(headers: MutableHeaders, *, https: bool, admin: bool) -> None:
+        for name, value in _ALWAYS:
+            headers.setdefault(name, value)
+        if https:
+            headers.setdefault("Strict-Transport-Security", HSTS_VALUE)
+        # /admin's policy is its own (set by its routes); elsewhere add the frame policy unless
+        # the route sent a CSP of its own.
+        if not admin and "content-security-policy" not in headers:
+            headers["Content-Security-Policy"] = FRAME_POLICY
 
     def _is_https(self, scope: Scope) -> bool:
         if scope.get("scheme") == "https":

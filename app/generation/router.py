@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response
+from fastapi.routing import APIRoute
 
 from app.api.deps import StatusRateLimit
 from app.auth.dependencies import CurrentSession, CurrentUser
@@ -25,6 +26,7 @@ from app.generation.schemas import (
     StatusRead,
     ViewGenerateRequest,
 )
+from app.generation.status import status_response
 
 AUTH_ERRORS = ("NO_COOKIES_FOUND", "NOT_AUTHENTICATED", "EMAIL_NOT_VERIFIED", "CSRF_FAILED")
 router = APIRouter(prefix="/image", tags=["image"], responses=error_responses(*AUTH_ERRORS))
@@ -130,14 +132,11 @@ async def view_generate(
 )
 async def status(image_id: ImageId, identity: CurrentSession, reader: StatusReaderDep) -> Response:
     """The hot path: one indexed read, no outside call. Counts in its own per-user budget
-    (RATE_LIMIT_STATUS), never in the general one."""
+    (RATE_LIMIT_STATUS), never in the general one. The canonical poll is answered ahead of the
+    router stack by `app/generation/status_lane.py` with the same steps; this route documents
+    it and answers the rest."""
     answer = await reader.status(image_id, identity.user_id, identity.session_id)
-    # Serialised here, once: the declared response_model documents it, and FastAPI does not
-    # validate and encode the model a second time.
-    return Response(answer.model_dump_json(), media_type="application/json", headers=_NO_STORE)
-
-
-_NO_STORE = {"Cache-Control": "no-store"}
+    return status_response(answer)
 
 
 @router.post(
@@ -187,3 +186,8 @@ async def list_images(
 @user_images_router.get("/uploads", summary="Your 5 most recent input photos")
 async def recent_uploads(user: CurrentUser, gallery: GalleryServiceDep) -> list[str]:
     return await gallery.recent_uploads(user.id)
+
+
+def status_route() -> APIRoute:
+    """The declared status route (for `StatusLane`, which answers it ahead of the router)."""
+    return next(r for r in router.routes if isinstance(r, APIRoute) and r.endpoint is status)

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import Response
+
 from app.core.db import Database
 from app.core.errors import NotAuthenticated
 from app.files.exceptions import ImageNotFound
@@ -63,3 +65,12 @@ class StatusReader:
 
     async def _url(self, key: str | None) -> str | None:
         return await self.storage.url_for(key) if key else None
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def status_response(answer: StatusRead) -> Response:
+    """Serialised once, here: the route's declared response_model documents it, and FastAPI does
+    not validate and encode the model a second time."""
+    return Response(answer.model_dump_json(), media_type="application/json", headers=_NO_STORE)

@@ -286,6 +286,71 @@ async def test_status_of_someone_elses_image_is_404(client: httpx.AsyncClient, m
     assert anonymous.json()["detail"]["code"] == "NO_COOKIES_FOUND"
 
 
+async def test_a_status_poll_answers_alike_ahead_of_the_router_and_through_it(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    """The canonical poll is answered by the status lane (app/generation/status_lane.py); an id
+    written with a leading zero goes on to the declared route. Both give the same answer, with
+    the same headers of ours, for the owner, another user and a caller without a token."""
+    selfie, style_id = await _ready(client, mail)
+    image_id = (await generate(client, selfie["file_url"], style_id)).json()["image_id"]
+
+    async def both() -> tuple[httpx.Response, httpx.Response]:
+        lane = await client.get(f"/api/v1/image/status/{image_id}")
+        routed = await client.get(f"/api/v1/image/status/0{image_id}")
+        return lane, routed
+
+    def alike(lane: httpx.Response, routed: httpx.Response, status: int) -> None:
+        assert (lane.status_code, routed.status_code) == (status, status)
+        assert lane.json() == routed.json()
+        for name in ("cache-control", "content-security-policy", "x-content-type-options"):
+            assert lane.headers.get(name) == routed.headers.get(name), name
+        assert lane.headers["x-request-id"] != routed.headers["x-request-id"]
+
+    alike(*await both(), 200)
+    client.cookies.clear()
+    await signed_up_and_verified(client, mail)
+    alike(*await both(), 404)
+    client.cookies.clear()
+    alike(*await both(), 400)
+
+
+async def test_a_status_poll_takes_bearer_or_cookie_and_refuses_expired_and_revoked_tokens(
+    client: httpx.AsyncClient, mail: Mail, resources: Resources
+) -> None:
+    import jwt
+
+    from app.auth.sessions import SESSION_CLAIM
+
+    selfie, style_id = await _ready(client, mail)
+    image_id = (await generate(client, selfie["file_url"], style_id)).json()["image_id"]
+    path = f"/api/v1/image/status/{image_id}"
+    access = client.cookies.get("access_token")
+    assert access is not None
+    bearer = {"Authorization": f"Bearer {access}"}
+    claims = jwt.decode(access, options={"verify_signature": False})
+    assert (await client.get(path)).status_code == 200
+    client.cookies.clear()
+    assert (await client.get(path, headers=bearer)).status_code == 200
+
+    expired = jwt.encode(
+        {**claims, "iat": claims["iat"] - 7200, "exp": claims["iat"] - 3600},
+        resources.settings.SECRET_KEY.get_secret_value(),
+        algorithm=resources.settings.ALGORITHM,
+    )
+    for headers in ({"Authorization": f"Bearer {expired}"}, {"Cookie": f"access_token={expired}"}):
+        answer = await client.get(path, headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.json()["detail"]["code"] == "NOT_AUTHENTICATED"
+
+    assert claims[SESSION_CLAIM]
+    assert (await client.post("/api/v1/auth/logout", headers=bearer)).status_code == 200
+    for headers in (bearer, {"Cookie": f"access_token={access}"}):
+        answer = await client.get(path, headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.json()["detail"]["code"] == "NOT_AUTHENTICATED"
+
+
 async def test_sweeper_fails_and_refunds_an_overdue_job(
     client: httpx.AsyncClient, mail: Mail, resources: Resources, session: AsyncSession
 ) -> None:
