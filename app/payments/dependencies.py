@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.api.deps import ResourcesDep
-from app.auth.dependencies import AccessCredentialsDep, get_current_user, get_session_service
+from app.auth.dependencies import AccessCredentialsDep, build_session_service, get_current_user
 from app.models import User
 from app.payments.pricing import PricingService
 from app.payments.service import PaymentService
@@ -34,7 +34,7 @@ async def get_buyer(
         return await get_current_user(
             request,
             credentials,
-            get_session_service(session, resources),
+            build_session_service(session, resources),
             resources.settings,
             session,
         )
