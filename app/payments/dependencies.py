@@ -11,9 +11,10 @@ from app.payments.pricing import PricingService
 from app.payments.service import PaymentService
 
 
-def get_payment_service(resources: ResourcesDep) -> PaymentService:
+async def get_payment_service(resources: ResourcesDep) -> PaymentService:
     # Its own short units of work, not the request's session: the service calls the
-    # provider between them with no transaction open.
+    # provider between them with no transaction open. Async: as a plain `def` every webhook
+    # waited for a thread-pool hop to build it.
     return PaymentService(
         units=resources.database.unit_of_work,
         provider=resources.payments,
@@ -40,7 +41,7 @@ async def get_buyer(
         )
 
 
-def get_pricing_service(resources: ResourcesDep) -> PricingService:
+async def get_pricing_service(resources: ResourcesDep) -> PricingService:
     # No database session: the price is the provider's, and a public page view takes no
     # connection.
     return PricingService(resources.payments, resources.prices, resources.settings)
