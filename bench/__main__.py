@@ -39,7 +39,9 @@ if __name__ == "__main__":
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"any of {', '.join(choices)}")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 3 s (a smoke run)")
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy a worker of ours and of R1 at status c64"
+        "--profile",
+        action="store_true",
+        help="py-spy a worker of ours (and of R1) at status c64 and generate c16",
     )
     args = parser.parse_args()
     unknown = sorted(set(args.names) - set(choices))

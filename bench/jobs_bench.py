@@ -23,6 +23,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 from app.core.config import PROJECT_ROOT
+from bench import profile
 from bench.options import Options
 from bench.seed import CREDITS, asyncpg_dsn
 from bench.servers import Server, start_ours
@@ -96,10 +97,17 @@ async def scenario_generate(
     body = await _generate_body(ours, token, dsn)
     before = await ledger_counts(dsn, GENERATE_USER)
     runs: dict[str, list[WrkResult]] = {"generate_c1": [], "generate_c16": [], "status_c16": []}
+    cpu_ms: dict[str, list[float]] = {name: [] for name in runs}
     salt = 0
-    for _ in range(options.rounds):
+    for round_no in range(options.rounds):
         for name in runs:
             salt += 1
+            profiling = None
+            if options.profile and name == "generate_c16" and round_no == 0:
+                profiling = await profile.start_profile(
+                    ours.worker_pids()[0], "generate-ours", options.duration_s - 1
+                )
+            cpu_before = ours.cpu_s()
             if name == "status_c16":
                 result = await run_wrk(
                     ours.base_url,
@@ -120,6 +128,10 @@ async def scenario_generate(
                     idempotency_keys=True,
                     salt=salt,
                 )
+            if profiling is not None:
+                await profiling.wait()
+            # Requests still in flight at wrk's deadline are not counted: a slight overestimate.
+            cpu_ms[name].append(1000 * (ours.cpu_s() - cpu_before) / max(1, result.requests))
             runs[name].append(result)
     after = await ledger_counts(dsn, GENERATE_USER)
     answered = sum(r.requests - r.errors for n, rs in runs.items() if n != "status_c16" for r in rs)
@@ -136,11 +148,22 @@ async def scenario_generate(
         and answered <= grown["jobs"] <= answered + in_flight,
     }
     figures = {name: median_of(results) for name, results in runs.items()}
+    profiled: dict[str, Any] = {}
+    if options.profile:
+        # One worker serves about half of the first round's requests (2 workers).
+        first = runs["generate_c16"][0].rps / 2
+        profiled = {"profile": profile.summarise("generate-ours", per_second=first)}
     return {
+        **profiled,
         "c1": figures["generate_c1"],
         "c16": figures["generate_c16"],
         "status_c16": figures["status_c16"],
         "ratio_status_c16": ratio(figures["generate_c16"]["rps"], figures["status_c16"]["rps"]),
+        # Server CPU per request (both workers, median of the rounds): the cost behind the
+        # rates, steadier than req/s on a shared machine.
+        "cpu_ms_per_request": {
+            name: round(statistics.median(values), 2) for name, values in cpu_ms.items()
+        },
         "cr01": cr01,
         "goals": {"ratio_status_min": 0.5, "cr01_holds": True},
     }

@@ -68,6 +68,13 @@ def _print_generate(generate: dict[str, Any]) -> None:
             f" CR-01 holds: {generate['cr01']['holds']} {generate['cr01']}",
         )
     )
+    cpu = generate.get("cpu_ms_per_request")
+    if cpu:
+        print(
+            f"  server CPU per request: accept c1 {cpu['generate_c1']} ms,"
+            f" accept c16 {cpu['generate_c16']} ms, status c16 {cpu['status_c16']} ms"
+            f" (status/accept {cpu['status_c16'] / max(cpu['generate_c16'], 1e-9):.2f}x)"
+        )
 
 
 def _print_pipeline(pipeline: dict[str, Any]) -> None:

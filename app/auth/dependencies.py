@@ -37,12 +37,17 @@ from app.users.repository import UserRepository
 bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 
-def get_session_service(session: SessionDep, resources: ResourcesDep) -> SessionService:
+def build_session_service(session: AsyncSession, resources: Resources) -> SessionService:
     return SessionService(
         SessionRepository(session),
         resources.tokens,
         reuse_grace=timedelta(seconds=resources.settings.REFRESH_REUSE_GRACE_S),
     )
+
+
+async def get_session_service(session: SessionDep, resources: ResourcesDep) -> SessionService:
+    # Async: a plain `def` dependency costs a thread-pool hop on every signed-in request.
+    return build_session_service(session, resources)
 
 
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
@@ -116,7 +121,7 @@ def build_password_reset_service(
     return PasswordResetService(
         UserRepository(session),
         get_challenge_service(session, resources),
-        get_session_service(session, resources),
+        build_session_service(session, resources),
         resources.passwords,
         get_account_mailer(session, resources),
         resources.limiter,

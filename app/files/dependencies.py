@@ -10,7 +10,7 @@ from app.files.service import FileService
 from app.photos.background import UploadPrecheck
 
 
-def get_file_service(session: SessionDep, resources: ResourcesDep) -> FileService:
+async def get_file_service(session: SessionDep, resources: ResourcesDep) -> FileService:
     precheck = UploadPrecheck(
         resources.database, resources.storage, resources.photo_meter, resources.settings
     )

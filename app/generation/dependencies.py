@@ -21,7 +21,7 @@ from app.photos.dependencies import PhotoCheckServiceDep
 from app.styles.repository import StyleRepository
 
 
-def get_generation_service(
+async def get_generation_service(
     session: SessionDep,
     resources: ResourcesDep,
     files: FileServiceDep,
@@ -50,7 +50,7 @@ def get_generation_service(
 GenerationServiceDep = Annotated[GenerationService, Depends(get_generation_service)]
 
 
-def get_gallery_service(session: SessionDep, resources: ResourcesDep) -> GalleryService:
+async def get_gallery_service(session: SessionDep, resources: ResourcesDep) -> GalleryService:
     return GalleryService(
         ImageRepository(session),
         ImageViewRepository(session),

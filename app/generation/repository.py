@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.repository import live_session
@@ -753,13 +754,35 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
             )
         )
 
-    async def claim(self, record: IdempotencyKey) -> bool:
-        """Insert the key; False when a concurrent request with the same key holds it (the
-        unique index makes us wait for that request's transaction, then refuse)."""
-        try:
-            async with self.session.begin_nested():
-                self.session.add(record)
-                await self.session.flush()
-        except IntegrityError:
-            return False
-        return True
+    async def claim(self, user_id: int, key: str, request_hash: str) -> int | None:
+        """Insert the key with no answer yet; its id, or None when a concurrent request holds
+        it (on PostgreSQL the unique index makes us wait for that request's transaction). The
+        conflict is skipped rather than raised, so no savepoint is needed: one round trip."""
+        builder = (
+            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+        statement = (
+            builder(IdempotencyKey)
+            .values(user_id=user_id, key=key, request_hash=request_hash, response_json="{}")
+            .on_conflict_do_nothing(index_elements=["user_id", "key"])
+            .returning(IdempotencyKey.id)
+        )
+        found: int | None = (await self.session.execute(statement)).scalar_one_or_none()
+        return found
+
+    async def forget(self, record_id: int) -> None:
+        """Drop a stale key; a concurrent request that dropped it first is no error."""
+        await self.session.execute(
+            delete(IdempotencyKey)
+            .where(IdempotencyKey.id == record_id)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def answer(self, record_id: int, response_json: str) -> None:
+        """Store the answer of the claimed key, in the transaction that claimed it."""
+        await self.session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == record_id)
+            .values(response_json=response_json)
+            .execution_options(synchronize_session=False)
+        )

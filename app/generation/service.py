@@ -126,8 +126,10 @@ class GenerationService:
                 reference_image_url=reference_image_url,
             )
         )
+        known: IdempotencyKey | None = None
         if idempotency_key is not None:
-            replay = await self._replay(user.id, idempotency_key, request_hash)
+            known = await self.idempotency.get_for_user(user.id, idempotency_key)
+            replay = _replay(known, request_hash)
             if replay is not None:
                 return replay
         if hair_color is not None and find_color(hair_color) is None:
@@ -135,9 +137,9 @@ class GenerationService:
         look = await self._look(user, style_id, reference_image_url)
         upload = await self._own_upload(user, image_input_url)
         await self.photos.require(upload, needs_face=True)
-        record: IdempotencyKey | None = None
+        record: int | None = None
         if idempotency_key is not None:
-            replay, record = await self._claim_key(user.id, idempotency_key, request_hash)
+            replay, record = await self._claim_key(user.id, idempotency_key, request_hash, known)
             if replay is not None:
                 return replay
         now = datetime.now(UTC)
@@ -159,8 +161,7 @@ class GenerationService:
         )
         started = StartedJob(image.id, "Generation started; poll /image/status/{id}.")
         if record is not None:
-            record.response_json = json.dumps(asdict(started))
-            await self.idempotency.session.flush()
+            await self.idempotency.answer(record, json.dumps(asdict(started)))
         # The debit last, with nothing but COMMIT after it: on PostgreSQL its balance update
         # locks the user's row, and every other request of this user (a burst of generates)
         # waits on that lock. Taken earlier, the lock was held across the idempotency write's
@@ -227,32 +228,21 @@ class GenerationService:
         await checkpoint(self.uploads.session)
         return checked
 
-    async def _replay(self, user_id: int, key: str, request_hash: str) -> StartedJob | None:
-        """The stored answer of an earlier accepted request with this key, if any."""
-        existing = await self.idempotency.get_for_user(user_id, key)
-        if existing is None or not _is_live(existing):
-            return None
-        if existing.request_hash != request_hash:
-            raise IdempotencyKeyReused()
-        return StartedJob(**json.loads(existing.response_json))
-
     async def _claim_key(
-        self, user_id: int, key: str, request_hash: str
-    ) -> tuple[StartedJob | None, IdempotencyKey | None]:
+        self, user_id: int, key: str, request_hash: str, known: IdempotencyKey | None
+    ) -> tuple[StartedJob | None, int | None]:
+        """The key claimed for this request (its id), or the answer of the request that holds
+        it. `known` is what the lookup at the start found (no live answer): the lookup is not
+        repeated, since a request that took the key meanwhile makes the claim conflict."""
+        if known is not None:
+            # Stale, or left by a refused request before CR-09: give the key to this request.
+            await self.idempotency.forget(known.id)
+        record = await self.idempotency.claim(user_id, key, request_hash)
+        if record is not None:
+            return None, record
+        # A concurrent request with this key committed first: answer as it did.
         existing = await self.idempotency.get_for_user(user_id, key)
-        if existing is not None and not _is_live(existing):
-            await self.idempotency.delete(existing)
-            await self.idempotency.session.flush()
-            existing = None
-        if existing is None:
-            record = IdempotencyKey(
-                user_id=user_id, key=key, request_hash=request_hash, response_json="{}"
-            )
-            if await self.idempotency.claim(record):
-                return None, record
-            # A concurrent request with this key committed first: answer as it did.
-            existing = await self.idempotency.get_for_user(user_id, key)
-            assert existing is not None
+        assert existing is not None
         if existing.request_hash != request_hash:
             raise IdempotencyKeyReused()
         return StartedJob(**json.loads(existing.response_json)), None
@@ -262,6 +252,15 @@ class GenerationService:
             await self.queue.enqueue(task, image_id)
 
         self.after_commit(enqueue)
+
+
+def _replay(existing: IdempotencyKey | None, request_hash: str) -> StartedJob | None:
+    """The stored answer of an earlier accepted request with this key, if any."""
+    if existing is None or not _is_live(existing):
+        return None
+    if existing.request_hash != request_hash:
+        raise IdempotencyKeyReused()
+    return StartedJob(**json.loads(existing.response_json))
 
 
 def _is_live(record: IdempotencyKey) -> bool:

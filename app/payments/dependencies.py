@@ -5,15 +5,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.api.deps import ResourcesDep
-from app.auth.dependencies import AccessCredentialsDep, get_current_user, get_session_service
+from app.auth.dependencies import AccessCredentialsDep, build_session_service, get_current_user
 from app.models import User
 from app.payments.pricing import PricingService
 from app.payments.service import PaymentService
 
 
-def get_payment_service(resources: ResourcesDep) -> PaymentService:
+async def get_payment_service(resources: ResourcesDep) -> PaymentService:
     # Its own short units of work, not the request's session: the service calls the
-    # provider between them with no transaction open.
+    # provider between them with no transaction open. Async: as a plain `def` every webhook
+    # waited for a thread-pool hop to build it.
     return PaymentService(
         units=resources.database.unit_of_work,
         provider=resources.payments,
@@ -34,13 +35,13 @@ async def get_buyer(
         return await get_current_user(
             request,
             credentials,
-            get_session_service(session, resources),
+            build_session_service(session, resources),
             resources.settings,
             session,
         )
 
 
-def get_pricing_service(resources: ResourcesDep) -> PricingService:
+async def get_pricing_service(resources: ResourcesDep) -> PricingService:
     # No database session: the price is the provider's, and a public page view takes no
     # connection.
     return PricingService(resources.payments, resources.prices, resources.settings)

@@ -10,7 +10,7 @@ from app.photos.repository import PhotoCheckRepository
 from app.photos.service import PhotoCheckService
 
 
-def get_photo_check_service(
+async def get_photo_check_service(
     session: SessionDep, resources: ResourcesDep, files: FileServiceDep
 ) -> PhotoCheckService:
     return PhotoCheckService(
