@@ -291,7 +291,10 @@ def _complete_operation(
     unprocessable = responses.get("422")
     if unprocessable and validates:
         media = unprocessable.setdefault("content", {}).setdefault("application/json", {})
-        if media.get("schema", {}).get("$ref") == ERROR_REF:
+        # A route that documents its 422 by description only (FastAPI then adds no schema)
+        # still answers request validation's list: give it the same schema as the others.
+        media.setdefault("schema", {"$ref": ERROR_REF})
+        if media["schema"].get("$ref") == ERROR_REF:
             # Our own 422 codes, and request validation in FastAPI's list form (SPEC §0).
             media["schema"] = {"anyOf": [{"$ref": ERROR_REF}, {"$ref": VALIDATION_REF}]}
             unprocessable["description"] += "; or request validation (a list under `detail`)"
