@@ -152,6 +152,8 @@ async def check(
     responses={
         400: {"description": "S3 XML error", "content": {"application/xml": S3_ERROR}},
         403: {"description": "S3 XML error", "content": {"application/xml": S3_ERROR}},
+        # Not a multipart form at all: our JSON error, before any S3 rule applies.
+        **error_responses("INVALID_IMAGE"),
     },
 )
 @reads_own_body
@@ -178,7 +180,11 @@ def _xml_error(violation: PolicyViolation) -> Response:
     )
 
 
-@media_router.get("/media/{key:path}", summary="Local storage: a signed, expiring file URL")
+@media_router.get(
+    "/media/{key:path}",
+    summary="Local storage: a signed, expiring file URL",
+    responses=error_responses("FORBIDDEN", "NOT_FOUND"),
+)
 async def media(
     key: Annotated[Text, Path(max_length=1024)],
     resources: ResourcesDep,
