@@ -19,7 +19,10 @@ _DEV_LOOPBACK = re.compile(r"^http://(localhost|127\.0\.0\.1)(:\d+)?$")
 
 
 def _origin_of(url: str) -> str | None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a Referer no browser sends (an unclosed IPv6 bracket): no origin
+        return None
     if not parts.scheme or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}"

@@ -233,9 +233,18 @@ async def check_email_status(body: EmailRequest, accounts: AccountServiceDep) ->
     dependencies=SIGNS_IN,
     summary="Direct login (JSON or OAuth2 password form)",
     openapi_extra=LOGIN_OPENAPI,
-    responses=error_responses(
-        "INVALID_CREDENTIALS", "EMAIL_NOT_VERIFIED", "EMAIL_CODE_REQUIRED", "CSRF_FAILED"
-    ),
+    responses={
+        # A wrong password is 401 here (OAuth2 clients such as Swagger UI expect it).
+        **error_responses(
+            "INVALID_CREDENTIALS",
+            "EMAIL_NOT_VERIFIED",
+            "EMAIL_CODE_REQUIRED",
+            "CSRF_FAILED",
+            status_of={"INVALID_CREDENTIALS": 401},
+        ),
+        # The body is read by hand (JSON or form), so FastAPI does not add its own 422.
+        422: {"description": "The request validation list"},
+    },
 )
 async def login(
     credentials: Annotated[CredentialsRequest, Depends(read_login_credentials)],

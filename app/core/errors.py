@@ -7,6 +7,7 @@ Services raise `AppError` subclasses (never `HTTPException`); one handler render
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -127,8 +128,11 @@ def _clip(value: str, limit: int) -> str:
 
 
 def _safe_input(value: Any) -> Any:
-    if value is None or isinstance(value, bool | float):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, float):
+        # 1e400 parses as infinity and Python's parser takes NaN: JSON cannot carry them back.
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, int):
         return value if -_INT64 <= value < _INT64 else _clip(str(value), INPUT_EXCERPT_CHARS)
     if isinstance(value, bytes):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -88,12 +88,15 @@ def operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name}"
 
 
-def error_responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+def error_responses(
+    *codes: str, status_of: Mapping[str, int] | None = None
+) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: one entry per status, naming the codes it can carry, with
-    one example per code."""
+    one example per code. `status_of` names a code this route answers with another status
+    than usual (login's INVALID_CREDENTIALS is 401 for OAuth2 clients)."""
     by_status: dict[int, list[str]] = {}
     for code in codes:
-        by_status.setdefault(ERROR_STATUS[code], []).append(code)
+        by_status.setdefault((status_of or {}).get(code, ERROR_STATUS[code]), []).append(code)
     responses: dict[int | str, dict[str, Any]] = {}
     for status, names in sorted(by_status.items()):
         description = "Error codes: " + ", ".join(sorted(names))
@@ -256,13 +259,20 @@ def complete_document(
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             route = by_operation.get((path, method))
-            _complete_operation(operation, route is not None and rate_limited(route), components)
+            _complete_operation(
+                operation,
+                route is not None and rate_limited(route),
+                components,
+                parses_body=getattr(route, "body_field", None) is not None,
+            )
 
 
 def _complete_operation(
-    operation: dict[str, Any], limited: bool, components: dict[str, Any]
+    operation: dict[str, Any], limited: bool, components: dict[str, Any], *, parses_body: bool
 ) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
+    if parses_body:
+        _document_unreadable_body(responses)
     if limited and "429" not in responses:
         responses["429"] = {
             "description": "Error codes: RATE_LIMITED",
@@ -291,7 +301,10 @@ def _complete_operation(
     unprocessable = responses.get("422")
     if unprocessable and validates:
         media = unprocessable.setdefault("content", {}).setdefault("application/json", {})
-        if media.get("schema", {}).get("$ref") == ERROR_REF:
+        # A route that documents its 422 by description only (FastAPI then adds no schema)
+        # still answers request validation's list: give it the same schema as the others.
+        media.setdefault("schema", {"$ref": ERROR_REF})
+        if media["schema"].get("$ref") == ERROR_REF:
             # Our own 422 codes, and request validation in FastAPI's list form (SPEC §0).
             media["schema"] = {"anyOf": [{"$ref": ERROR_REF}, {"$ref": VALIDATION_REF}]}
             unprocessable["description"] += "; or request validation (a list under `detail`)"
@@ -306,6 +319,30 @@ def _complete_operation(
     if body:
         for media_type, media in body.get("content", {}).items():
             _add_example(media, components, status=None, media_type=media_type)
+
+
+def _document_unreadable_body(responses: dict[str, Any]) -> None:
+    """FastAPI answers 400 BAD_REQUEST ("There was an error parsing the body") when a body it
+    parses cannot be read at all (e.g. JSON that is not UTF-8), before any validation."""
+    example = {"summary": "BAD_REQUEST", "value": _error_example("BAD_REQUEST")}
+    existing = responses.get("400")
+    if existing is None:
+        responses["400"] = {
+            "description": "Error codes: BAD_REQUEST (a body that cannot be read)",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": ERROR_REF},
+                    "examples": {"BAD_REQUEST": example},
+                }
+            },
+        }
+        return
+    media = existing.get("content", {}).get("application/json")
+    if media is None or "BAD_REQUEST" in existing.get("description", ""):
+        return
+    existing["description"] += "; BAD_REQUEST (a body that cannot be read)"
+    if "examples" in media:
+        media["examples"]["BAD_REQUEST"] = example
 
 
 def _add_example(

@@ -18,6 +18,7 @@ from app.files.exceptions import ImageTooLarge
 from app.files.forms import file_bytes, read_capped_form
 from app.files.local_uploads import media_file, receive_form_upload, too_large_violation
 from app.files.schemas import PresignRead, StoredFileRead
+from app.integrations.storage import post_policy
 from app.integrations.storage.post_policy import PolicyViolation
 from app.photos.dependencies import PhotoCheckServiceDep
 from app.photos.schemas import PhotoCheckRead, PhotoPurpose
@@ -30,6 +31,7 @@ S3_ERROR = {
     "</Error>",
 }
 # The presigned POST from /files/presign: every field of `fields` as given, then `file` last.
+# The names are the local POST policy's own, so the document says what the route reads.
 UPLOAD_FORM_BODY = {
     "requestBody": {
         "required": True,
@@ -37,22 +39,28 @@ UPLOAD_FORM_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "required": ["key", "policy", "file"],
+                    "required": [
+                        post_policy.KEY_FIELD,
+                        post_policy.CONTENT_TYPE_FIELD,
+                        post_policy.POLICY_FIELD,
+                        post_policy.SIGNATURE_FIELD,
+                        post_policy.FILE_FIELD,
+                    ],
                     "properties": {
-                        "key": {"type": "string"},
-                        "Content-Type": {"type": "string"},
-                        "policy": {"type": "string"},
-                        "x-amz-signature": {"type": "string"},
-                        "file": {"type": "string", "format": "binary"},
+                        post_policy.KEY_FIELD: {"type": "string"},
+                        post_policy.CONTENT_TYPE_FIELD: {"type": "string"},
+                        post_policy.POLICY_FIELD: {"type": "string"},
+                        post_policy.SIGNATURE_FIELD: {"type": "string"},
+                        post_policy.FILE_FIELD: {"type": "string", "format": "binary"},
                     },
                     "additionalProperties": {"type": "string"},
                 },
                 "example": {
-                    "key": "uploads/user_1/abc.jpg",
-                    "Content-Type": "image/jpeg",
-                    "policy": "eyJleHBpcmF0aW9uIjoi...",
-                    "x-amz-signature": "3f1c...",
-                    "file": "selfie.jpg (JPEG bytes)",
+                    post_policy.KEY_FIELD: "uploads/user_1/abc.jpg",
+                    post_policy.CONTENT_TYPE_FIELD: "image/jpeg",
+                    post_policy.POLICY_FIELD: "eyJleHBpcmF0aW9uIjoi...",
+                    post_policy.SIGNATURE_FIELD: "3f1c...",
+                    post_policy.FILE_FIELD: "selfie.jpg (JPEG bytes)",
                 },
             }
         },
@@ -144,6 +152,8 @@ async def check(
     responses={
         400: {"description": "S3 XML error", "content": {"application/xml": S3_ERROR}},
         403: {"description": "S3 XML error", "content": {"application/xml": S3_ERROR}},
+        # Not a multipart form at all: our JSON error, before any S3 rule applies.
+        **error_responses("INVALID_IMAGE"),
     },
 )
 @reads_own_body
@@ -170,7 +180,11 @@ def _xml_error(violation: PolicyViolation) -> Response:
     )
 
 
-@media_router.get("/media/{key:path}", summary="Local storage: a signed, expiring file URL")
+@media_router.get(
+    "/media/{key:path}",
+    summary="Local storage: a signed, expiring file URL",
+    responses=error_responses("FORBIDDEN", "NOT_FOUND"),
+)
 async def media(
     key: Annotated[Text, Path(max_length=1024)],
     resources: ResourcesDep,

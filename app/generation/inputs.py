@@ -14,8 +14,11 @@ def key_from_reference(reference: str, settings: Settings) -> str | None:
     reference = reference.strip()
     if "://" not in reference:
         return reference.lstrip("/") or None
-    parts = urlsplit(reference)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(reference)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host: no URL of ours
+        return None
     path = unquote(parts.path)
     for base, prefix in _known_locations(settings):
         if host == base and path.startswith(prefix) and len(path) > len(prefix):

@@ -32,7 +32,7 @@ StyleServiceDep = Annotated[StyleService, Depends(get_style_service)]
     response_model=list[StyleRead],
     responses={
         304: {"description": "Not modified (If-None-Match matched the ETag)"},
-        422: {"description": "A facet value that is not one of its values (validation list)"},
+        422: {"description": "A facet value that is not one of its values"},
     },
 )
 async def list_styles(

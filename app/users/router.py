@@ -25,11 +25,10 @@ async def me(user: CurrentUser, users: UserServiceDep) -> UserRead:
     return await users.present(user)
 
 
-@router.put(
-    "/profile",
-    summary="Update the profile",
-    responses=error_responses("IMAGE_NOT_FOUND", "INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE"),
-)
+PROFILE_ERRORS = error_responses("IMAGE_NOT_FOUND", "INVALID_IMAGE", "UNSUPPORTED_IMAGE_TYPE")
+
+
+@router.put("/profile", summary="Update the profile", responses=PROFILE_ERRORS)
 async def update_profile(body: ProfileUpdate, user: CurrentUser, users: UserServiceDep) -> UserRead:
     """Only `name` and `userpic_key` (one of your uploads) can change here; credits, email,
     role and verification cannot."""
@@ -43,6 +42,8 @@ router.add_api_route(
     summary="Update the profile (partial)",
     name="patch_profile",
     response_model=UserRead,
+    # The same handler as PUT: the same answers.
+    responses=PROFILE_ERRORS,
 )
 
 

@@ -120,6 +120,21 @@ async def test_cookie_post_without_an_allowed_origin_is_csrf_failed(
     assert ok.status_code == 200
 
 
+async def test_a_referer_that_cannot_be_parsed_is_csrf_failed_not_a_500(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    await signed_up_and_verified(client, mail)
+    for referer in ("http://[::1", "http://[", "http://localhost:8000]/x"):
+        headers = {"Origin": "", "Referer": referer}
+        for method, path, body in (
+            ("PUT", "/api/v1/user/profile", {"name": "Eve"}),
+            ("POST", "/api/v1/auth/login", {"email": "eve@example.com", "password": "x"}),
+        ):
+            response = await client.request(method, path, json=body, headers=headers)
+            assert response.status_code == 403, (referer, path, response.text)
+            assert response.json()["detail"]["code"] == "CSRF_FAILED"
+
+
 async def test_bearer_requests_need_no_origin(client: httpx.AsyncClient, mail: Mail) -> None:
     email = await signed_up_and_verified(client, mail)
     login = await client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})

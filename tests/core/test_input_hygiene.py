@@ -245,6 +245,33 @@ async def test_in02_huge_ints_in_every_field_and_parameter_are_422_or_404(
     assert "\n".join(failure for failure in failures if failure) == ""
 
 
+async def test_in02_numbers_no_json_encoder_writes_back_are_422_in_every_json_field(
+    app: FastAPI, signed_in: httpx.AsyncClient
+) -> None:
+    """1e400 overflows to infinity and Python's parser takes NaN/Infinity: the 422 that quotes
+    the input must still be valid JSON."""
+    failures: list[str] = []
+    checked = 0
+    for op in operations(app):
+        if op.body is None:
+            continue
+        for name in [*op.int_fields, *op.string_fields]:
+            for literal in ("1e400", "-1e400", "NaN", "Infinity"):
+                marker = "__number__"
+                content = json.dumps({**op.body, name: marker}).replace(f'"{marker}"', literal)
+                response = await signed_in.request(
+                    op.method,
+                    op.url(op.path_params, op.query),
+                    content=content,
+                    headers={"Content-Type": "application/json"},
+                )
+                case = f"{op.path} {name} {literal}"
+                failures.append(_check_refused(response, {422}, case) or "")
+                checked += 1
+    assert checked >= 100
+    assert "\n".join(failure for failure in failures if failure) == ""
+
+
 async def test_in02_the_last_page_whose_offset_fits_answers_an_empty_page(
     signed_in: httpx.AsyncClient,
 ) -> None:

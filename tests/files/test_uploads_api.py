@@ -67,6 +67,18 @@ async def test_spa_upload_flow_presign_post_fetch(signed_in: httpx.AsyncClient) 
     assert fetched.headers["content-type"] == "image/jpeg"
 
 
+async def test_the_documented_form_body_names_every_field_presign_hands_out(
+    signed_in: httpx.AsyncClient, app: FastAPI
+) -> None:
+    presigned = await _presign(signed_in)
+    fields = presigned["fields"]
+    assert isinstance(fields, dict)
+    operation = app.openapi()["paths"]["/api/v1/files/upload-form"]["post"]
+    schema = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert set(fields) | {"file"} == set(schema["properties"])
+    assert set(fields) | {"file"} == set(schema["required"])
+
+
 async def test_up05_keys_are_made_by_the_server(signed_in: httpx.AsyncClient) -> None:
     me = (await signed_in.get("/api/v1/user/me")).json()
     presigned = await _presign(signed_in, "image/png")

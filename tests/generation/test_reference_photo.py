@@ -119,6 +119,21 @@ async def test_a_reference_must_be_your_own_upload(
     assert await credits(client) == 3
 
 
+async def test_a_url_that_cannot_be_parsed_is_foreign_not_a_500(
+    client: httpx.AsyncClient, mail: Mail
+) -> None:
+    selfie, _reference = await _selfie_and_reference(client, mail)
+    for broken in ("http://[::1", "https://[bad/x.jpg", "http://localhost:8000]/media/x.jpg"):
+        as_reference = await try_on(
+            client, image_input_url=selfie["key"], reference_image_url=broken
+        )
+        as_selfie = await try_on(client, image_input_url=broken, style_id=1)
+        for response in (as_reference, as_selfie):
+            assert response.status_code == 403, (broken, response.text)
+            assert response.json()["detail"]["code"] == "FOREIGN_IMAGE"
+    assert await credits(client) == 3
+
+
 async def test_a_reference_goes_through_image_intake(
     client: httpx.AsyncClient, mail: Mail, resources: Resources
 ) -> None:
