@@ -252,6 +252,8 @@ async def fuzz_app(settings: Settings, connection: AsyncConnection) -> AsyncIter
     app = create_app(local, resources=resources)
     async with app.router.lifespan_context(app):
         yield app
+    # Background work (photo checks of fuzzed uploads) ends before the test's rollback.
+    await resources.database.background.drain()
 
 
 @pytest.fixture

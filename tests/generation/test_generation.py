@@ -156,6 +156,9 @@ async def committed(settings: Settings) -> AsyncIterator[Committed]:
         ):
             yield Committed(client, resources, Mail(settings.MAIL_DIR, database.background))
     finally:
+        # An upload's background photo check commits on its own: it ends with this test, not
+        # inside the next test's transaction.
+        await database.background.drain()
         await database.dispose()
 
 

@@ -67,6 +67,9 @@ async def resources(
     await resources.generator.aclose()
     resources.generator = build_generator(settings, output_fetcher=replicate.output_fetcher())
     yield resources
+    # Work the test's requests left running (an upload's photo check) uses the test's
+    # connection: it ends before that transaction rolls back, or it would commit after it.
+    await resources.database.background.drain()
     await resources.generator.aclose()  # type: ignore[attr-defined]
 
 
