@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.core.config import PROJECT_ROOT, Settings
-from app.core.db import Database, create_engine
+from app.core.db import IMMEDIATE_OPTION, Database, create_engine
 from app.main import create_app
 from app.resources import Resources
 from tests.auth.flows import Mail
@@ -101,6 +101,10 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """Everything a test writes happens inside this transaction and is rolled back."""
     async with engine.connect() as connection:
+        # On SQLite the test's transaction takes the write lock at once (BEGIN IMMEDIATE): a
+        # deferred BEGIN read a snapshot first, and a commit by anything else meanwhile made
+        # the test's first write fail at once with "database is locked" instead of waiting.
+        connection = await connection.execution_options(**{IMMEDIATE_OPTION: True})
         transaction = await connection.begin()
         try:
             yield connection
