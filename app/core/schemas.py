@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, TypeVar
+from functools import cache
+from typing import Annotated, Any, Generic, TypeVar, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, EmailStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.core.types import PageLimit, PageNumber, TextBefore, encodable_text
 
@@ -20,17 +28,32 @@ def _normalise_email(value: Any) -> Any:
 NormalizedEmail = Annotated[EmailStr, BeforeValidator(_normalise_email), TextBefore]
 
 
+def _takes_bool(annotation: Any) -> bool:
+    return annotation is bool or any(_takes_bool(arg) for arg in get_args(annotation))
+
+
+@cache
+def _refuses_bool(model: type[BaseModel], field_name: str) -> bool:
+    return not _takes_bool(model.model_fields[field_name].annotation)
+
+
 class InputModel(BaseModel):
     """Request bodies: unknown fields are refused. Every field has one of the input types of
     app.core.types; as a net under them, no string field of any body takes a NUL byte
-    (PostgreSQL rejects it with an error that would otherwise be a 500) or a lone surrogate."""
+    (PostgreSQL rejects it with an error that would otherwise be a 500) or a lone surrogate,
+    and no number field takes `true`/`false` (Pydantic's lax mode reads them as 1 and 0: a
+    checkout of one credit, a one-hour share link, where the client sent the wrong field)."""
 
     model_config = ConfigDict(extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
-    def _encodable_text(cls, value: Any) -> Any:
-        return encodable_text(value) if isinstance(value, str) else value
+    def _clean_input(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            return encodable_text(value)
+        if isinstance(value, bool) and info.field_name and _refuses_bool(cls, info.field_name):
+            raise ValueError("must be a number, not true or false")
+        return value
 
 
 class Page(BaseModel, Generic[T]):

@@ -245,6 +245,26 @@ async def test_in02_huge_ints_in_every_field_and_parameter_are_422_or_404(
     assert "\n".join(failure for failure in failures if failure) == ""
 
 
+async def test_in02_booleans_in_every_integer_json_field_are_422(
+    app: FastAPI, signed_in: httpx.AsyncClient
+) -> None:
+    """`true` is not a number: Pydantic's lax mode would read it as 1 (one credit bought, a
+    share link of one hour, style 1) where the client most likely sent the wrong field."""
+    failures: list[str] = []
+    checked = 0
+    for op in operations(app):
+        for name in op.int_fields:
+            assert op.body is not None
+            for boolean in (True, False):
+                response = await _send(signed_in, op, body={**op.body, name: boolean})
+                failures.append(
+                    _check_refused(response, {422}, f"{op.path} {name} {boolean}") or ""
+                )
+                checked += 1
+    assert checked >= 6
+    assert "\n".join(failure for failure in failures if failure) == ""
+
+
 async def test_in02_numbers_no_json_encoder_writes_back_are_422_in_every_json_field(
     app: FastAPI, signed_in: httpx.AsyncClient
 ) -> None:
