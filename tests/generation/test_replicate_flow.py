@@ -21,21 +21,18 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import Database
 from app.generation.handlers import build_handlers
 from app.generation.tasks import GENERATE_IMAGE
 from app.integrations.generator import LocalGenerator
-from app.integrations.generator.replicate import VIEW_PROMPTS, ReplicateGenerator
+from app.integrations.generator.replicate import VIEW_PROMPTS
 from app.integrations.webhooks import sign
 from app.models import CreditLedgerEntry, CreditReason, DeadLetter, Image, ImageView
 from app.resources import Resources
-from app.wiring import build_generator
 from tests.auth.flows import Mail, signed_up_and_verified
-from tests.conftest import build_test_resources
 from tests.generation.queue import RecordingQueue
+from tests.generation.replicate_app import replicate_resources, replicate_settings
 from tests.generation.steps import first_style_id, generate, path_of, run_jobs, upload
 from tests.integrations.generator.fake_replicate import (
-    API_TOKEN,
     FakeReplicate,
     Script,
     WebhookDelivery,
@@ -52,39 +49,15 @@ async def replicate() -> AsyncIterator[FakeReplicate]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, replicate: FakeReplicate) -> Settings:
-    return Settings(
-        _env_file=None,
-        ENV="dev",
-        DATABASE_URL=database_url,
-        MAIL_DIR=tmp_path / "mail",
-        MEDIA_DIR=tmp_path / "media",
-        RATE_LIMIT_ENABLED=False,
-        FREE_USER_CREDITS=4,
-        GENERATOR="replicate",
-        REPLICATE_API_TOKEN=API_TOKEN,
-        REPLICATE_BASE_URL=replicate.base_url,
-        REPLICATE_POLL_INTERVAL_S=0.01,
-        # The test client's host is not public; webhooks are forced on so both paths run.
-        REPLICATE_WEBHOOKS="on",
-        PUBLIC_BASE_URL="http://testserver",
-    )
+    return replicate_settings(database_url, tmp_path, replicate, webhooks="on")
 
 
 @pytest.fixture
 async def resources(
     settings: Settings, connection: AsyncConnection, replicate: FakeReplicate
 ) -> AsyncIterator[Resources]:
-    replicate.reset()
-    resources = build_test_resources(settings, Database(connection))
-    assert isinstance(resources.generator, ReplicateGenerator)
-    await resources.generator.aclose()
-    # Replicate's file CDN is faked at the HTTP boundary behind the production fetcher rules.
-    resources.generator = build_generator(settings, output_fetcher=replicate.output_fetcher())
-    yield resources
-    # Work the test's requests left running (an upload's photo check) uses the test's
-    # connection: it ends before that transaction rolls back, or it would commit after it.
-    await resources.database.background.drain()
-    await resources.generator.aclose()  # type: ignore[attr-defined]
+    async with replicate_resources(settings, connection, replicate) as resources:
+        yield resources
 
 
 async def _credits(client: httpx.AsyncClient) -> int:

@@ -12,24 +12,21 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.config import Settings
-from app.core.db import Database
 from app.integrations.generator.replicate import (
     COLOUR_PROMPT,
     KEEP_COLOUR_PROMPT,
     REFERENCE_COLOUR_PROMPT,
     REFERENCE_PROMPT,
     VIEW_PROMPTS,
-    ReplicateGenerator,
 )
 from app.models import CreditReason
 from app.resources import Resources
-from app.wiring import build_generator
 from tests.auth.flows import Mail, signed_up_and_verified
-from tests.conftest import build_test_resources
+from tests.generation.replicate_app import replicate_resources, replicate_settings
 from tests.generation.steps import first_style_id, run_jobs, upload
 from tests.generation.test_reference_photo import red_haircut
 from tests.generation.try_on import credits, ledger, status, try_on
-from tests.integrations.generator.fake_replicate import API_TOKEN, FakeReplicate, Script
+from tests.integrations.generator.fake_replicate import FakeReplicate, Script
 
 
 @pytest.fixture(scope="module")
@@ -40,37 +37,15 @@ async def replicate() -> AsyncIterator[FakeReplicate]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, replicate: FakeReplicate) -> Settings:
-    return Settings(
-        _env_file=None,
-        ENV="dev",
-        DATABASE_URL=database_url,
-        MAIL_DIR=tmp_path / "mail",
-        MEDIA_DIR=tmp_path / "media",
-        RATE_LIMIT_ENABLED=False,
-        FREE_USER_CREDITS=4,
-        GENERATOR="replicate",
-        REPLICATE_API_TOKEN=API_TOKEN,
-        REPLICATE_BASE_URL=replicate.base_url,
-        REPLICATE_POLL_INTERVAL_S=0.01,
-        REPLICATE_WEBHOOKS="off",
-        PUBLIC_BASE_URL="http://testserver",
-    )
+    return replicate_settings(database_url, tmp_path, replicate, webhooks="off")
 
 
 @pytest.fixture
 async def resources(
     settings: Settings, connection: AsyncConnection, replicate: FakeReplicate
 ) -> AsyncIterator[Resources]:
-    replicate.reset()
-    resources = build_test_resources(settings, Database(connection))
-    assert isinstance(resources.generator, ReplicateGenerator)
-    await resources.generator.aclose()
-    resources.generator = build_generator(settings, output_fetcher=replicate.output_fetcher())
-    yield resources
-    # Work the test's requests left running (an upload's photo check) uses the test's
-    # connection: it ends before that transaction rolls back, or it would commit after it.
-    await resources.database.background.drain()
-    await resources.generator.aclose()  # type: ignore[attr-defined]
+    async with replicate_resources(settings, connection, replicate) as resources:
+        yield resources
 
 
 async def _signed_in_with_selfie(client: httpx.AsyncClient, mail: Mail) -> dict[str, str]:
