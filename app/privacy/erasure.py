@@ -16,8 +16,10 @@ under PROFILE_PICS_FOLDER are not uploads at all.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from app.core.db import Database
 from app.generation.result_keys import ResultKeys
@@ -26,6 +28,14 @@ from app.models import Image, Upload
 from app.privacy.repository import PrivacyRepository
 
 BATCH = 100
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,40 +56,45 @@ class Eraser:
     async def erase(self, user_id: int, *, created_before: datetime | None = None) -> Erased:
         """The person's finished images and unused uploads (older than `created_before`, if
         given): their objects, then their rows."""
-        images = uploads = 0
+        images = await self._in_batches(
+            lambda repo, after: repo.finished_images(
+                user_id, BATCH, created_before=created_before, after_id=after
+            ),
+            self._remove_image_objects,
+            lambda repo, ids: repo.delete_finished_images(ids),
+        )
+        uploads = await self._in_batches(
+            lambda repo, after: repo.unused_uploads(
+                user_id, BATCH, created_before=created_before, after_id=after
+            ),
+            self._remove_upload_objects,
+            lambda repo, ids: repo.delete_unused_uploads(user_id, ids),
+        )
+        return Erased(images, uploads)
+
+    async def _in_batches(
+        self,
+        read: Callable[[PrivacyRepository, int], Awaitable[Sequence[R]]],
+        remove_objects: Callable[[R], Awaitable[None]],
+        delete_rows: Callable[[PrivacyRepository, list[int]], Awaitable[int]],
+    ) -> int:
+        """Batch by batch in id order: read in one short unit, delete the objects with none
+        open, delete the rows (checked again) in a second short unit. Rows deleted."""
+        deleted = 0
         after = 0
         while True:
             async with self.database.unit_of_work(write=False) as session:
-                batch = await PrivacyRepository(session).finished_images(
-                    user_id, BATCH, created_before=created_before, after_id=after
-                )
-            for image in batch:
-                await self._remove_image_objects(image)
+                batch = await read(PrivacyRepository(session), after)
+            for row in batch:
+                await remove_objects(row)
             if batch:
                 async with self.database.unit_of_work() as session:
-                    images += await PrivacyRepository(session).delete_finished_images(
-                        [image.id for image in batch]
+                    deleted += await delete_rows(
+                        PrivacyRepository(session), [row.id for row in batch]
                     )
                 after = batch[-1].id
             if len(batch) < BATCH:
-                break
-        after = 0
-        while True:
-            async with self.database.unit_of_work(write=False) as session:
-                found = await PrivacyRepository(session).unused_uploads(
-                    user_id, BATCH, created_before=created_before, after_id=after
-                )
-            for upload in found:
-                await self._remove_upload_objects(upload)
-            if found:
-                async with self.database.unit_of_work() as session:
-                    uploads += await PrivacyRepository(session).delete_unused_uploads(
-                        user_id, [upload.id for upload in found]
-                    )
-                after = found[-1].id
-            if len(found) < BATCH:
-                break
-        return Erased(images, uploads)
+                return deleted
 
     async def _remove_image_objects(self, image: Image) -> None:
         for key in (
