@@ -28,6 +28,7 @@ slots are not used (the process-wide cap still applies), with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -75,8 +76,7 @@ class MachineSlots:
             if index is None:
                 index = min(range(self.count), key=order.__getitem__)
                 fcntl.flock(slots[index], fcntl.LOCK_EX)
-            order[index] = max(order) + 1
-            os.pwrite(turnstile, b"".join(n.to_bytes(8, "big") for n in order), 0)
+            _record_order(turnstile, order, index)
             return index
         finally:
             fcntl.flock(turnstile, fcntl.LOCK_UN)
@@ -125,6 +125,17 @@ def _read_order(turnstile: int, count: int) -> list[int]:
     A file from another slot count, or torn, reads as zeros past its end: only a hint."""
     raw = os.pread(turnstile, 8 * count, 0)
     return [int.from_bytes(raw[8 * i : 8 * i + 8].ljust(8, b"\0"), "big") for i in range(count)]
+
+
+def _record_order(turnstile: int, order: list[int], taken: int) -> None:
+    """Marks slot `taken` as the newest. Only a hint for the next waiter: a counter that has
+    run out (a foreign file) starts over, and a failed write costs nothing but the hint."""
+    newest = max(order) + 1
+    if newest >= 2**63:
+        order, newest = [0] * len(order), 1
+    order[taken] = newest
+    with contextlib.suppress(OSError):
+        os.pwrite(turnstile, b"".join(n.to_bytes(8, "big") for n in order), 0)
 
 
 def _require_private(directory: Path) -> None:
