@@ -53,7 +53,7 @@ async def get_session_service(session: SessionDep, resources: ResourcesDep) -> S
 SessionServiceDep = Annotated[SessionService, Depends(get_session_service)]
 
 
-def get_account_mailer(session: SessionDep, resources: ResourcesDep) -> AccountMailer:
+def build_account_mailer(session: AsyncSession, resources: Resources) -> AccountMailer:
     return AccountMailer(
         resources.email_sender,
         resources.email_templates,
@@ -62,17 +62,25 @@ def get_account_mailer(session: SessionDep, resources: ResourcesDep) -> AccountM
     )
 
 
+async def get_account_mailer(session: SessionDep, resources: ResourcesDep) -> AccountMailer:
+    return build_account_mailer(session, resources)
+
+
 AccountMailerDep = Annotated[AccountMailer, Depends(get_account_mailer)]
 
 
-def get_challenge_service(session: SessionDep, resources: ResourcesDep) -> ChallengeService:
+def build_challenge_service(session: AsyncSession, resources: Resources) -> ChallengeService:
     return ChallengeService(ChallengeRepository(session), resources.codes, utcnow)
+
+
+async def get_challenge_service(session: SessionDep, resources: ResourcesDep) -> ChallengeService:
+    return build_challenge_service(session, resources)
 
 
 ChallengeServiceDep = Annotated[ChallengeService, Depends(get_challenge_service)]
 
 
-def get_account_service(
+async def get_account_service(
     session: SessionDep,
     resources: ResourcesDep,
     sessions: SessionServiceDep,
@@ -94,7 +102,7 @@ def get_account_service(
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
 
 
-def get_password_reset_service(
+async def get_password_reset_service(
     session: SessionDep, resources: ResourcesDep, after_response: BackgroundTasks
 ) -> PasswordResetService:
     def issue_later(email: str) -> None:
@@ -120,10 +128,10 @@ def build_password_reset_service(
 ) -> PasswordResetService:
     return PasswordResetService(
         UserRepository(session),
-        get_challenge_service(session, resources),
+        build_challenge_service(session, resources),
         build_session_service(session, resources),
         resources.passwords,
-        get_account_mailer(session, resources),
+        build_account_mailer(session, resources),
         resources.limiter,
         resources.settings.RATE_LIMIT_AUTH,
         issue_later,
@@ -133,7 +141,7 @@ def build_password_reset_service(
 PasswordResetServiceDep = Annotated[PasswordResetService, Depends(get_password_reset_service)]
 
 
-def get_google_account_service(
+async def get_google_account_service(
     session: SessionDep, resources: ResourcesDep, sessions: SessionServiceDep
 ) -> GoogleAccountService:
     copier = GooglePictureCopier(
@@ -162,14 +170,14 @@ def get_google_account_service(
 GoogleAccountServiceDep = Annotated[GoogleAccountService, Depends(get_google_account_service)]
 
 
-def get_cookie_policy(settings: SettingsDep) -> CookiePolicy:
+async def get_cookie_policy(settings: SettingsDep) -> CookiePolicy:
     return CookiePolicy(settings)
 
 
 CookiePolicyDep = Annotated[CookiePolicy, Depends(get_cookie_policy)]
 
 
-def same_origin_for_browser_sign_in(request: Request, settings: SettingsDep) -> None:
+async def same_origin_for_browser_sign_in(request: Request, settings: SettingsDep) -> None:
     """On the endpoints that set session cookies; runs before the body is read."""
     enforce_same_origin_for_browsers(request, settings)
 

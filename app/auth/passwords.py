@@ -3,23 +3,36 @@
 Why the shape (RELIABILITY "why these matter"): an argon2 hash is ~17-20 ms of pure CPU at these
 parameters. Run inside `async def` it stalls every other request; run through a plain thread pool,
 eight concurrent logins still starve the event loop on a 2-core machine. So every hash and verify
-goes to a worker thread *and* through one process-wide `CapacityLimiter(1)`: logins queue behind
-each other while the loop keeps a core.
+goes to a worker thread *and* through one process-wide queue with a single hashing thread:
+logins queue behind each other while the loop keeps a core.
 
 A process-wide cap alone still lets every API process hash at once: with two workers on two
 cores, both cores hash and both event loops stall (status throughput fell to 0.48x with eight
 login clients). So the worker thread also holds a machine-wide slot (`MachineSlots`, an `flock`
 per slot; PASSWORD_HASH_CONCURRENCY slots, by default half the cores) while it hashes. The wait
 for a slot happens in that thread, so the event loop never waits on it.
+
+The cap is one hashing thread per process fed first come, first served (`HASHING_QUEUE`), not a
+limiter in front of a thread pool: with a limiter, the next queued hash could start only after
+the event loop had taken back the previous result and woken the next waiter, two turns of a
+loop that a status load keeps busy, while the hashing capacity sat idle (bench/README.md,
+"Login interference"). The thread runs the queue back to back, and the machine-wide slot is
+handed over in arrival order (`MachineSlots`' turnstile), so the other process's waiting hash
+goes first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
+import os
 import secrets
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-import anyio
-import anyio.to_thread
 from argon2 import PasswordHasher as _Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import VerificationError
@@ -31,10 +44,65 @@ OWASP_MIN_MEMORY_COST_KIB = 19_456
 OWASP_MIN_TIME_COST = 2
 OWASP_MIN_PARALLELISM = 1
 
-# Shared by every PasswordHasher in the process: the point is to cap how many hashes compete with
-# the event loop for the CPU, whichever service asked for them. anyio creates it lazily on first
-# use, so building it at import time (outside any event loop) is fine.
-HASHING_LIMITER = anyio.CapacityLimiter(1)
+T = TypeVar("T")
+
+
+class HashingQueue:
+    """One worker thread running the jobs in the order they were queued.
+
+    Shared by every PasswordHasher in the process: the point is to cap how many hashes compete
+    with the event loop for the CPU, whichever service asked for them. The thread starts on the
+    first job; a forked child starts its own (the parent's thread does not exist there).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._waiting = 0
+        self.threads = 1
+
+    @property
+    def waiting(self) -> int:
+        """Jobs queued that have not started yet."""
+        return self._waiting
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        """`function(*args)` in the hashing thread, in this task's context (log fields). A
+        task cancelled while its job waits drops the job; once started, it runs to the end."""
+        context = contextvars.copy_context()
+        with self._lock:
+            self._waiting += 1
+        try:
+            future = self._pool().submit(self._started, context, function, *args)
+        except BaseException:
+            self._done_waiting()
+            raise
+        # A job cancelled before it started never runs `_started`.
+        future.add_done_callback(lambda done: self._done_waiting() if done.cancelled() else None)
+        return await asyncio.wrap_future(future)
+
+    def _started(
+        self, context: contextvars.Context, function: Callable[..., T], *args: object
+    ) -> T:
+        self._done_waiting()
+        return context.run(function, *args)
+
+    def _done_waiting(self) -> None:
+        with self._lock:
+            self._waiting -= 1
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None or self._pid != os.getpid():
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.threads, thread_name_prefix="password-hashing"
+                )
+                self._pid = os.getpid()
+            return self._executor
+
+
+HASHING_QUEUE = HashingQueue()
 
 
 class PasswordHasher:
@@ -78,12 +146,10 @@ class PasswordHasher:
     async def warm_up(self) -> None:
         """Build the dummy hash now (e.g. in the lifespan), so the first unknown-email login
         does not pay for an extra hash."""
-        await anyio.to_thread.run_sync(self._warm_up_sync, limiter=HASHING_LIMITER)
+        await HASHING_QUEUE.run(self._warm_up_sync)
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(
-            self._hash_sync, _encode(password), limiter=HASHING_LIMITER
-        )
+        return await HASHING_QUEUE.run(self._hash_sync, _encode(password))
 
     async def verify(self, hashed: str | None, password: str) -> bool:
         """True only when `password` matches `hashed`.
@@ -91,9 +157,7 @@ class PasswordHasher:
         `hashed is None` (unknown email, Google-only account) still pays for a full verify
         against a dummy hash with the same parameters, then answers False.
         """
-        return await anyio.to_thread.run_sync(
-            self._verify_sync, hashed, password, limiter=HASHING_LIMITER
-        )
+        return await HASHING_QUEUE.run(self._verify_sync, hashed, password)
 
     def needs_rehash(self, hashed: str) -> bool:
         """True when `hashed` was made with other parameters than ours (upgrade it on login).
@@ -119,8 +183,8 @@ class PasswordHasher:
             return self._verify_in_slot(hashed, password)
 
     def _machine_slot(self) -> contextlib.AbstractContextManager[int | None]:
-        # Runs in the worker thread: waiting here for another process's hash to finish
-        # blocks only this thread (and, through HASHING_LIMITER, this process's other hashes).
+        # Runs in the hashing thread: waiting here for another process's hash to finish
+        # blocks only this thread (and so this process's queued hashes), never the loop.
         return self._slots.hold() if self._slots is not None else contextlib.nullcontext()
 
     def _verify_in_slot(self, hashed: str | None, password: str) -> bool:

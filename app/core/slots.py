@@ -9,6 +9,16 @@ when the file is closed or the process dies, so a crashed holder never leaks a s
 `hold()` blocks the calling thread while every slot is taken: call it from a worker thread,
 never on the event loop (PasswordHasher does).
 
+Waiters are served in turn, not by a race. A bare blocking `flock` is unfair: when its holder
+releases and at once asks again (a process with hashes queued), it is still running while the
+woken waiter is not, and it takes the lock back; the other API worker's logins starve. So a
+waiter first takes the turnstile (one more lock file) and keeps it while it waits for a slot:
+a releaser that asks again queues on the turnstile behind it, and the slot goes to the one that
+was already waiting. Between several processes queued on the turnstile itself the kernel picks
+any, but never the one that just let go. With every slot taken, the turnstile's holder waits on
+the slot taken longest ago (the acquisition order is kept in the turnstile file): holds are one
+hash each, so that one frees first.
+
 The default directory is a fixed name in the shared temporary directory, so whoever creates it
 first owns it. A slot another account can lock can be held by it forever, and every login here
 would wait behind it: the directory must be ours and writable by no one else (not reached
@@ -18,6 +28,7 @@ slots are not used (the process-wide cap still applies), with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -56,18 +67,29 @@ class MachineSlots:
                 os.close(descriptor)
 
     def _acquire(self, descriptors: list[int]) -> int:
-        # A free slot if there is one, without waiting...
-        for index, descriptor in enumerate(descriptors):
+        turnstile, slots = descriptors[-1], descriptors[:-1]
+        # One waiter at a time past here; whoever comes next (the releaser too) queues.
+        fcntl.flock(turnstile, fcntl.LOCK_EX)
+        try:
+            order = _read_order(turnstile, self.count)
+            index = self._take_free(slots)
+            if index is None:
+                index = min(range(self.count), key=order.__getitem__)
+                fcntl.flock(slots[index], fcntl.LOCK_EX)
+            _record_order(turnstile, order, index)
+            return index
+        finally:
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+
+    @staticmethod
+    def _take_free(slots: list[int]) -> int | None:
+        for index, descriptor in enumerate(slots):
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue
             return index
-        # ...else queue on one. Spread by pid so the processes of a deployment wait on
-        # different slots rather than all on slot 0 while another one frees up.
-        index = os.getpid() % self.count
-        fcntl.flock(descriptors[index], fcntl.LOCK_EX)
-        return index
+        return None
 
     def _open_slots(self) -> list[int] | None:
         try:
@@ -75,10 +97,10 @@ class MachineSlots:
             _require_private(self.directory)
             descriptors: list[int] = []
             try:
-                for index in range(self.count):
-                    path = self.directory / f"slot-{index}.lock"
+                names = [f"slot-{index}.lock" for index in range(self.count)]
+                for name in [*names, "turnstile.lock"]:
                     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
-                    descriptors.append(os.open(path, flags, 0o600))
+                    descriptors.append(os.open(self.directory / name, flags, 0o600))
             except OSError:
                 for descriptor in descriptors:
                     os.close(descriptor)
@@ -96,6 +118,24 @@ class MachineSlots:
                     exc.strerror,
                 )
             return None
+
+
+def _read_order(turnstile: int, count: int) -> list[int]:
+    """When each slot was last taken (a counter; 0 = never), as the turnstile file keeps it.
+    A file from another slot count, or torn, reads as zeros past its end: only a hint."""
+    raw = os.pread(turnstile, 8 * count, 0)
+    return [int.from_bytes(raw[8 * i : 8 * i + 8].ljust(8, b"\0"), "big") for i in range(count)]
+
+
+def _record_order(turnstile: int, order: list[int], taken: int) -> None:
+    """Marks slot `taken` as the newest. Only a hint for the next waiter: a counter that has
+    run out (a foreign file) starts over, and a failed write costs nothing but the hint."""
+    newest = max(order) + 1
+    if newest >= 2**63:
+        order, newest = [0] * len(order), 1
+    order[taken] = newest
+    with contextlib.suppress(OSError):
+        os.pwrite(turnstile, b"".join(n.to_bytes(8, "big") for n in order), 0)
 
 
 def _require_private(directory: Path) -> None:

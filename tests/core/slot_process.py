@@ -4,6 +4,10 @@ python -m tests.core.slot_process record DIR COUNT OUT ROUNDS
     ROUNDS times: take a slot, append "start_ns end_ns" of the time held to OUT.
 python -m tests.core.slot_process hold DIR COUNT
     take a slot, print "held", wait for a line on stdin, then release and exit.
+python -m tests.core.slot_process again DIR COUNT OUT
+    as `hold`, then at once take a slot again and append "again" to OUT.
+python -m tests.core.slot_process mark DIR COUNT OUT
+    take a slot and append "waiter" to OUT.
 """
 
 from __future__ import annotations
@@ -33,11 +37,21 @@ def hold(slots: MachineSlots) -> None:
         sys.stdin.readline()
 
 
+def mark(slots: MachineSlots, out: Path, line: str) -> None:
+    with slots.hold(), out.open("a") as file:
+        file.write(f"{line}\n")
+
+
 def main(argv: list[str]) -> None:
     mode, directory, count = argv[0], Path(argv[1]), int(argv[2])
     slots = MachineSlots(directory, count)
     if mode == "record":
         record(slots, Path(argv[3]), int(argv[4]))
+    elif mode == "again":
+        hold(slots)
+        mark(slots, Path(argv[3]), "again")
+    elif mode == "mark":
+        mark(slots, Path(argv[3]), "waiter")
     else:
         hold(slots)
 

@@ -21,7 +21,7 @@ def rss_kib():
     return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])
 hasher.hash("warm up the library in the main thread")
 before = rss_kib()
-# One hash at a time (as HASHING_LIMITER runs them), each in its own live thread: glibc then
+# One hash at a time (as HASHING_QUEUE runs them), each in its own live thread: glibc then
 # gives each thread its own arena (a thread that had exited could hand its arena on).
 turn = threading.Lock()
 done = threading.Barrier(4)

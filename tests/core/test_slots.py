@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import argon2
@@ -106,6 +107,53 @@ async def test_a_hash_waits_for_another_process_slot_while_the_loop_keeps_servin
 
     assert hashed.startswith("$argon2id$")
     assert probe.served("hash") == [True]  # and once it ran, it ran in a worker thread
+
+
+def _blocked_on_a_lock(pid: int) -> bool:
+    """Whether `pid` waits for an flock right now: the kernel lists each blocked request in
+    /proc/locks with "->" before it."""
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "->" and fields[2] == "FLOCK" and fields[5] == str(pid):
+            return True
+    return False
+
+
+def test_a_waiting_process_gets_the_slot_before_its_holder_takes_it_again(tmp_path: Path) -> None:
+    """Fair hand-over: the holder releases and at once asks again (a worker with hashes queued);
+    the process that was already waiting goes first. A bare blocking flock lets the releaser,
+    still running, take it back while the woken waiter is not yet scheduled."""
+    directory, out = tmp_path / "slots", tmp_path / "order.txt"
+    holder = subprocess.Popen(
+        [*_SLOT_PROCESS, "again", str(directory), "1", str(out)],
+        cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    waiter: subprocess.Popen[bytes] | None = None
+    try:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline() == b"held\n"
+        waiter = subprocess.Popen([*_SLOT_PROCESS, "mark", str(directory), "1", str(out)])
+        for _ in range(6000):  # until the waiter is queued (a deadline, not a measurement)
+            if _blocked_on_a_lock(waiter.pid):
+                break
+            assert waiter.poll() is None
+            time.sleep(0.01)
+        assert _blocked_on_a_lock(waiter.pid)
+
+        holder.stdin.write(b"release\n")
+        holder.stdin.flush()
+        assert holder.wait(timeout=60) == 0
+        assert waiter.wait(timeout=60) == 0
+    finally:
+        for child in (holder, waiter):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
+
+    assert out.read_text().split() == ["waiter", "again"]
 
 
 def test_hash_concurrency_defaults_to_half_the_cores_at_least_one() -> None:
