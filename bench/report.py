@@ -85,16 +85,22 @@ def _print_pipeline(pipeline: dict[str, Any]) -> None:
 
 
 def _print_upload(upload: dict[str, Any]) -> None:
+    _print_upload_photo(upload.get("photo", "noise"), upload)
+    if "noise" in upload:
+        _print_upload_photo("noise", upload["noise"])
+
+
+def _print_upload_photo(photo: str, upload: dict[str, Any]) -> None:
     print(
-        f"  upload {upload['image_bytes']} B x {4} clients: p95 alone"
+        f"  upload {photo} {upload['image_bytes']} B x {4} clients: p95 alone"
         f" {upload['upload_p95_ms_alone']} ms, beside status"
         f" {upload['upload_p95_ms_beside_status']} ms (goal <= 600), errors"
         f" {upload['upload_errors']}"
     )
-    print(_row("status c64 alone (upload rounds)", upload["status_solo"]))
+    print(_row(f"status c64 alone ({photo} rounds)", upload["status_solo"]))
     print(
         _row(
-            "status c64 beside 4 uploaders",
+            f"status c64 beside 4 uploaders ({photo})",
             upload["status_beside_uploads"],
             None,
             f"p99 {upload['status_p99_ratio']:.2f}x solo (goal <= 2)",

@@ -8,6 +8,9 @@ fixture and a 12 MP phone photo alike:
   (smaller than the smallest face we accept, so a too-small face is found and named as such
   instead of "no face"). Only faces at least half as wide as the largest count: a bystander
   far behind the person is no reason to refuse, and the generator works on the largest face.
+  The search scans the large windows first and stops when the small ones can no longer change
+  the answer (`face_search`): the faces of a full scan, in a fraction of its time for a photo
+  with one large face.
 - `face_share`: the largest face's width over the photo's shorter side.
 - `face_sharpness`: variance of the Laplacian of the largest face resized to 64x64 px. Judged
   on the face, not the frame, so a plain or softly blurred background is never "blurry".
@@ -23,7 +26,8 @@ import cv2
 import numpy.typing as npt
 
 from app.integrations.generator.codec import decode_rgb
-from app.integrations.generator.faces import FaceBox, find_faces
+from app.integrations.generator.faces import FaceBox
+from app.photos.face_search import COMPARABLE_FACE, search_faces
 from app.photos.measurements import PhotoMeasurements
 
 # A grey image as OpenCV hands it back (its dtype is not in OpenCV's stubs).
@@ -32,8 +36,6 @@ Grey = npt.NDArray[Any]
 _DETECT_SIDE = 1024
 _MIN_FACE_FRACTION = 0.03
 _MIN_FACE_PX = 24
-# A second face counts when it is at least this wide relative to the largest.
-_COMPARABLE_FACE = 0.5
 _FACE_SIDE = 64
 _FRAME_SIDE = 256
 
@@ -43,9 +45,9 @@ def measure_photo(data: bytes, max_pixels: int) -> PhotoMeasurements:
     usable image."""
     grey = cv2.cvtColor(decode_rgb(data, _DETECT_SIDE, max_pixels), cv2.COLOR_RGB2GRAY)
     shorter = min(grey.shape)
-    faces = find_faces(grey, max(_MIN_FACE_PX, round(_MIN_FACE_FRACTION * shorter)))
+    faces = search_faces(grey, max(_MIN_FACE_PX, round(_MIN_FACE_FRACTION * shorter)))
     largest = faces[0] if faces else None
-    comparable = [f for f in faces if largest and f.w >= _COMPARABLE_FACE * largest.w]
+    comparable = [f for f in faces if largest and f.w >= COMPARABLE_FACE * largest.w]
     return PhotoMeasurements(
         brightness=round(float(grey.mean()), 2),
         sharpness=round(_laplacian_variance(_fit(grey, _FRAME_SIDE)), 2),

@@ -48,3 +48,18 @@ def blurred_portrait() -> bytes:
 def faceless() -> bytes:
     """A well-lit photo of a plain sky: bright enough, no face."""
     return _jpeg(Image.new("RGB", (400, 300), "skyblue"))
+
+
+def large_face() -> bytes:
+    """The portrait enlarged to a 1152x1536 phone-shaped photo: one face of about a quarter of
+    the shorter side, the common selfie."""
+    large = _fixture().resize((1536, 1536), Image.Resampling.LANCZOS)
+    return _jpeg(large.crop((192, 0, 1344, 1536)))
+
+
+def large_face_and_bystander() -> bytes:
+    """The large face with the portrait at a sixth of its size in a corner: a face far less
+    than half as wide as the person's, which does not count."""
+    photo = Image.open(io.BytesIO(large_face())).convert("RGB")
+    photo.paste(_fixture().resize((256, 256), Image.Resampling.LANCZOS), (880, 1260))
+    return _jpeg(photo)

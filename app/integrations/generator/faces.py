@@ -25,7 +25,9 @@ _DETECT_SIDE = 480
 _MIN_FACE_FRACTION = 0.08
 _SCALE_FACTOR = 1.1
 _MIN_NEIGHBOURS = 5
-_CONFIDENT_SHARE = 0.3
+CONFIDENT_SHARE = 0.3
+# OpenCV's own grouping tolerance inside `detectMultiScale` (GROUP_EPS in cascadedetect.cpp).
+GROUP_EPS = 0.2
 
 _local = threading.local()
 
@@ -86,19 +88,60 @@ def find_faces(grey: npt.NDArray[Any], min_side: int) -> list[FaceBox]:
         minNeighbors=_MIN_NEIGHBOURS,
         minSize=(min_side, min_side),
     )
+    return confident_faces(boxes, votes)
+
+
+def window_sides(max_side: int) -> list[int]:
+    """The widths of the cascade's square search window, smallest first, as
+    `detectMultiScale` steps through them (24 px times 1.1 to the k, rounded) up to
+    `max_side`."""
+    width, _ = _classifier().getOriginalWindowSize()
+    sides: list[int] = []
+    factor = 1.0
+    while (side := round(width * factor)) <= max_side:
+        sides.append(side)
+        factor *= _SCALE_FACTOR
+    return sides
+
+
+def raw_windows(grey: npt.NDArray[Any], side: int) -> list[tuple[int, int, int, int]]:
+    """Every window of width `side` that the cascade accepts, before any grouping: one scale
+    of the scan `find_faces` makes (each scale is scanned on its own resize of `grey`, so
+    the windows of one scale do not depend on which other scales are scanned)."""
+    found = _classifier().detectMultiScale(
+        grey, scaleFactor=_SCALE_FACTOR, minNeighbors=0, minSize=(side, side), maxSize=(side, side)
+    )
+    return [(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
+
+
+def group_windows(windows: list[tuple[int, int, int, int]]) -> list[tuple[FaceBox, int]]:
+    """The confident faces the windows of some scales make, with their votes, largest first,
+    grouped as `detectMultiScale2` groups its own (OpenCV's `groupRectangles`, eps 0.2): given
+    every window of the scales from `min_side` up, the faces of `find_faces(grey, min_side)`."""
+    if not windows:
+        return []
+    boxes, votes = cv2.groupRectangles(windows, _MIN_NEIGHBOURS, GROUP_EPS)
+    return _confident(boxes, votes)
+
+
+def confident_faces(boxes: Any, votes: Any) -> list[FaceBox]:
+    """Grouped boxes and their votes as faces, the unconfident left out, largest first."""
+    return [face for face, _ in _confident(boxes, votes)]
+
+
+def _confident(boxes: Any, votes: Any) -> list[tuple[FaceBox, int]]:
     if len(boxes) == 0:
         return []
     # A real face is found at many scales and offsets (dozens of votes); a pattern that looks
     # like one, a handful. Among the confident ones the largest is the client, not a bystander.
     strongest = max(int(v) for v in votes)
     confident = [
-        tuple(int(v) for v in box)
+        (FaceBox(*(int(v) for v in box)), int(count))
         for box, count in zip(boxes, votes, strict=True)
-        if count >= _CONFIDENT_SHARE * strongest
+        if count >= CONFIDENT_SHARE * strongest
     ]
-    return [FaceBox(*box) for box in sorted(confident, key=_largest_first, reverse=True)]
+    return sorted(confident, key=lambda found: _largest_first(found[0]), reverse=True)
 
 
-def _largest_first(box: tuple[int, ...]) -> tuple[int, int, int]:
-    x, y, w, h = box
-    return (w * h, -y, -x)
+def _largest_first(box: FaceBox) -> tuple[int, int, int]:
+    return (box.w * box.h, -box.y, -box.x)
