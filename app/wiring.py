@@ -81,9 +81,8 @@ def build_generator(
 ) -> Generator:
     """The generator the settings choose. `output_fetcher` and `transport` are for tests that
     fake Replicate's file CDN and API at the HTTP boundary."""
-    local = LocalGenerator(max_pixels=settings.MAX_IMAGE_PIXELS)
     if settings.GENERATOR == "local":
-        return local
+        return LocalGenerator(max_pixels=settings.MAX_IMAGE_PIXELS)
     if settings.REPLICATE_API_TOKEN is None:
         raise ValueError("GENERATOR=replicate needs REPLICATE_API_TOKEN")
     webhook_url = replicate_webhook_url(settings)
@@ -102,7 +101,7 @@ def build_generator(
     fetcher = output_fetcher or SafeFetcher(
         allowed_hosts=OUTPUT_HOSTS, max_bytes=REPLICATE_MAX_OUTPUT_BYTES, timeout=60
     )
-    return ReplicateGenerator(config, fetcher=fetcher, face_checker=local, transport=transport)
+    return ReplicateGenerator(config, fetcher=fetcher, transport=transport)
 
 
 def replicate_webhook_url(settings: Settings) -> str | None:

@@ -36,8 +36,6 @@ T = TypeVar("T")
 JPEG_CONTENT_TYPE = "image/jpeg"
 
 DEFAULT_MAX_SIDE = 768
-# Face checks happen before a credit is taken; they get no deadline from a job.
-_FACE_CHECK_BUDGET_S = 30.0
 
 
 class LocalGenerator:
@@ -81,10 +79,6 @@ class LocalGenerator:
         return GenerationResult(
             data=data, content_type=JPEG_CONTENT_TYPE, provider_id=None, is_preview=True
         )
-
-    async def detect_face(self, image_bytes: bytes) -> bool:
-        work = partial(_has_face, image_bytes, self._max_side, self._max_pixels)
-        return await self._in_worker(work, Deadline(_FACE_CHECK_BUDGET_S))
 
     async def _in_worker(self, work: Callable[[], T], deadline: Deadline) -> T:
         deadline.check("queue")
@@ -131,9 +125,3 @@ def _render_preview(
         colour=colour,
         reference=reference,
     )
-
-
-def _has_face(image_bytes: bytes, max_side: int, max_pixels: int) -> bool:
-    from app.integrations.generator.pipeline import has_face
-
-    return has_face(image_bytes, max_side, max_pixels)

@@ -97,14 +97,6 @@ def _from_reference(style: StyleSpec, data: bytes, max_side: int, max_pixels: in
     )
 
 
-def has_face(data: bytes, max_side: int, max_pixels: int) -> bool:
-    try:
-        rgb = decode_rgb(data, max_side, max_pixels)
-    except (TooManyPixels, UndecodableImage) as exc:
-        raise _unreadable(exc) from exc
-    return find_face(rgb) is not None
-
-
 def _unreadable(exc: TooManyPixels | UndecodableImage) -> GenerationFailed:
     if isinstance(exc, TooManyPixels):
         return GenerationFailed("GENERATION_FAILED", str(exc))

@@ -184,11 +184,3 @@ class Generator(Protocol):
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         """The image for `request`, or `GenerationFailed`; never blocks the event loop."""
         ...
-
-    async def detect_face(self, image_bytes: bytes) -> bool:
-        """Whether the photo shows a face (the optional check before a credit is taken).
-
-        Raises `GenerationFailed`: GENERATION_FAILED when the bytes are not a readable image,
-        GENERATION_TIMEOUT when the check could not get a turn in time.
-        """
-        ...

@@ -45,7 +45,6 @@ from app.integrations.generator.port import (
     GenerationFailed,
     GenerationRequest,
     GenerationResult,
-    Generator,
     ProviderBusy,
     View,
 )
@@ -234,13 +233,10 @@ class ReplicateGenerator:
         config: ReplicateConfig,
         *,
         fetcher: SafeFetcher,
-        face_checker: Generator,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.config = config
         self.fetcher = fetcher
-        # Replicate has no face check; the local detector answers before a credit is taken.
-        self._face_checker = face_checker
         self._client = httpx.AsyncClient(
             base_url=config.base_url.rstrip("/"),
             headers={
@@ -271,9 +267,6 @@ class ReplicateGenerator:
     async def aclose(self) -> None:
         await self._client.aclose()
         await self.fetcher.aclose()
-
-    async def detect_face(self, image_bytes: bytes) -> bool:
-        return await self._face_checker.detect_face(image_bytes)
 
     # --- the generation --------------------------------------------------------------
 

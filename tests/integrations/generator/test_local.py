@@ -215,13 +215,3 @@ async def test_a_job_queued_past_its_deadline_times_out_while_waiting(portrait: 
         group.start_soon(run, "queued", 0.05)
 
     assert outcomes == {"first": "done", "queued": "GENERATION_TIMEOUT"}
-
-
-async def test_face_check_answers_for_faces_and_refuses_garbage(
-    generator: LocalGenerator, portrait: bytes
-) -> None:
-    assert await generator.detect_face(portrait)
-    assert not await generator.detect_face(encode(landscape_image()))
-    with pytest.raises(GenerationFailed) as failure:
-        await generator.detect_face(b"not an image")
-    assert failure.value.code == "GENERATION_FAILED"
