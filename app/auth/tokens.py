@@ -91,6 +91,7 @@ class TokenService:
             # would quietly remove it.
             raise ValueError("secret_key and refresh_secret_key must differ")
         self._algorithm = algorithm
+        self._algorithms = [algorithm]
         self._codec = _Codec(algorithm, secret_key)
         self._refresh_codec = _Codec(algorithm, refresh_secret_key)
         self._ttls = {
@@ -151,12 +152,13 @@ class TokenService:
                 token,
                 codec.key,
                 # Only ours: this is what refuses `none`, other HMAC sizes and RS256 headers.
-                algorithms=[self._algorithm],
+                algorithms=self._algorithms,
                 leeway=self._leeway,
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
-        if payload["typ"] != expected_type.value:
+        # A StrEnum equals its value; `.value` is a slow enum property on this path.
+        if payload["typ"] != expected_type:
             raise InvalidToken(f"expected a {expected_type} token")
         if not payload["jti"]:
             # Revocation and reuse detection key on the jti; an empty one would collide.
