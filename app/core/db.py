@@ -88,9 +88,6 @@ def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-DRIVER_POOL_SIZE = 5
-
-
 @dataclass(frozen=True, slots=True)
 class PoolSettings:
     """The connection pool of a server database (PostgreSQL): DATABASE_POOL_SIZE,
@@ -108,7 +105,7 @@ class PoolSettings:
     pre_ping_idle_s: float = 30.0
     # Connections of the driver pool behind `Database.driver_read()` (the status poll's), on top
     # of `size`; opened on demand, so a process that never polls (a job worker) opens none.
-    driver_size: int = DRIVER_POOL_SIZE
+    driver_size: int = 5
 
 
 def create_engine(
@@ -324,8 +321,10 @@ class Database:
         bind: AsyncEngine | AsyncConnection,
         background: BackgroundTasks | None = None,
         *,
-        driver_pool_size: int = DRIVER_POOL_SIZE,
+        pool: PoolSettings | None = None,
     ) -> None:
+        """`pool` sizes the driver pool behind `driver_read()` (the engine's own pool is the
+        engine's)."""
         self.bind = bind
         self.sessionmaker = make_sessionmaker(
             bind.execution_options(**{LAZY_BEGIN_OPTION: True})
@@ -337,7 +336,7 @@ class Database:
         # database (the tests') take turns instead of interleaving their savepoints.
         self._turns = asyncio.Lock() if isinstance(bind, AsyncConnection) else None
         self._reader = _autocommit(bind) if isinstance(bind, AsyncEngine) else None
-        self._driver_pool_size = driver_pool_size
+        self._pool_settings = pool or PoolSettings()
         self._driver_pool: Any = None  # asyncpg.Pool, opened at the first driver_read()
         self._driver_pool_opening = asyncio.Lock()
 
@@ -363,15 +362,15 @@ class Database:
         transaction, without SQLAlchemy in between (no pool events, no greenlet, no result
         wrapper): for the hottest reads (the status poll's), whose statements are compiled
         once by their caller. The connection comes from a small asyncpg pool of the database's
-        own (`PoolSettings.driver_size` connections, opened on demand, idle ones closed after
-        five minutes). Its connections only ever run such reads, so nothing is reset between
+        own (`PoolSettings.driver_size` connections, opened on demand, closed once idle for
+        `pre_ping_idle_s`). Its connections only ever run such reads, so nothing is reset between
         uses: asyncpg still rolls back a transaction left open, and the reset query's round
         trip is saved. A pool size of 0 takes the connection of `read()` instead; the tests'
         connection-bound database gives its own connection, in turn with the units of work,
         so the read sees their uncommitted rows."""
         if self.is_sqlite:
             raise RuntimeError("driver_read() is for PostgreSQL; SQLite reads use read()")
-        if self._reader is None or self._driver_pool_size == 0:
+        if self._reader is None or self._pool_settings.driver_size == 0:
             async with self.read() as connection:
                 raw = await connection.get_raw_connection()
                 yield raw.driver_connection
@@ -386,19 +385,22 @@ class Database:
                 import asyncpg  # type: ignore[import-untyped]
 
                 assert isinstance(self.bind, AsyncEngine)
+                settings = self._pool_settings
                 self._driver_pool = await asyncpg.create_pool(
                     **_driver_connect_kwargs(self.bind),
                     min_size=0,
-                    max_size=self._driver_pool_size,
-                    max_inactive_connection_lifetime=300.0,
+                    max_size=settings.driver_size,
+                    # Closed once idle as long as the engine's connections are pinged after:
+                    # a connection a proxy or the server may have dropped meanwhile is never
+                    # used (asyncpg has no ping on acquire; 0 would mean never closed).
+                    max_inactive_connection_lifetime=max(settings.pre_ping_idle_s, 1.0),
                     reset=_keep_session,
                 )
             return self._driver_pool
 
     @classmethod
     def from_url(cls, raw_url: str, **engine_kwargs: Any) -> Database:
-        pool: PoolSettings = engine_kwargs.get("pool") or PoolSettings()
-        return cls(create_engine(raw_url, **engine_kwargs), driver_pool_size=pool.driver_size)
+        return cls(create_engine(raw_url, **engine_kwargs), pool=engine_kwargs.get("pool"))
 
     @property
     def is_sqlite(self) -> bool:

@@ -171,3 +171,27 @@ async def test_a_driver_read_on_a_connection_bound_database_sees_its_transaction
     await connection.execute(text("SELECT set_config('hairtryon.probe', 'seen', true)"))
     async with database.driver_read() as driver:
         assert await driver.fetchval("SELECT current_setting('hairtryon.probe', true)") == "seen"
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="the driver pool is PostgreSQL's")
+@pytest.mark.parametrize("idle_s", [1.0, 3600.0], ids=["idle-past-threshold", "fresh"])
+async def test_a_driver_connection_idle_past_the_ping_threshold_is_not_used_again(
+    database_url: str, idle_s: float
+) -> None:
+    """asyncpg has no ping on acquire: a driver connection idle as long as the engine's would
+    be pinged after is closed instead, so one a proxy dropped silently is never used; below
+    the threshold (the control) the same connection serves the next read."""
+    database = Database.from_url(
+        database_url, pool=PoolSettings(size=1, driver_size=1, pre_ping_idle_s=idle_s)
+    )
+
+    async def backend_pid() -> int:
+        async with database.driver_read() as connection:
+            return int(await connection.fetchval("SELECT pg_backend_pid()"))
+
+    try:
+        first = await backend_pid()
+        await asyncio.sleep(1.5)
+        assert (await backend_pid() != first) is (idle_s == 1.0)
+    finally:
+        await database.dispose()
