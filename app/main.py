@@ -31,7 +31,7 @@ from app.core.logging import configure_logging
 from app.core.openapi import install_openapi_completion, operation_id
 from app.core.path_scoped import PathScopedMiddleware
 from app.core.rate_limit import parse_networks
-from app.core.telemetry import instrument_app
+from app.core.telemetry import fastapi_telemetry, instrument_app
 from app.files.router import media_router
 from app.generation.router import status_route
 from app.generation.status_lane import StatusLane
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         generate_unique_id_function=operation_id,
         # A redirect from /x/ to /x loses webhook deliveries (providers do not follow them).
         redirect_slashes=False,
+        telemetry=fastapi_telemetry(settings),
     )
     install_openapi_completion(app, rate_limited=is_rate_limited)
     install_error_handlers(app)

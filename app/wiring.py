@@ -131,6 +131,7 @@ def build_database(settings: Settings) -> Database:
         size=settings.DATABASE_POOL_SIZE,
         max_overflow=settings.DATABASE_MAX_OVERFLOW,
         pre_ping_idle_s=settings.DATABASE_PRE_PING_IDLE_S,
+        driver_size=settings.DATABASE_STATUS_POOL_SIZE,
     )
     return Database.from_url(settings.DATABASE_URL, pool=pool)
 

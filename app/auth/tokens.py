@@ -9,6 +9,8 @@ which refuses `alg: none` and algorithm-confusion tokens (AUTH-06).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from enum import StrEnum
 from typing import Any
 
 import jwt
+from jwt.algorithms import HMACAlgorithm
+from jwt.api_jws import PyJWS
 
 # Symmetric algorithms only: the keys are shared secrets from the settings.
 SUPPORTED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -86,9 +90,10 @@ class TokenService:
             # The separate refresh key is the second wall between token types; equal keys
             # would quietly remove it.
             raise ValueError("secret_key and refresh_secret_key must differ")
-        self._secret_key = secret_key
-        self._refresh_secret_key = refresh_secret_key
         self._algorithm = algorithm
+        self._algorithms = [algorithm]
+        self._codec = _Codec(algorithm, secret_key)
+        self._refresh_codec = _Codec(algorithm, refresh_secret_key)
         self._ttls = {
             TokenType.ACCESS: access_ttl,
             TokenType.REFRESH: refresh_ttl,
@@ -133,25 +138,27 @@ class TokenService:
             "iat": issued_at,
             "exp": expires,
         }
-        token = jwt.encode(payload, self._key_for(token_type), algorithm=self._algorithm)
+        codec = self._codec_for(token_type)
+        token = codec.encode(payload, codec.key, algorithm=self._algorithm)
         return IssuedToken(
             token=token, jti=token_id, expires_at=datetime.fromtimestamp(expires, UTC)
         )
 
     def decode(self, token: str, expected_type: TokenType) -> TokenClaims:
         """Verify `token` as a token of `expected_type`, or raise `InvalidToken`."""
+        codec = self._codec_for(expected_type)
         try:
-            payload = jwt.decode(
+            payload = codec.decode(
                 token,
-                self._key_for(expected_type),
+                codec.key,
                 # Only ours: this is what refuses `none`, other HMAC sizes and RS256 headers.
-                algorithms=[self._algorithm],
-                options={"require": list(_REQUIRED_CLAIMS)},
+                algorithms=self._algorithms,
                 leeway=self._leeway,
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc
-        if payload["typ"] != expected_type.value:
+        # A StrEnum equals its value; `.value` is a slow enum property on this path.
+        if payload["typ"] != expected_type:
             raise InvalidToken(f"expected a {expected_type} token")
         if not payload["jti"]:
             # Revocation and reuse detection key on the jti; an empty one would collide.
@@ -165,10 +172,62 @@ class TokenService:
             extra=_extra_claims(payload),
         )
 
-    def _key_for(self, token_type: TokenType) -> str:
+    def _codec_for(self, token_type: TokenType) -> _Codec:
         if token_type is TokenType.REFRESH:
-            return self._refresh_secret_key
-        return self._secret_key
+            return self._refresh_codec
+        return self._codec
+
+
+class _PreparedHMAC(HMACAlgorithm):
+    """HMAC with its key prepared once. PyJWT prepares the key on every decode, also given a
+    `PyJWK`: it converts it and screens it (not empty, not a PEM, SSH, DER or JWK key),
+    which cost more than the HMAC itself on the status poll. The same screening runs here, once,
+    at start-up; for that key, verifying then copies an HMAC already keyed with it."""
+
+    def __init__(self, hash_alg: Callable[[], Any], key: str) -> None:
+        super().__init__(hash_alg)
+        self.key = super().prepare_key(key)
+        self._key_length_warning = super().check_key_length(self.key)
+        self._keyed = hmac.new(self.key, digestmod=hash_alg)
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        return self.key if key is self.key else super().prepare_key(key)
+
+    def check_key_length(self, key: bytes) -> str | None:
+        return self._key_length_warning if key is self.key else super().check_key_length(key)
+
+    def sign(self, msg: bytes, key: bytes) -> bytes:
+        if key is not self.key:
+            return super().sign(msg, key)
+        mac = self._keyed.copy()
+        mac.update(msg)
+        return mac.digest()
+
+
+_HASHES: dict[str, Callable[[], Any]] = {
+    "HS256": hashlib.sha256,
+    "HS384": hashlib.sha384,
+    "HS512": hashlib.sha512,
+}
+
+
+class _Codec(jwt.PyJWT):
+    """PyJWT's encode and decode, with every check they make (the pinned algorithm, the
+    signature, `exp` with leeway, the required claims), for one key of ours: the key is
+    prepared once (`_PreparedHMAC`) and only our algorithm is known to its JWS layer."""
+
+    def __init__(self, algorithm: str, secret: str) -> None:
+        super().__init__(options={"require": list(_REQUIRED_CLAIMS)})
+        prepared = _PreparedHMAC(_HASHES[algorithm], secret)
+        self.key = prepared.key
+        jws = PyJWS(algorithms=[algorithm], options=self._get_sig_options())
+        jws.unregister_algorithm(algorithm)
+        jws.register_algorithm(algorithm, prepared)
+        # PyJWT's own JWS layer, replaced by one that knows the prepared key. Were a PyJWT
+        # release to name it otherwise, decoding would stay correct (PyJWT prepares `key`
+        # per decode again), only slower.
+        if isinstance(getattr(self, "_jws", None), PyJWS):
+            self._jws = jws
 
 
 def _require_positive(ttl: timedelta, what: str) -> None:

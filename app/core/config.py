@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # A pooled connection idle this long is pinged before use (a dropped one is replaced);
     # busier ones are used without the extra round trip.
     DATABASE_PRE_PING_IDLE_S: float = Field(default=30.0, ge=0)
+    # PostgreSQL connections of the status poll's own asyncpg pool, on top of the pool above,
+    # opened on demand (a job worker, which never polls, opens none) and closed once idle for
+    # DATABASE_PRE_PING_IDLE_S; 0 runs the poll on the pool above instead.
+    DATABASE_STATUS_POOL_SIZE: int = Field(default=5, ge=0, le=200)
 
     # --- tokens ---
     SECRET_KEY: SecretStr = SecretStr(DEFAULT_SECRET_KEY)

@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import TextClause, event, exc, text
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 from app.core.background import AfterCommit, BackgroundTasks
 
@@ -46,6 +48,27 @@ LAZY_BEGIN_OPTION = "hairtryon_lazy_begin"
 _WRITING_KEY = "hairtryon_writing_transaction"
 _SPAWN_KEY = "hairtryon_spawn_after_commit"
 _TEXT_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A core statement compiled once for `Database.driver_read()`: asyncpg's SQL (`$1`, `$2`
+    ... placeholders) and the bound parameters' names in their order. The statement stays the
+    one definition; asyncpg prepares it once per connection (its statement cache)."""
+
+    sql: str
+    names: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, statement: ClauseElement, dialect: Dialect) -> DriverStatement:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        return cls(str(compiled), tuple(compiled.positiontup or ()))
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """The values in placeholder order; as given, without SQLAlchemy's bind processing, so
+        callers pass what the driver takes (aware UTC datetimes for UTC columns)."""
+        return [params[name] for name in self.names]
 
 
 def normalise_database_url(raw: str) -> URL:
@@ -80,6 +103,9 @@ class PoolSettings:
     # server or a proxy may have dropped it meanwhile); a busy pool's connections are fresh,
     # and pinging each checkout cost every request one more round trip.
     pre_ping_idle_s: float = 30.0
+    # Connections of the driver pool behind `Database.driver_read()` (the status poll's), on top
+    # of `size`; opened on demand, so a process that never polls (a job worker) opens none.
+    driver_size: int = 5
 
 
 def create_engine(
@@ -291,8 +317,14 @@ class Database:
     """Owns the engine and hands out units of work (and single autocommit reads)."""
 
     def __init__(
-        self, bind: AsyncEngine | AsyncConnection, background: BackgroundTasks | None = None
+        self,
+        bind: AsyncEngine | AsyncConnection,
+        background: BackgroundTasks | None = None,
+        *,
+        pool: PoolSettings | None = None,
     ) -> None:
+        """`pool` sizes the driver pool behind `driver_read()` (the engine's own pool is the
+        engine's)."""
         self.bind = bind
         self.sessionmaker = make_sessionmaker(
             bind.execution_options(**{LAZY_BEGIN_OPTION: True})
@@ -304,6 +336,9 @@ class Database:
         # database (the tests') take turns instead of interleaving their savepoints.
         self._turns = asyncio.Lock() if isinstance(bind, AsyncConnection) else None
         self._reader = _autocommit(bind) if isinstance(bind, AsyncEngine) else None
+        self._pool_settings = pool or PoolSettings()
+        self._driver_pool: Any = None  # asyncpg.Pool, opened at the first driver_read()
+        self._driver_pool_opening = asyncio.Lock()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -321,9 +356,51 @@ class Database:
         async with self._reader.connect() as connection:
             yield connection
 
+    @asynccontextmanager
+    async def driver_read(self) -> AsyncIterator[Any]:
+        """PostgreSQL only: an asyncpg connection for one read-only statement outside any
+        transaction, without SQLAlchemy in between (no pool events, no greenlet, no result
+        wrapper): for the hottest reads (the status poll's), whose statements are compiled
+        once by their caller. The connection comes from a small asyncpg pool of the database's
+        own (`PoolSettings.driver_size` connections, opened on demand, closed once idle for
+        `pre_ping_idle_s`). Its connections only ever run such reads, so nothing is reset between
+        uses: asyncpg still rolls back a transaction left open, and the reset query's round
+        trip is saved. A pool size of 0 takes the connection of `read()` instead; the tests'
+        connection-bound database gives its own connection, in turn with the units of work,
+        so the read sees their uncommitted rows."""
+        if self.is_sqlite:
+            raise RuntimeError("driver_read() is for PostgreSQL; SQLite reads use read()")
+        if self._reader is None or self._pool_settings.driver_size == 0:
+            async with self.read() as connection:
+                raw = await connection.get_raw_connection()
+                yield raw.driver_connection
+            return
+        pool = self._driver_pool or await self._open_driver_pool()
+        async with pool.acquire() as connection:
+            yield connection
+
+    async def _open_driver_pool(self) -> Any:
+        async with self._driver_pool_opening:
+            if self._driver_pool is None:
+                import asyncpg  # type: ignore[import-untyped]
+
+                assert isinstance(self.bind, AsyncEngine)
+                settings = self._pool_settings
+                self._driver_pool = await asyncpg.create_pool(
+                    **_driver_connect_kwargs(self.bind),
+                    min_size=0,
+                    max_size=settings.driver_size,
+                    # Closed once idle as long as the engine's connections are pinged after:
+                    # a connection a proxy or the server may have dropped meanwhile is never
+                    # used (asyncpg has no ping on acquire; 0 would mean never closed).
+                    max_inactive_connection_lifetime=max(settings.pre_ping_idle_s, 1.0),
+                    reset=_keep_session,
+                )
+            return self._driver_pool
+
     @classmethod
     def from_url(cls, raw_url: str, **engine_kwargs: Any) -> Database:
-        return cls(create_engine(raw_url, **engine_kwargs))
+        return cls(create_engine(raw_url, **engine_kwargs), pool=engine_kwargs.get("pool"))
 
     @property
     def is_sqlite(self) -> bool:
@@ -370,5 +447,26 @@ class Database:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        pool, self._driver_pool = self._driver_pool, None
+        if pool is not None:
+            await pool.close()
         if isinstance(self.bind, AsyncEngine):
             await self.bind.dispose()
+
+
+# SQLAlchemy's own connect arguments, which asyncpg does not take.
+_SQLALCHEMY_CONNECT_ARGS = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
+
+def _driver_connect_kwargs(engine: AsyncEngine) -> dict[str, Any]:
+    """asyncpg's connect arguments for the engine's URL, as the engine's dialect derives them
+    (host, port, user, password, database and the URL's query options)."""
+    _args, kwargs = engine.dialect.create_connect_args(engine.url)
+    for name in _SQLALCHEMY_CONNECT_ARGS:
+        kwargs.pop(name, None)
+    return dict(kwargs)
+
+
+async def _keep_session(_connection: Any) -> None:
+    """The driver pool's reset: its connections only run single read-only statements, so
+    there is no session state (settings, listeners, advisory locks) to reset."""

@@ -1,6 +1,6 @@
 """Logfire tracing, on only when LOGFIRE_TOKEN is set: FastAPI requests, SQLAlchemy queries
 and httpx calls to providers. Nothing is sent, and logfire is not even configured, without a
-token.
+token (FastAPI's own OpenTelemetry is off then too).
 
 Spans can carry URLs (the verify and Google callback links hold tokens and codes in their
 query), statement parameters and attributes set by libraries: on top of logfire's own
@@ -17,6 +17,7 @@ from app.core.config import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from fastapi.telemetry import TelemetryConfig
 
 # Regexes, matched case-insensitively against attribute names and string values.
 EXTRA_SCRUB_PATTERNS = (
@@ -33,6 +34,17 @@ EXTRA_SCRUB_PATTERNS = (
 )
 # Probes and scrapes: frequent and uninteresting.
 EXCLUDED_URLS = "/health,/ready,/metrics"
+
+
+# FastAPI's own OpenTelemetry, off without a token: otherwise it looks the three global
+# providers up (environment reads) on every request, only to find none configured (3 % of a
+# status poll's time).
+NO_NATIVE_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
+def fastapi_telemetry(settings: Settings) -> TelemetryConfig | None:
+    """The app's `FastAPI(telemetry=...)`: FastAPI's defaults with logfire, off without it."""
+    return None if logfire_enabled(settings) else NO_NATIVE_TELEMETRY
 
 
 def logfire_enabled(settings: Settings) -> bool:

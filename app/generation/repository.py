@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.repository import live_session
+from app.core.db import DriverStatement
 from app.core.repository import Repository
 from app.models import (
     AuthSession,
@@ -43,11 +45,14 @@ STATUS_COLUMNS = (
 
 class StatusQueries:
     """The status poll's statements, built once per process and run on an autocommit read
-    connection (core/db.py `Database.read`): the image, only if the caller's session is live
-    and its user owns the image, is one indexed read; the session is looked at on its own only
-    when that read finds nothing, to tell a revoked session (401) from a missing image (404)."""
+    connection: the image, only if the caller's session is live and its user owns the image,
+    is one indexed read; the session is looked at on its own only when that read finds
+    nothing, to tell a revoked session (401) from a missing image (404).
 
-    def __init__(self) -> None:
+    On PostgreSQL they run on the asyncpg connection of `Database.driver_read()`, compiled once
+    for it; on SQLite through SQLAlchemy on `Database.read()`."""
+
+    def __init__(self, dialect: Dialect | None = None) -> None:
         session_id: BindParameter[str] = bindparam("session_id")
         now: BindParameter[datetime] = bindparam("now")
         self._image = (
@@ -58,6 +63,11 @@ class StatusQueries:
         self._live = select(AuthSession.id).where(
             live_session(session_id, now), AuthSession.user_id == bindparam("user_id")
         )
+        self.on_driver = dialect is not None and dialect.name == "postgresql"
+        if self.on_driver:
+            assert dialect is not None
+            self._driver_image = DriverStatement.compile(self._image, dialect)
+            self._driver_live = DriverStatement.compile(self._live, dialect)
 
     async def image(
         self, connection: AsyncConnection, image_id: int, session_id: str, now: datetime
@@ -74,6 +84,24 @@ class StatusQueries:
             self._live, {"session_id": session_id, "user_id": user_id, "now": now}
         )
         return result.first() is not None
+
+    async def driver_image(
+        self, connection: Any, image_id: int, session_id: str, now: datetime
+    ) -> Sequence[Any] | None:
+        """`image()` on an asyncpg connection (`on_driver` only)."""
+        statement = self._driver_image
+        params = {"image_id": image_id, "session_id": session_id, "now": now}
+        row: Sequence[Any] | None = await connection.fetchrow(
+            statement.sql, *statement.args(params)
+        )
+        return row
+
+    async def driver_session_is_live(
+        self, connection: Any, session_id: str, user_id: int, now: datetime
+    ) -> bool:
+        statement = self._driver_live
+        params = {"session_id": session_id, "user_id": user_id, "now": now}
+        return await connection.fetchrow(statement.sql, *statement.args(params)) is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,11 @@ every running job, in every tab), so it is built to cost one database round trip
 Built once per process (`Resources.status_reader`) with its statements; per poll it takes an
 autocommit read connection (no BEGIN/COMMIT), runs one indexed read that also proves the
 session is live (the revocation check folded into the query; no user row), gives the connection
-back, and only then builds the answer (signed file URLs when the image has files).
+back, and only then builds the answer (signed file URLs when the image has files). On
+PostgreSQL the connection is a plain asyncpg one from the poll's own small pool
+(`Database.driver_read()`, DATABASE_STATUS_POOL_SIZE) and the statement is compiled for it once:
+SQLAlchemy's checkout, events and result wrapper cost as much as the query itself. SQLite reads
+through SQLAlchemy (`Database.read()`).
 """
 
 from __future__ import annotations
@@ -27,10 +31,19 @@ class StatusReader:
     def __init__(self, database: Database, storage: Storage) -> None:
         self.database = database
         self.storage = storage
-        self.queries = StatusQueries()
+        self.queries = StatusQueries(None if database.is_sqlite else database.bind.dialect)
 
     async def status(self, image_id: int, user_id: int, session_id: str) -> StatusRead:
         now = datetime.now(UTC)
+        if self.queries.on_driver:
+            async with self.database.driver_read() as driver:
+                row = await self.queries.driver_image(driver, image_id, session_id, now)
+                if row is None:
+                    live = await self.queries.driver_session_is_live(
+                        driver, session_id, user_id, now
+                    )
+                    raise ImageNotFound() if live else NotAuthenticated()
+            return await self._answer(row)
         async with self.database.read() as connection:
             row = await self.queries.image(connection, image_id, session_id, now)
             if row is None:

@@ -7,7 +7,11 @@ This pure-ASGI layer sits innermost of our middlewares (so request id, security 
 body limit, access log and metrics apply exactly as to any route) and answers the canonical
 form of the poll itself, with the same building blocks and in the same order as the declared
 route: the status budget first (SPEC §8, when rate limits are on), then the access token
-(bearer, else cookie), then one read that also proves the session is live.
+(bearer, else cookie), then one read that also proves the session is live. Below the lane the
+same steps are lean too: the token is verified with its key prepared once per process
+(app/auth/tokens.py), and on PostgreSQL the read runs on a plain asyncpg connection of the
+poll's own small pool, with its statement compiled once (app/generation/status.py; SQLite reads
+through SQLAlchemy).
 
 The route stays declared in `app/generation/router.py`: it is what /openapi.json documents
 (response model, examples, errors), and it answers every request this layer passes on (any

@@ -83,3 +83,57 @@ def test_logfire_spans_are_scrubbed_of_addresses_tokens_codes_and_secrets() -> N
         assert secret not in dumped, secret
     assert attributes["user_id"] == 5
     assert attributes["route"] == "/api/v1/user/me"
+
+
+NATIVE_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, os, sys, tempfile
+    import httpx
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from app.core.config import Settings
+    from app.main import create_app
+
+    # A global tracer provider someone else configured: FastAPI's own telemetry would use it.
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    settings = Settings(
+        _env_file=None, DATABASE_URL="sqlite:///" + tempfile.mkdtemp() + "/t.db",
+        MEDIA_DIR=tempfile.mkdtemp(), MAIL_DIR=tempfile.mkdtemp(),
+    )
+    app = create_app(settings) if sys.argv[1] == "ours" else __import__("fastapi").FastAPI()
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            await client.get("/no-such-page")
+    asyncio.run(main())
+    print(json.dumps(len(exporter.get_finished_spans())))
+    """
+)
+
+
+def _native_spans(which: str) -> int:
+    result = subprocess.run(
+        [sys.executable, "-c", NATIVE_SCRIPT, which],
+        cwd=str(PROJECT_ROOT),
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    spans: int = json.loads(result.stdout.strip().splitlines()[-1])
+    return spans
+
+
+def test_without_a_token_fastapis_own_telemetry_is_off_too() -> None:
+    """Not even a globally configured OpenTelemetry provider gets our requests' spans (and
+    FastAPI does not look the providers up per request); the control, a plain FastAPI app,
+    does record its request."""
+    assert _native_spans("plain") > 0
+    assert _native_spans("ours") == 0
