@@ -14,7 +14,9 @@ Per module, what it costs a worker and where it is imported instead:
 - rich, pygments (~3 MB): httpx's command-line client, never (app/__init__.py);
 - sqladmin, wtforms (~4 MB): the back office, at the first /admin request (app/admin/lazy.py);
 - redis, taskiq_redis: only with a Redis URL (JOB_BROKER_URL, RATE_LIMIT_STORAGE_URL);
-- prometheus_client: only with METRICS_ENABLED=true.
+- prometheus_client: only with METRICS_ENABLED=true;
+- aiohttp (~4 MB with yarl, multidict, attrs): taskiq's taskiq-admin client, never
+  (app/jobs/taskiq_admin.py).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ ALWAYS_ABSENT = (
     "pygments",
     "sqladmin",
     "wtforms",
+    "aiohttp",
 )
 # Absent from the embedded defaults (no Redis, no metrics).
 ABSENT_BY_DEFAULT = (*ALWAYS_ABSENT, "redis", "taskiq_redis", "prometheus_client")
@@ -127,15 +130,19 @@ def test_a_production_like_worker_imports_only_what_its_settings_use(tmp_path: P
     assert found == []
 
 
+# What loads each group of modules, and the modules it brings. The two that app/ blocks are
+# unblocked first (a None or placeholder entry in sys.modules), so their import can run.
 CONTROLS = {
-    "app.integrations.generator.pipeline": ["cv2", "numpy"],
-    "app.integrations.storage.s3": ["boto3", "botocore"],
-    "app.integrations.payments.dodo": ["dodopayments"],
-    "app.core.migrations": ["alembic", "mako"],
-    "app.admin.panel": ["sqladmin", "wtforms"],
-    "app.jobs.redis_stream": ["redis", "taskiq_redis"],
-    "app.metrics.router": ["prometheus_client"],
-    "httpx._main": ["rich", "pygments"],
+    "import app.integrations.generator.pipeline": ["cv2", "numpy"],
+    "import app.integrations.storage.s3": ["boto3", "botocore"],
+    "import app.integrations.payments.dodo": ["dodopayments"],
+    "import app.core.migrations": ["alembic", "mako"],
+    "import app.admin.panel": ["sqladmin", "wtforms"],
+    "import app.jobs.redis_stream": ["redis", "taskiq_redis"],
+    "import app.metrics.router": ["prometheus_client"],
+    "sys.modules.pop('httpx._main'); import httpx._main": ["rich", "pygments"],
+    "from app.jobs.taskiq_admin import ADMIN_MODULE; sys.modules.pop(ADMIN_MODULE); "
+    "import taskiq.middlewares.taskiq_admin_middleware": ["aiohttp"],
 }
 
 
@@ -143,8 +150,8 @@ def test_the_check_sees_each_heavy_module_once_its_user_is_imported(tmp_path: Pa
     """Control: the same check reports the modules when the code that needs them is loaded
     (one interpreter for all of them: a start-up costs seconds on a loaded machine)."""
     settings = {"DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}"}
-    # httpx's client is blocked by app/__init__.py: unblocked here so its import can run.
-    imports = "\n".join(["sys.modules.pop('httpx._main')", *(f"import {m}" for m in CONTROLS)])
-    found = _worker_modules(tmp_path, settings, ABSENT_BY_DEFAULT, lifespan=False, extra=imports)
-    missing = {module: sorted(set(brings) - set(found)) for module, brings in CONTROLS.items()}
-    assert {module: names for module, names in missing.items() if names} == {}
+    found = _worker_modules(
+        tmp_path, settings, ABSENT_BY_DEFAULT, lifespan=False, extra="\n".join(CONTROLS)
+    )
+    missing = {code: sorted(set(brings) - set(found)) for code, brings in CONTROLS.items()}
+    assert {code: names for code, names in missing.items() if names} == {}
