@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from app.core.config import PROJECT_ROOT, Settings, get_settings
 from app.core.logging import configure_logging, configure_process_logging
-from app.core.migrations import report_configuration_error, upgrade_head
 
 # uvicorn's supervisor kills a worker that has not answered its ping within this many seconds
 # (its default is 5). The answer comes from a thread the worker starts only once it has
@@ -27,6 +26,8 @@ def _load_settings() -> Settings:
     try:
         return get_settings()
     except ValidationError as exc:
+        from app.core.migrations import report_configuration_error
+
         report_configuration_error(exc)
         raise SystemExit(2) from None
 
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(json_logs=settings.json_logs, level=settings.LOG_LEVEL)
 
     if not args.skip_migrations:
+        # Imported here, not at the top: every uvicorn worker re-imports this module (as
+        # multiprocessing's __mp_main__) and never migrates; alembic and mako cost ~8 MB each.
+        from app.core.migrations import upgrade_head
+
         upgrade_head(settings.DATABASE_URL)
     uvicorn.run(
         "app.asgi:app_factory",

@@ -36,7 +36,6 @@ from app.files.router import media_router
 from app.generation.router import status_route
 from app.generation.status_lane import StatusLane
 from app.generation.webhook_router import replicate_webhook_router
-from app.metrics.router import router as metrics_router
 from app.payments.router import webhook_router
 from app.playground.router import STATIC_DIR as PLAYGROUND_STATIC_DIR
 from app.playground.router import router as playground_router
@@ -62,7 +61,7 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
         owned = resources is None
         app.state.resources = resources or Resources.build(settings)
         await app.state.resources.start()
-        await admin_auth.prepare(app.state.resources)
+        await admin.prepare(app.state.resources)
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector, whose full passes over it stalled the event loop for 100-250 ms.
         gc.collect()
@@ -89,6 +88,9 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     install_error_handlers(app)
     app.include_router(health_router)
     if settings.METRICS_ENABLED:
+        # Imported only when served: prometheus_client is not loaded without /metrics.
+        from app.metrics.router import router as metrics_router
+
         app.include_router(metrics_router)
     app.include_router(api_router)
     app.include_router(webhook_router)
@@ -130,8 +132,9 @@ def create_app(settings: Settings | None = None, *, resources: Resources | None 
     )
     # Thumbnails that ship with the catalogue.
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    # The back office: sqladmin with its own session cookie, CSRF and CSP (app/admin/).
-    admin_auth = mount_admin(app, settings)
+    # The back office: sqladmin with its own session cookie, CSRF and CSP (app/admin/), built
+    # at its first request.
+    admin = mount_admin(app, settings)
     instrument_app(app, settings)
     return app
 

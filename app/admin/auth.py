@@ -37,6 +37,7 @@ from app.users.repository import UserRepository
 if TYPE_CHECKING:
     from sqladmin import Admin
 
+    from app.admin.lazy import BootstrapPassword
     from app.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,12 @@ def session_cookie_is_secure(settings: Settings) -> bool:
 
 
 class AdminAuth(AuthenticationBackend):
-    def __init__(self, settings: Settings, resources: Callable[[], Resources]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        resources: Callable[[], Resources],
+        bootstrap: BootstrapPassword,
+    ) -> None:
         key = hmac.new(
             settings.SECRET_KEY.get_secret_value().encode(), b"admin-session", hashlib.sha256
         ).hexdigest()
@@ -76,14 +82,9 @@ class AdminAuth(AuthenticationBackend):
         )
         self.settings = settings
         self._resources = resources
-        self._bootstrap_hash: str | None = None
+        # Hashed at start-up by the lifespan (app/admin/lazy.py), before the panel is built.
+        self._bootstrap = bootstrap
         self.admin: Admin | None = None
-
-    async def prepare(self, resources: Resources) -> None:
-        """Hash the bootstrap password once, at start-up."""
-        self._bootstrap_hash = await resources.passwords.hash(
-            self.settings.ADMIN_PASSWORD.get_secret_value()
-        )
 
     async def login(self, request: Request) -> Response | bool:
         resources = self._resources()
@@ -146,9 +147,8 @@ class AdminAuth(AuthenticationBackend):
         if not username or not password:
             return None
         if hmac.compare_digest(username.encode(), self.settings.ADMIN_USERNAME.encode()):
-            if self._bootstrap_hash is None:
-                await self.prepare(resources)
-            ok = await resources.passwords.verify(self._bootstrap_hash, password)
+            bootstrap_hash = await self._bootstrap.prepare(resources)
+            ok = await resources.passwords.verify(bootstrap_hash, password)
             return AdminIdentity(name=self.settings.ADMIN_USERNAME, user_id=None) if ok else None
         async with resources.database.unit_of_work(write=False) as session:
             user = await UserRepository(session).get_by_email(username.lower())

@@ -1,4 +1,5 @@
-"""The sqladmin panel at /admin: the Admin, its session maker and its audit backend."""
+"""The sqladmin panel at /admin: the Admin, its session maker and its audit backend. Imported
+at the first /admin request (app/admin/lazy.py), not at start-up."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from fastapi import FastAPI
 
+    from app.admin.lazy import BootstrapPassword
     from app.core.config import Settings
     from app.resources import Resources
 
@@ -61,23 +63,26 @@ class HairTryOnAdmin(Admin):
         return RedirectResponse(str(request.url_for("admin:view-dashboard")), status_code=302)
 
 
-def mount_admin(app: FastAPI, settings: Settings) -> AdminAuth:
-    """Mount the panel on `app` at /admin; returns its auth backend (prepared at start)."""
+class _Mounted:
+    """What sqladmin's `Admin` mounts itself on: the panel's Starlette app is kept here and
+    served by `LazyAdmin`, which is already mounted at /admin."""
+
+    app: Any = None
+
+    def mount(self, path: str, app: Any, name: str | None = None) -> None:
+        self.app = app
+
+
+def build_admin(app: FastAPI, settings: Settings, bootstrap: BootstrapPassword) -> Any:
+    """The sqladmin panel of `app` (served at /admin by app/admin/lazy.py's `LazyAdmin`)."""
 
     def resources() -> Resources:
         found: Resources = app.state.resources
         return found
 
-    auth = AdminAuth(settings, resources)
-
-    async def to_panel(request: Request) -> Response:
-        # The mount answers /admin/...; the address people type has no slash (and the app
-        # does not redirect slashes).
-        return RedirectResponse("/admin/", status_code=307)
-
-    app.add_route("/admin", to_panel, include_in_schema=False)
+    auth = AdminAuth(settings, resources, bootstrap)
     admin = HairTryOnAdmin(
-        app,
+        _Mounted(),  # type: ignore[arg-type]
         session_maker=AppSessions(resources),  # type: ignore[arg-type]
         base_url="/admin",
         title="HairTryOn admin",
@@ -87,10 +92,9 @@ def mount_admin(app: FastAPI, settings: Settings) -> AdminAuth:
         static_files_kwargs={"directory": str(HERE / "static")},
     )
     auth.admin = admin
-    app.state.admin_panel = admin  # the tests walk its views and routes (BFLA-01)
     admin.templates.env.globals["admin_csrf_token"] = lambda request: csrf_token(request.session)
     admin.admin.state.resources_of = resources
     admin.add_view(DashboardView)
     for view in MODEL_VIEWS:
         admin.add_view(view)
-    return auth
+    return admin

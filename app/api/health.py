@@ -7,7 +7,6 @@ import logging
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from redis import asyncio as redis
 
 from app.api.deps import ResourcesDep
 
@@ -30,6 +29,9 @@ class ReadinessRead(BaseModel):
 async def _queue_check(broker_url: str | None) -> str:
     if not broker_url:
         return "ok"  # jobs run inside this process
+    # Imported only with a broker: the embedded defaults never load redis (~20 MB).
+    from redis import asyncio as redis
+
     client = redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
     try:
         await client.ping()

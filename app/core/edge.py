@@ -14,13 +14,13 @@ Each part's rules live in its own module (request_id, security_headers, access_l
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.access_log import access_log_enabled, log_access
 from app.core.log_context import log_scope
-from app.core.metrics import record_request
 from app.core.request_id import (
     REQUEST_ID_HEADER,
     bind_request_id,
@@ -41,7 +41,12 @@ class EdgeMiddleware:
     ) -> None:
         self.app = app
         self.security = SecurityHeaders(trusted_proxies=trusted_proxies)
-        self.metrics = metrics
+        # prometheus_client only with METRICS_ENABLED: a process without /metrics never loads it.
+        self._record: Callable[[Scope, int, float], None] | None = None
+        if metrics:
+            from app.core.metrics import record_request
+
+            self._record = record_request
         # Paths whose next segment is a credential (a share link's token): logged as `***`.
         self.secret_prefixes = secret_prefixes
 
@@ -77,5 +82,5 @@ class EdgeMiddleware:
             finally:
                 unbind_request_id(token)
         finally:
-            if self.metrics:
-                record_request(scope, status, started)
+            if self._record is not None:
+                self._record(scope, status, started)

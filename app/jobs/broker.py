@@ -26,7 +26,6 @@ from taskiq.message import BrokerMessage
 
 from app.core.log_context import log_scope
 from app.jobs.port import JobHandler, JobHandlers, UnknownJob
-from app.jobs.redis_stream import JobStreamBroker
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +70,9 @@ def build_broker(
         raise ValueError(
             f"JOB_BROKER_URL must be a redis://, rediss:// or unix:// URL, not {scheme}://"
         )
+    # Imported only with a Redis URL: redis and taskiq-redis cost ~20 MB per process.
+    from app.jobs.redis_stream import JobStreamBroker
+
     return JobStreamBroker(
         url,
         queue_name=QUEUE_NAME,

@@ -45,7 +45,7 @@ def admin_requests(app: FastAPI) -> Iterator[tuple[str, str]]:
     """(method, path) for every route of the panel, with every view's identity filled in:
     a route added later is covered without touching this test."""
     mount = admin_mount(app)
-    panel: Admin = app.state.admin_panel
+    panel: Admin = app.state.admin.panel()
     identities = sorted(view.identity for view in panel.views if isinstance(view, ModelView))
     assert {"user", "style", "image", "transaction", "credit-ledger-entry"} <= set(identities)
     for route in mount.routes:

@@ -1,67 +1,157 @@
-"""An API process loads only what it uses (issue 14, memory): the image pipeline (NumPy,
-OpenCV), boto3, the Dodo SDK, authlib (Google sign-in) and logfire are imported where they
-run, not at start-up. Checked in a fresh interpreter's `sys.modules`, so nothing the test run
-imported earlier can hide them."""
+"""An API worker loads only what it uses (issue 14, memory): what a deployment never runs is
+not imported at all, and what it runs rarely is imported where it runs. Checked in a fresh
+interpreter started the way a uvicorn worker of run.py starts (run.py re-imported as
+multiprocessing's `__mp_main__`, the app built by app/asgi.py's factory, the lifespan's
+start-up run), so nothing the test run imported earlier can hide a module.
+
+Per module, what it costs a worker and where it is imported instead:
+
+- cv2, numpy: the image pipeline, on first use (app/integrations/generator/pipeline.py);
+- boto3, botocore: only with STORAGE_BACKEND=s3; dodopayments: only with Dodo;
+- authlib: only with Google sign-in; logfire: only with LOGFIRE_TOKEN (its pydantic plugin
+  is off, app/__init__.py);
+- alembic, mako (~8 MB): run.py's migrations, in the supervisor only;
+- rich, pygments (~3 MB): httpx's command-line client, never (app/__init__.py);
+- sqladmin, wtforms (~4 MB): the back office, at the first /admin request (app/admin/lazy.py);
+- redis, taskiq_redis: only with a Redis URL (JOB_BROKER_URL, RATE_LIMIT_STORAGE_URL);
+- prometheus_client: only with METRICS_ENABLED=true;
+- aiohttp (~4 MB with yarl, multidict, attrs): taskiq's taskiq-admin client, never
+  (app/jobs/taskiq_admin.py).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from app.core.config import PROJECT_ROOT
+from tests.conftest import run_alembic
 
-# Each costs 15-40 MB of RSS per process (bench/memory_rss.py measures the sum).
-HEAVY = ("cv2", "numpy", "boto3", "botocore", "dodopayments", "logfire", "authlib")
+ALWAYS_ABSENT = (
+    "cv2",
+    "numpy",
+    "boto3",
+    "botocore",
+    "dodopayments",
+    "logfire",
+    "authlib",
+    "alembic",
+    "mako",
+    "rich",
+    "pygments",
+    "sqladmin",
+    "wtforms",
+    "aiohttp",
+)
+# Absent from the embedded defaults (no Redis, no metrics).
+ABSENT_BY_DEFAULT = (*ALWAYS_ABSENT, "redis", "taskiq_redis", "prometheus_client")
 
-_STARTUP = """
-import json, os, sys, tempfile
-os.environ["MEDIA_DIR"] = tempfile.mkdtemp()
-os.environ["MAIL_DIR"] = tempfile.mkdtemp()
-from app.core.config import Settings
-from app.main import create_app
-from app.wiring import build_resources
-settings = Settings(_env_file=None)
-create_app(settings)
-build_resources(settings)
+_WORKER = """
+import asyncio, json, runpy, sys
+runpy.run_path({run_py!r}, run_name="__mp_main__")
+from app.asgi import app_factory
+app = app_factory()
+async def start():
+    async with app.router.lifespan_context(app):
+        pass
+if {lifespan!r}:
+    asyncio.run(start())
 {extra}
 print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
 """
 
 
-def _heavy_modules_after_startup(extra: str = "") -> list[str]:
-    # The embedded defaults: local generator, local storage, local checkout.
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(PROJECT_ROOT)}
-    output = subprocess.run(
-        [sys.executable, "-c", _STARTUP.format(extra=extra, heavy=HEAVY)],
-        cwd=PROJECT_ROOT,
+def _worker_modules(
+    workdir: Path,
+    settings: dict[str, str],
+    heavy: tuple[str, ...],
+    *,
+    lifespan: bool = True,
+    extra: str = "",
+) -> list[str]:
+    """The names of `heavy` a worker has imported once started. Run in `workdir`, so a
+    developer's .env does not choose the adapters."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "ENV": "dev",
+        "MEDIA_DIR": str(workdir / "media"),
+        "MAIL_DIR": str(workdir / "mail"),
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+    script = _WORKER.format(
+        run_py=str(PROJECT_ROOT / "run.py"), lifespan=lifespan, extra=extra, heavy=heavy
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    found: list[str] = json.loads(output.strip().splitlines()[-1])
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    found: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
     return found
 
 
-def test_an_api_process_does_not_import_the_heavy_modules_at_startup() -> None:
-    assert _heavy_modules_after_startup() == []
+@pytest.fixture
+async def embedded_database(tmp_path: Path) -> str:
+    """A migrated SQLite file of the test's own: the lifespan's loops read it."""
+    url = f"sqlite:///{tmp_path / 'lean.db'}"
+    await run_alembic(url, "head")
+    return url
 
 
-@pytest.mark.parametrize(
-    ("module", "brings"),
-    [
-        ("app.integrations.generator.pipeline", ["cv2", "numpy"]),
-        ("app.integrations.storage.s3", ["boto3", "botocore"]),
-        ("app.integrations.payments.dodo", ["dodopayments"]),
-    ],
-)
-def test_the_check_sees_a_heavy_module_once_its_user_is_imported(
-    module: str, brings: list[str]
+async def test_a_worker_with_the_embedded_defaults_imports_none_of_the_heavy_modules(
+    tmp_path: Path, embedded_database: str
 ) -> None:
-    """Control: the same check reports the modules when the code that needs them is loaded."""
-    found = _heavy_modules_after_startup(f"import {module}")
-    assert set(brings) <= set(found)
+    found = _worker_modules(tmp_path, {"DATABASE_URL": embedded_database}, ABSENT_BY_DEFAULT)
+    assert found == []
+
+
+def test_a_production_like_worker_imports_only_what_its_settings_use(tmp_path: Path) -> None:
+    """PostgreSQL, Redis for jobs and rate limits, metrics on: the app is built (the lifespan
+    would connect, so it is not run) without the modules no setting asks for."""
+    settings = {
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "JOB_BROKER_URL": "redis://127.0.0.1:1/0",
+        "RATE_LIMIT_STORAGE_URL": "redis://127.0.0.1:1/1",
+        "METRICS_ENABLED": "true",
+    }
+    found = _worker_modules(tmp_path, settings, ALWAYS_ABSENT, lifespan=False)
+    assert found == []
+
+
+# What loads each group of modules, and the modules it brings. The two that app/ blocks are
+# unblocked first (a None or placeholder entry in sys.modules), so their import can run.
+CONTROLS = {
+    "import app.integrations.generator.pipeline": ["cv2", "numpy"],
+    "import app.integrations.storage.s3": ["boto3", "botocore"],
+    "import app.integrations.payments.dodo": ["dodopayments"],
+    "import app.core.migrations": ["alembic", "mako"],
+    "import app.admin.panel": ["sqladmin", "wtforms"],
+    "import app.jobs.redis_stream": ["redis", "taskiq_redis"],
+    "import app.metrics.router": ["prometheus_client"],
+    "sys.modules.pop('httpx._main'); import httpx._main": ["rich", "pygments"],
+    "from app.jobs.taskiq_admin import ADMIN_MODULE; sys.modules.pop(ADMIN_MODULE); "
+    "import taskiq.middlewares.taskiq_admin_middleware": ["aiohttp"],
+}
+
+
+def test_the_check_sees_each_heavy_module_once_its_user_is_imported(tmp_path: Path) -> None:
+    """Control: the same check reports the modules when the code that needs them is loaded
+    (one interpreter for all of them: a start-up costs seconds on a loaded machine)."""
+    settings = {"DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}"}
+    found = _worker_modules(
+        tmp_path, settings, ABSENT_BY_DEFAULT, lifespan=False, extra="\n".join(CONTROLS)
+    )
+    missing = {code: sorted(set(brings) - set(found)) for code, brings in CONTROLS.items()}
+    assert {code: names for code, names in missing.items() if names} == {}
