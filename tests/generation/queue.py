@@ -18,6 +18,12 @@ class RecordingQueue:
     async def enqueue_later(self, delay_s: float, task_name: str, *args: int) -> None:
         self.delayed.append((delay_s, task_name, args))
 
+    def jobs_for(self, *ids: int) -> list[tuple[str, tuple[int, ...]]]:
+        """The recorded jobs of these images only. A sweeper sees every committed row of the
+        shared test database, including jobs a live-server test left pending when its server
+        stopped; a test asserts about its own."""
+        return [(task, args) for task, args in self.jobs if args and args[0] in ids]
+
     def release_delayed(self) -> int:
         """The delays have passed: the delayed jobs join the queue."""
         released = len(self.delayed)
