@@ -20,6 +20,8 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core.config import PROJECT_ROOT
+from tests.conftest import BACKEND, postgres_server_url, run_alembic
+from tests.databases import own_postgres_database
 
 
 @dataclass
@@ -53,6 +55,23 @@ class Worker:
 
 
 StartWorker = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture(scope="package")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated database of these tests' own, not the session's. Worker processes claim any
+    free job in the database they are given, and so does every other process on it: the
+    session's live server (an API process with its embedded queue and sweeper) claimed a job
+    of these tests whose lease had lapsed, could not find its photo and failed it after one
+    attempt. Only the processes these tests start work here."""
+    if BACKEND == "postgresql":
+        async with own_postgres_database(postgres_server_url(), "jobs") as url:
+            await run_alembic(url, "head")
+            yield url
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('jobs-db') / 'jobs.db'}"
+        await run_alembic(url, "head")
+        yield url
 
 
 @pytest.fixture
