@@ -10,6 +10,7 @@ at the end; otherwise against a SQLite file in a temporary directory. Tests that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -76,17 +77,27 @@ def postgres_server_url() -> str:
     return url
 
 
-@pytest.fixture(scope="session")
-async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """A migrated database of this run's own: on PostgreSQL a new `hairtryon_test_<pid>_<hex>`
-    (dropped at the end, after the engine and the live servers that use it have stopped)."""
+@contextlib.asynccontextmanager
+async def migrated_database(
+    tmp_path_factory: pytest.TempPathFactory, purpose: str = ""
+) -> AsyncIterator[str]:
+    """A new database at head: on PostgreSQL a new `hairtryon_test_<pid>_<hex>` (dropped on
+    the way out), on SQLite a new file."""
     if BACKEND == "postgresql":
-        async with own_postgres_database(postgres_server_url()) as url:
+        async with own_postgres_database(postgres_server_url(), purpose) as url:
             await run_alembic(url, "head")
             yield url
     else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp(purpose or 'db') / 'test.db'}"
         await run_alembic(url, "head")
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A migrated database of this run's own (dropped at the end, after the engine and the
+    live servers that use it have stopped)."""
+    async with migrated_database(tmp_path_factory) as url:
         yield url
 
 

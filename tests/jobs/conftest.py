@@ -20,8 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core.config import PROJECT_ROOT
-from tests.conftest import BACKEND, postgres_server_url, run_alembic
-from tests.databases import own_postgres_database
+from tests.conftest import migrated_database
 
 
 @dataclass
@@ -64,13 +63,7 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     session's live server (an API process with its embedded queue and sweeper) claimed a job
     of these tests whose lease had lapsed, could not find its photo and failed it after one
     attempt. Only the processes these tests start work here."""
-    if BACKEND == "postgresql":
-        async with own_postgres_database(postgres_server_url(), "jobs") as url:
-            await run_alembic(url, "head")
-            yield url
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('jobs-db') / 'jobs.db'}"
-        await run_alembic(url, "head")
+    async with migrated_database(tmp_path_factory, "jobs") as url:
         yield url
 
 
