@@ -23,20 +23,14 @@ goes first.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import contextvars
-import os
 import secrets
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 from argon2 import PasswordHasher as _Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import VerificationError
 
+from app.core.serial_thread import SerialThread
 from app.core.slots import MachineSlots
 
 # OWASP Password Storage Cheat Sheet, argon2id minimum: m=19 MiB, t=2, p=1.
@@ -44,65 +38,9 @@ OWASP_MIN_MEMORY_COST_KIB = 19_456
 OWASP_MIN_TIME_COST = 2
 OWASP_MIN_PARALLELISM = 1
 
-T = TypeVar("T")
-
-
-class HashingQueue:
-    """One worker thread running the jobs in the order they were queued.
-
-    Shared by every PasswordHasher in the process: the point is to cap how many hashes compete
-    with the event loop for the CPU, whichever service asked for them. The thread starts on the
-    first job; a forked child starts its own (the parent's thread does not exist there).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._pid = 0
-        self._waiting = 0
-        self.threads = 1
-
-    @property
-    def waiting(self) -> int:
-        """Jobs queued that have not started yet."""
-        return self._waiting
-
-    async def run(self, function: Callable[..., T], *args: object) -> T:
-        """`function(*args)` in the hashing thread, in this task's context (log fields). A
-        task cancelled while its job waits drops the job; once started, it runs to the end."""
-        context = contextvars.copy_context()
-        with self._lock:
-            self._waiting += 1
-        try:
-            future = self._pool().submit(self._started, context, function, *args)
-        except BaseException:
-            self._done_waiting()
-            raise
-        # A job cancelled before it started never runs `_started`.
-        future.add_done_callback(lambda done: self._done_waiting() if done.cancelled() else None)
-        return await asyncio.wrap_future(future)
-
-    def _started(
-        self, context: contextvars.Context, function: Callable[..., T], *args: object
-    ) -> T:
-        self._done_waiting()
-        return context.run(function, *args)
-
-    def _done_waiting(self) -> None:
-        with self._lock:
-            self._waiting -= 1
-
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None or self._pid != os.getpid():
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.threads, thread_name_prefix="password-hashing"
-                )
-                self._pid = os.getpid()
-            return self._executor
-
-
-HASHING_QUEUE = HashingQueue()
+# Shared by every PasswordHasher in the process: the point is to cap how many hashes compete
+# with the event loop for the CPU, whichever service asked for them.
+HASHING_QUEUE = SerialThread("password-hashing")
 
 
 class PasswordHasher:

@@ -42,7 +42,7 @@ class UploadPrecheck:
     async def measure(self, upload_id: int, key: str) -> None:
         # Measured with no transaction open; stored in a short unit of its own.
         try:
-            found = await self.meter.measure(upload_id, partial(self.storage.get, key))
+            found = await self.meter.measure_in_background(partial(self.storage.get, key))
         except (InvalidImage, ObjectNotFound):
             # Deleted meanwhile, or unreadable: the next use answers for it.
             logger.info("photo check skipped for upload %s", upload_id)

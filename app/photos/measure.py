@@ -30,6 +30,13 @@ from app.integrations.generator.faces import FaceBox
 from app.photos.face_search import COMPARABLE_FACE, search_faces
 from app.photos.measurements import PhotoMeasurements
 
+# One thread per call: OpenCV's own pool threads are created by the first thread that needs
+# them and inherit its priority, so a pool first used by the low-priority background lane
+# (app/photos/meter.py) would run every later caller's parallel work at that priority. With two
+# cores and a worker process per core, OpenCV's parallelism saved no wall time (a 12 MP selfie:
+# 272-332 ms either way).
+cv2.setNumThreads(1)
+
 # A grey image as OpenCV hands it back (its dtype is not in OpenCV's stubs).
 Grey = npt.NDArray[Any]
 

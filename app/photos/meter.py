@@ -1,9 +1,18 @@
 """Measuring photos off the event loop, a bounded number at a time, once per upload per process.
 
-One `PhotoMeter` per process (in `Resources`). The measurement runs in a worker thread through
-a capacity limiter, so uploads arriving together queue for the CPU instead of starving the
-requests. A generation that arrives while the upload's background measurement is still running
-waits for that one instead of starting a second.
+One `PhotoMeter` per process (in `Resources`), with two lanes:
+
+- `measure`, for a request that needs the answer now (a generation, GET /files/check): a worker
+  thread through a capacity limiter, at the process's priority, so requests arriving together
+  queue for the CPU instead of starving the others. Callers for the same upload share one
+  measurement.
+- `measure_in_background`, for an upload just accepted: one low-priority thread of its own
+  (`SerialThread`, nice +10), one photo at a time. A background check costs about as much CPU
+  as the upload's own intake (bench/README.md, "Upload"); at the same priority it took the
+  cores from the next uploads and the status polls, whose answers people are waiting for.
+  Now it fills the CPU those leave. Only one photo's bytes are held while waiting: the next
+  is read when the thread is free. A request never waits for this lane: if the result is
+  not stored yet, it measures in its own lane (at worst the photo is measured twice).
 """
 
 from __future__ import annotations
@@ -16,15 +25,44 @@ import anyio
 import anyio.to_thread
 
 from app.core.imaging import TooManyPixels, UndecodableImage
+from app.core.serial_thread import SerialThread
 from app.files.exceptions import InvalidImage
 from app.photos.measurements import PhotoMeasurements
 
+# Weight 110 against 1024 for a thread at the normal priority (Linux CFS): the background lane
+# gets about a tenth of a contended core, and all of an idle one.
+BACKGROUND_NICE = 10
+
 
 class PhotoMeter:
-    def __init__(self, max_pixels: int, *, concurrency: int = 1) -> None:
+    def __init__(
+        self,
+        max_pixels: int,
+        *,
+        concurrency: int = 1,
+        background: SerialThread | None = None,
+    ) -> None:
         self._max_pixels = max_pixels
         self._limiter = anyio.CapacityLimiter(concurrency)
         self._running: dict[int, asyncio.Future[PhotoMeasurements]] = {}
+        self._background = background or SerialThread("photo-checks", nice=BACKGROUND_NICE)
+        # Created on first use: an asyncio primitive belongs to the loop that first waits on it.
+        self._background_turn: asyncio.Lock | None = None
+
+    async def measure_in_background(
+        self, read: Callable[[], Awaitable[bytes]]
+    ) -> PhotoMeasurements:
+        """The measurements of the bytes `read` fetches, in the low-priority lane, one photo
+        at a time (the bytes are fetched only when it is this photo's turn). Raises
+        `InvalidImage` for bytes that do not decode."""
+        if self._background_turn is None:
+            self._background_turn = asyncio.Lock()
+        async with self._background_turn:
+            data = await read()
+            try:
+                return await self._background.run(_measure_photo, data, self._max_pixels)
+            except (TooManyPixels, UndecodableImage) as exc:
+                raise InvalidImage() from exc
 
     async def measure(
         self, upload_id: int, read: Callable[[], Awaitable[bytes]]

@@ -4,16 +4,19 @@ in a fixed order, from the thresholds of the moment)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 import cv2
 import pytest
 
 from app.core.imaging import DEFAULT_MAX_PIXELS
+from app.core.serial_thread import SerialThread
 from app.files.exceptions import InvalidImage
 from app.photos.measure import measure_photo
 from app.photos.measurements import PhotoMeasurements
-from app.photos.meter import PhotoMeter
+from app.photos.meter import BACKGROUND_NICE, PhotoMeter
 from app.photos.rules import PhotoThresholds, first_problem
 from tests.generation.steps import portrait
 from tests.loop_probe import LoopProbe
@@ -70,6 +73,88 @@ async def test_two_measurements_of_one_upload_at_once_read_and_measure_it_once()
 
     assert await first == await second
     assert reads == 1
+
+
+class _BlockedLane:
+    """A background lane held busy by a job of the test's own until `free()`."""
+
+    def __init__(self) -> None:
+        self.lane = SerialThread("test-photo-checks", nice=BACKGROUND_NICE)
+        self._gate = threading.Event()
+        self._holding: asyncio.Task[bool] | None = None
+
+    async def __aenter__(self) -> _BlockedLane:
+        self._holding = asyncio.create_task(self.lane.run(self._gate.wait, 30))
+        await self.until(lambda: self.lane.waiting == 0)  # the holding job has started
+        return self
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Poll a counter the lane's thread changes (no event to wait on); bounded."""
+        for _ in range(1000):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        pytest.fail("the lane never got there")
+
+    async def free(self) -> None:
+        self._gate.set()
+        assert self._holding is not None
+        await self._holding
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.free()
+
+
+async def test_a_background_check_is_measured_in_the_low_priority_lane() -> None:
+    async with _BlockedLane() as blocked:
+        meter = PhotoMeter(DEFAULT_MAX_PIXELS, background=blocked.lane)
+
+        async def read() -> bytes:
+            return portrait()
+
+        check = asyncio.create_task(meter.measure_in_background(read))
+        await blocked.until(lambda: blocked.lane.waiting > 0)
+
+        assert not check.done()  # queued behind the lane's job, nowhere else
+        await blocked.free()
+        assert (await check).face_count == 1
+
+
+async def test_a_request_never_waits_for_the_background_lane() -> None:
+    async with _BlockedLane() as blocked:
+        meter = PhotoMeter(DEFAULT_MAX_PIXELS, background=blocked.lane)
+
+        async def read() -> bytes:
+            return portrait()
+
+        queued = asyncio.create_task(meter.measure_in_background(read))
+        found = await meter.measure(5, read)
+
+        assert found.face_count == 1
+        assert not queued.done()
+    assert await queued == found
+
+
+async def test_background_checks_hold_one_photo_at_a_time_while_they_wait() -> None:
+    reads = 0
+
+    async def read() -> bytes:
+        nonlocal reads
+        reads += 1
+        return portrait()
+
+    async with _BlockedLane() as blocked:
+        meter = PhotoMeter(DEFAULT_MAX_PIXELS, background=blocked.lane)
+        checks = [asyncio.create_task(meter.measure_in_background(read)) for _ in range(3)]
+        await blocked.until(lambda: blocked.lane.waiting > 0)
+        await asyncio.sleep(0.05)
+
+        assert reads == 1  # the others are not read until the lane is free
+        await blocked.free()
+        found = await asyncio.gather(*checks)
+
+    assert reads == 3
+    assert all(one.face_count == 1 for one in found)
 
 
 async def test_bytes_that_are_not_an_image_are_an_invalid_image() -> None:
