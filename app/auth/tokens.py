@@ -18,9 +18,15 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import jwt
-from jwt.algorithms import HMACAlgorithm
-from jwt.api_jws import PyJWS
+from app.core.optional_imports import CRYPTOGRAPHY, without
+
+# PyJWT without cryptography (~8 MB per worker): it would load it for RSA, EC and EdDSA keys,
+# and our tokens are HMAC only. Its one use of cryptography on the HMAC path, refusing a DER
+# public key or certificate as a secret, is kept in `_PreparedHMAC` (see `_is_der_key`).
+with without(CRYPTOGRAPHY):
+    import jwt
+    from jwt.algorithms import HMACAlgorithm
+    from jwt.api_jws import PyJWS
 
 # Symmetric algorithms only: the keys are shared secrets from the settings.
 SUPPORTED_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -187,6 +193,11 @@ class _PreparedHMAC(HMACAlgorithm):
     def __init__(self, hash_alg: Callable[[], Any], key: str) -> None:
         super().__init__(hash_alg)
         self.key = super().prepare_key(key)
+        if _is_der_key(self.key):
+            raise jwt.InvalidKeyError(
+                "The specified key is an asymmetric key or x509 certificate and"
+                " should not be used as an HMAC secret."
+            )
         self._key_length_warning = super().check_key_length(self.key)
         self._keyed = hmac.new(self.key, digestmod=hash_alg)
 
@@ -202,6 +213,39 @@ class _PreparedHMAC(HMACAlgorithm):
         mac = self._keyed.copy()
         mac.update(msg)
         return mac.digest()
+
+
+def _is_der_key(key: bytes) -> bool:
+    """PyJWT's screen of an HMAC secret for a DER public key or certificate, which it runs only
+    when it has cryptography (ours is imported without, see the imports). A DER structure is one
+    ASN.1 SEQUENCE whose length header spans the whole key; only a key framed so is handed to
+    cryptography, imported then: a secret of ours never is, so workers never load it."""
+    if not _framed_as_der_sequence(key):
+        return False
+    if jwt.algorithms.has_crypto:
+        return False  # PyJWT's own prepare_key has run the same check already
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    for load in (load_der_public_key, x509.load_der_x509_certificate):
+        try:
+            load(key)
+        except (TypeError, ValueError, UnsupportedAlgorithm):
+            continue
+        return True
+    return False
+
+
+def _framed_as_der_sequence(key: bytes) -> bool:
+    if len(key) < 2 or key[0] != 0x30:  # the SEQUENCE tag
+        return False
+    if key[1] < 0x80:  # short form: the length itself
+        return 2 + key[1] == len(key)
+    octets = key[1] & 0x7F  # long form: that many length octets follow
+    if octets == 0 or len(key) < 2 + octets:
+        return False
+    return 2 + octets + int.from_bytes(key[2 : 2 + octets], "big") == len(key)
 
 
 _HASHES: dict[str, Callable[[], Any]] = {

@@ -21,6 +21,7 @@ from limits.storage import storage_from_string
 from starlette.requests import Request
 
 from app.core.errors import RateLimited
+from app.core.optional_imports import OPENTELEMETRY_SDK, without
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,10 @@ def _storage(url: str | None) -> Storage:
     elif url.startswith(("redis://", "rediss://")):
         url = f"async+{url}"
     options: dict[str, str] = {"implementation": "redispy"} if "redis" in url else {}
-    storage = storage_from_string(url, **options)
+    # limits imports redis-py here, for a Redis URL: without the OpenTelemetry SDK redis-py
+    # does not need (app/core/optional_imports.py).
+    with without(OPENTELEMETRY_SDK):
+        storage = storage_from_string(url, **options)
     if not isinstance(storage, Storage):
         raise ValueError(f"RATE_LIMIT_STORAGE_URL {url!r} is not an asyncio storage")
     return storage

@@ -32,13 +32,19 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.typing import StreamIdT
 from taskiq import AckableMessage
-from taskiq_redis import RedisStreamBroker
+
+from app.core.optional_imports import OPENTELEMETRY_SDK, without
+
+# redis-py imports OpenTelemetry's metrics SDK only to annotate a provider for its own metrics,
+# which we never turn on (~2 MB per worker with psutil); see app/core/optional_imports.py.
+with without(OPENTELEMETRY_SDK):
+    from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError, ResponseError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.typing import StreamIdT
+    from taskiq_redis import RedisStreamBroker
 
 logger = logging.getLogger(__name__)
 

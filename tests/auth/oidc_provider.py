@@ -26,16 +26,16 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import unquote, urlencode
 
-import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from tests.auth.rs256 import public_jwk, sign_rs256
 
 CLIENT_ID = "hairtryon-test.apps.googleusercontent.com"
 CLIENT_SECRET = "test-google-client-secret"
@@ -321,7 +321,7 @@ class FakeGoogle:
         if account.profile_in_id_token:
             claims.update(self._profile_claims())
         key = _rsa_key("foreign" if behaviour.foreign_key else "google")
-        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": KEY_ID})
+        return sign_rs256(claims, key, headers={"kid": KEY_ID})
 
     def _profile_claims(self) -> dict[str, object]:
         account = self.account
@@ -333,7 +333,7 @@ class FakeGoogle:
         return claims
 
     async def _jwks(self, request: Request) -> Response:
-        jwk = RSAAlgorithm.to_jwk(_rsa_key("google").public_key(), as_dict=True)
+        jwk = public_jwk(_rsa_key("google").public_key())
         jwk.update(kid=KEY_ID, alg="RS256", use="sig")
         return JSONResponse({"keys": [jwk]})
 

@@ -67,10 +67,11 @@ def _signed(claims: dict[str, Any], key: str = SECRET, algorithm: str = "HS256")
 def _rs256() -> str:
     rsa = pytest.importorskip(
         "cryptography.hazmat.primitives.asymmetric.rsa",
-        reason="cryptography is not installed; PyJWT cannot sign RS256",
+        reason="cryptography is not installed; RS256 cannot be signed",
     )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return jwt.encode(_claims(), key, algorithm="RS256")
+    from tests.auth.rs256 import sign_rs256
+
+    return sign_rs256(_claims(), rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 def _tampered() -> str:
@@ -231,6 +232,42 @@ def test_service_refuses_unsafe_configuration(overrides: dict[str, Any], message
     }
     with pytest.raises(ValueError, match=message):
         TokenService(**{**settings, **overrides})
+
+
+# An Ed25519 public key in DER (SubjectPublicKeyInfo) whose bytes are all ASCII, so it can be
+# a str secret: PyJWT refuses it only with cryptography's help, which it is imported without.
+_DER_PUBLIC_KEY = (bytes.fromhex("302a300506032b6570032100") + b"A" * 32).decode("ascii")
+_PEM_PUBLIC_KEY = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    f"{base64.b64encode(_DER_PUBLIC_KEY.encode()).decode()}\n"
+    "-----END PUBLIC KEY-----\n"
+)
+
+
+@pytest.mark.parametrize("secret", [_DER_PUBLIC_KEY, _PEM_PUBLIC_KEY], ids=["der", "pem"])
+def test_an_asymmetric_key_is_refused_as_a_secret(secret: str) -> None:
+    """A public key as the HMAC secret would let anyone who has it sign tokens (algorithm
+    confusion): PyJWT's screen, kept for DER keys though PyJWT is loaded without cryptography."""
+    with pytest.raises(jwt.InvalidKeyError, match="asymmetric key"):
+        TokenService(
+            secret_key=secret,
+            refresh_secret_key=REFRESH_SECRET,
+            access_ttl=ACCESS_TTL,
+            refresh_ttl=timedelta(days=30),
+        )
+
+
+def test_a_secret_framed_like_der_but_no_key_is_accepted() -> None:
+    """The DER screen parses only what is shaped like one ASN.1 SEQUENCE, and refuses only keys."""
+    secret = "0" + chr(46) + "x" * 46
+    service = TokenService(
+        secret_key=secret,
+        refresh_secret_key=REFRESH_SECRET,
+        access_ttl=ACCESS_TTL,
+        refresh_ttl=timedelta(days=30),
+    )
+    token = service.issue(TokenType.ACCESS, 7).token
+    assert service.decode(token, TokenType.ACCESS).sub == 7
 
 
 def test_default_ttls_are_exposed(service: TokenService) -> None:

@@ -16,7 +16,11 @@ Per module, what it costs a worker and where it is imported instead:
 - redis, taskiq_redis: only with a Redis URL (JOB_BROKER_URL, RATE_LIMIT_STORAGE_URL);
 - prometheus_client: only with METRICS_ENABLED=true;
 - aiohttp (~4 MB with yarl, multidict, attrs): taskiq's taskiq-admin client, never
-  (app/jobs/taskiq_admin.py).
+  (app/jobs/taskiq_admin.py);
+- cryptography.hazmat (~8 MB): PyJWT is imported without it (HMAC tokens only), so it comes only
+  with authlib, for Google sign-in's RS256 id tokens (app/core/optional_imports.py);
+- opentelemetry.sdk (~2 MB with psutil): redis-py is imported without it, so it comes only
+  with logfire (LOGFIRE_TOKEN); FastAPI's use of OpenTelemetry's API stays.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pytest
 
 from app.core.config import PROJECT_ROOT
 from tests.conftest import run_alembic
+from tests.redis_server import RedisServer
 
 ALWAYS_ABSENT = (
     "cv2",
@@ -47,6 +52,9 @@ ALWAYS_ABSENT = (
     "sqladmin",
     "wtforms",
     "aiohttp",
+    "cryptography.hazmat",
+    "opentelemetry.sdk",
+    "psutil",
 )
 # Absent from the embedded defaults (no Redis, no metrics).
 ABSENT_BY_DEFAULT = (*ALWAYS_ABSENT, "redis", "taskiq_redis", "prometheus_client")
@@ -130,6 +138,42 @@ def test_a_production_like_worker_imports_only_what_its_settings_use(tmp_path: P
     assert found == []
 
 
+# Inside the lifespan: a readiness check (pings the broker) and a failed login (counted in the
+# Redis rate limits), the paths on which redis-py is used.
+_SERVE_ON_REDIS = """
+import httpx
+async def serve():
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            ready = await client.get("/ready")
+            assert ready.status_code == 200, ready.text
+            login = await client.post(
+                "/api/v1/auth/login",
+                json={"email": "nobody@example.org", "password": "wrong-password"},
+                headers={"Origin": "http://localhost:5173"},
+            )
+            assert login.status_code == 401, login.text
+asyncio.run(serve())
+import redis, limits.aio.storage.redis
+"""
+
+
+@pytest.mark.parametrize("uses", [("JOB_BROKER_URL",), ("RATE_LIMIT_STORAGE_URL",)])
+async def test_a_worker_on_redis_imports_neither_cryptography_nor_the_opentelemetry_sdk(
+    tmp_path: Path, embedded_database: str, redis_server: RedisServer, uses: tuple[str, ...]
+) -> None:
+    """redis-py (for jobs, or for rate limits: each is the first to import it in one case) and
+    PyJWT are imported without the extras they would load but never use here; the check runs
+    after requests that use both."""
+    settings = {"DATABASE_URL": embedded_database}
+    settings.update({name: redis_server.url(db) for db, name in enumerate(uses)})
+    found = _worker_modules(
+        tmp_path, settings, ALWAYS_ABSENT, lifespan=False, extra=_SERVE_ON_REDIS
+    )
+    assert found == []
+
+
 # What loads each group of modules, and the modules it brings. The two that app/ blocks are
 # unblocked first (a None or placeholder entry in sys.modules), so their import can run.
 CONTROLS = {
@@ -143,6 +187,8 @@ CONTROLS = {
     "sys.modules.pop('httpx._main'); import httpx._main": ["rich", "pygments"],
     "from app.jobs.taskiq_admin import ADMIN_MODULE; sys.modules.pop(ADMIN_MODULE); "
     "import taskiq.middlewares.taskiq_admin_middleware": ["aiohttp"],
+    "import authlib.integrations.starlette_client": ["cryptography.hazmat"],
+    "import logfire": ["opentelemetry.sdk", "psutil"],
 }
 
 
