@@ -7,7 +7,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+
+if __name__ == "__mp_main__":
+    # A uvicorn worker (or --reload's server process) re-imports this module as
+    # multiprocessing's __mp_main__, and uvicorn's package imports its reloader, and with it
+    # watchfiles (~1 MB), in every process. Only the supervisor watches files: here the import
+    # fails as if watchfiles were not installed, and uvicorn falls back to its stat-based
+    # reloader class, which a worker never runs either.
+    sys.modules.setdefault("watchfiles", None)  # type: ignore[arg-type]
 
 import uvicorn
 from pydantic import ValidationError

@@ -20,7 +20,8 @@ Per module, what it costs a worker and where it is imported instead:
 - cryptography.hazmat (~8 MB): PyJWT is imported without it (HMAC tokens only), so it comes only
   with authlib, for Google sign-in's RS256 id tokens (app/core/optional_imports.py);
 - opentelemetry.sdk (~2 MB with psutil): redis-py is imported without it, so it comes only
-  with logfire (LOGFIRE_TOKEN); FastAPI's use of OpenTelemetry's API stays.
+  with logfire (LOGFIRE_TOKEN); FastAPI's use of OpenTelemetry's API stays;
+- watchfiles (~1 MB): uvicorn's reloader, in the supervisor of `run.py --reload` only (run.py).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ ALWAYS_ABSENT = (
     "cryptography.hazmat",
     "opentelemetry.sdk",
     "psutil",
+    "watchfiles",
 )
 # Absent from the embedded defaults (no Redis, no metrics).
 ABSENT_BY_DEFAULT = (*ALWAYS_ABSENT, "redis", "taskiq_redis", "prometheus_client")
@@ -70,7 +72,8 @@ async def start():
 if {lifespan!r}:
     asyncio.run(start())
 {extra}
-print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
+# A None entry is an import blocked (run.py's watchfiles), not a module loaded.
+print(json.dumps(sorted(name for name in {heavy!r} if sys.modules.get(name) is not None)))
 """
 
 
@@ -189,6 +192,7 @@ CONTROLS = {
     "import taskiq.middlewares.taskiq_admin_middleware": ["aiohttp"],
     "import authlib.integrations.starlette_client": ["cryptography.hazmat"],
     "import logfire": ["opentelemetry.sdk", "psutil"],
+    "sys.modules.pop('watchfiles'); import uvicorn.supervisors.watchfilesreload": ["watchfiles"],
 }
 
 
