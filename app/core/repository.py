@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Base
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 ModelT = TypeVar("ModelT", bound=Base)
 
@@ -28,3 +32,17 @@ class Repository(Generic[ModelT]):
     async def delete(self, instance: ModelT) -> None:
         await self.session.delete(instance)
         await self.session.flush()
+
+
+def insert_on_conflict(session: AsyncSession, entity: type[Base]) -> PostgresInsert | SqliteInsert:
+    """The INSERT of the session's dialect, the one with ON CONFLICT (insert-if-absent, upsert).
+    Each dialect's module is imported when first used: a worker on SQLite never loads
+    PostgreSQL's dialect (~2 MB). (SQLite's is loaded in every process: the models'
+    `sqlite_autoincrement` option needs it, app/models/base.py.)"""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+        return postgres_insert(entity)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(entity)

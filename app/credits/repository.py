@@ -4,11 +4,9 @@ then the balance changes with a conditional UPDATE ... RETURNING."""
 from __future__ import annotations
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.repository import Repository
+from app.core.repository import Repository, insert_on_conflict
 from app.models import CreditLedgerEntry, User
 
 
@@ -44,10 +42,8 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
             # Set for real once the balance has moved, in the same transaction.
             "balance_after": 0,
         }
-        dialect = self.session.get_bind().dialect.name
-        builder = pg_insert if dialect == "postgresql" else sqlite_insert
         statement = (
-            builder(CreditLedgerEntry)
+            insert_on_conflict(self.session, CreditLedgerEntry)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["business_key"])
             .returning(CreditLedgerEntry.id)

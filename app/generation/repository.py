@@ -10,14 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.repository import live_session
 from app.core.db import DriverStatement
-from app.core.repository import Repository
+from app.core.repository import Repository, insert_on_conflict
 from app.models import (
     AuthSession,
     DeadLetter,
@@ -786,11 +784,8 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
         """Insert the key with no answer yet; its id, or None when a concurrent request holds
         it (on PostgreSQL the unique index makes us wait for that request's transaction). The
         conflict is skipped rather than raised, so no savepoint is needed: one round trip."""
-        builder = (
-            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
         statement = (
-            builder(IdempotencyKey)
+            insert_on_conflict(self.session, IdempotencyKey)
             .values(user_id=user_id, key=key, request_hash=request_hash, response_json="{}")
             .on_conflict_do_nothing(index_elements=["user_id", "key"])
             .returning(IdempotencyKey.id)

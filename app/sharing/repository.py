@@ -3,10 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.core.repository import Repository
+from app.core.repository import Repository, insert_on_conflict
 from app.models import Image, ShareLink
 
 
@@ -19,10 +17,7 @@ class ShareLinkRepository(Repository[ShareLink]):
         One upsert on the image's unique key: a delete then an insert let two shares of one
         image at once (a double click) both insert on PostgreSQL, and the second failed on the
         unique index. Now the later one waits for the earlier and replaces its token."""
-        insert = (
-            pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        )
-        statement = insert(ShareLink).values(
+        statement = insert_on_conflict(self.session, ShareLink).values(
             image_id=image_id, token_hash=token_hash, expires_at=expires_at
         )
         await self.session.execute(

@@ -21,7 +21,10 @@ Per module, what it costs a worker and where it is imported instead:
   with authlib, for Google sign-in's RS256 id tokens (app/core/optional_imports.py);
 - opentelemetry.sdk (~2 MB with psutil): redis-py is imported without it, so it comes only
   with logfire (LOGFIRE_TOKEN); FastAPI's use of OpenTelemetry's API stays;
-- watchfiles (~1 MB): uvicorn's reloader, in the supervisor of `run.py --reload` only (run.py).
+- watchfiles (~1 MB): uvicorn's reloader, in the supervisor of `run.py --reload` only (run.py);
+- SQLAlchemy's PostgreSQL dialect (~2 MB) on SQLite: its INSERT ... ON CONFLICT is imported
+  where first used (app/core/repository.py). SQLite's dialect is in every process (the models'
+  sqlite_autoincrement option loads it, app/models/base.py).
 """
 
 from __future__ import annotations
@@ -58,8 +61,14 @@ ALWAYS_ABSENT = (
     "psutil",
     "watchfiles",
 )
-# Absent from the embedded defaults (no Redis, no metrics).
-ABSENT_BY_DEFAULT = (*ALWAYS_ABSENT, "redis", "taskiq_redis", "prometheus_client")
+# Absent from the embedded defaults (no Redis, no metrics, SQLite).
+ABSENT_BY_DEFAULT = (
+    *ALWAYS_ABSENT,
+    "redis",
+    "taskiq_redis",
+    "prometheus_client",
+    "sqlalchemy.dialects.postgresql",
+)
 
 _WORKER = """
 import asyncio, json, runpy, sys
