@@ -28,7 +28,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from app.core.config import PROJECT_ROOT
+# Not app.core.config's: importing it here would load pydantic before the hook.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rss_kib() -> int:
