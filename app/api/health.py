@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from app.api.deps import ResourcesDep
-from app.core.optional_imports import OPENTELEMETRY_SDK, without
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -30,10 +29,10 @@ class ReadinessRead(BaseModel):
 async def _queue_check(broker_url: str | None) -> str:
     if not broker_url:
         return "ok"  # jobs run inside this process
-    # Imported only with a broker: the embedded defaults never load redis (~20 MB); and
-    # without the OpenTelemetry SDK it does not need (app/core/optional_imports.py).
-    with without(OPENTELEMETRY_SDK):
-        from redis import asyncio as redis
+    # Imported only with a broker: the embedded defaults never load redis (~20 MB). With one,
+    # the broker has imported it at start-up (without the OpenTelemetry SDK, see
+    # app/jobs/redis_stream.py), so this is a lookup in sys.modules.
+    from redis import asyncio as redis
 
     client = redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=2)
     try:
