@@ -376,7 +376,12 @@ async def test_a_side_view_taken_over_cannot_be_completed_or_refunded_by_its_old
     refunds = await session.scalar(
         select(func.count())
         .select_from(CreditLedgerEntry)
-        .where(CreditLedgerEntry.reason == "refund", CreditLedgerEntry.reference_type == "view")
+        .where(
+            CreditLedgerEntry.reason == "refund",
+            CreditLedgerEntry.reference_type == "view",
+            # This view's refund only: the session's database holds earlier tests' refunds.
+            CreditLedgerEntry.reference_id == f"{image_id}-right",
+        )
     )
     assert refunds == 0
     assert await second.finish_view(current, view, _result()) is True

@@ -22,6 +22,9 @@ from redis.asyncio import Redis
 from app.core.config import PROJECT_ROOT
 from tests.conftest import migrated_database
 
+# Far beyond the stop grace the tests give (JOB_STOP_GRACE_S=2): a bound, not a measurement.
+STOP_BOUND_S = 45
+
 
 @dataclass
 class Worker:
@@ -44,13 +47,21 @@ class Worker:
         await self.process.wait()
 
     async def stop(self) -> None:
+        """SIGTERM, as a supervisor stops it. A worker still running after STOP_BOUND_S is a
+        bug: the test fails with the worker's log and the stack of every thread (SIGABRT makes
+        faulthandler, on in every worker, write them there)."""
         if self.process.returncode is not None:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(self.process.wait(), timeout=45)
+            await asyncio.wait_for(self.process.wait(), timeout=STOP_BOUND_S)
         except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGABRT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), timeout=5)
             await self.kill()
+            pytest.fail(f"the worker did not stop within {STOP_BOUND_S} s; its log:\n{self.log()}")
 
 
 StartWorker = Callable[..., Awaitable[Worker]]
@@ -84,6 +95,8 @@ def worker_env(database_url: str, redis_url: str, tmp_path: Path) -> dict[str, s
         "JOB_LEASE_S": "1",
         "JOB_STOP_GRACE_S": "2",
         "PAYMENTS_RECONCILE_INTERVAL_S": "0",
+        # A worker that hangs shows where: SIGABRT (Worker.stop) dumps every thread's stack.
+        "PYTHONFAULTHANDLER": "1",
     }
 
 
