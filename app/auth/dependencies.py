@@ -24,6 +24,7 @@ from app.auth.password_reset import PasswordResetService
 from app.auth.repository import ChallengeRepository, SessionRepository
 from app.auth.service import AccountService
 from app.auth.sessions import SessionService, identify, utcnow
+from app.core.config import Settings
 from app.core.db import after_commit, release
 from app.core.errors import NotAuthenticated
 from app.core.log_context import bind_log_fields
@@ -212,12 +213,11 @@ def no_credentials(request: Request) -> Exception:
     return NoCookiesFound()
 
 
-async def get_current_user(
+async def _authenticated_user(
     request: Request,
-    credentials: AccessCredentialsDep,
-    sessions: SessionServiceDep,
-    settings: SettingsDep,
-    session: SessionDep,
+    credentials: AccessCredentials | None,
+    sessions: SessionService,
+    settings: Settings,
 ) -> User:
     if credentials is None:
         raise no_credentials(request)
@@ -229,6 +229,17 @@ async def get_current_user(
     # Rate limits key authenticated requests by user.
     request.state.user_id = user.id
     bind_log_fields(user_id=user.id)
+    return user
+
+
+async def get_current_user(
+    request: Request,
+    credentials: AccessCredentialsDep,
+    sessions: SessionServiceDep,
+    settings: SettingsDep,
+    session: SessionDep,
+) -> User:
+    user = await _authenticated_user(request, credentials, sessions, settings)
     if request.method not in _READ_METHODS:
         # A changing request may read a slow body or call a provider next: hold no connection
         # meanwhile. Its writes open their own short transaction (core/db.py).
@@ -238,6 +249,25 @@ async def get_current_user(
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def get_current_user_in_unit(
+    request: Request,
+    credentials: AccessCredentialsDep,
+    sessions: SessionServiceDep,
+    settings: SettingsDep,
+) -> User:
+    """`get_current_user` whose read stays in the request's unit of work: for changing routes
+    whose JSON body FastAPI has already read (it reads a declared body before it solves any
+    dependency) and whose services release the connection themselves before slow work (the
+    generation routes: image intake and the photo measurement do). The accept then runs its
+    reads and writes in one transaction on PostgreSQL instead of opening one for the user read
+    alone (a BEGIN and a COMMIT round trip more per request); SQLite reads outside any
+    transaction either way."""
+    return await _authenticated_user(request, credentials, sessions, settings)
+
+
+CurrentUserInUnit = Annotated[User, Depends(get_current_user_in_unit)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,9 @@ LAZY_BEGIN_OPTION = "hairtryon_lazy_begin"
 _WRITING_KEY = "hairtryon_writing_transaction"
 _SPAWN_KEY = "hairtryon_spawn_after_commit"
 _TEXT_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# Execution option of a statement that writes without being an INSERT, UPDATE or DELETE at its
+# top: a SELECT over data-modifying CTEs (PostgreSQL), which takes the write lock like them.
+WRITES_OPTION = "hairtryon_writes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,8 @@ def _sqlite_in_transaction(connection: Connection) -> bool:
 
 def _writes(state: ORMExecuteState) -> bool:
     if state.is_insert or state.is_update or state.is_delete:
+        return True
+    if state.execution_options.get(WRITES_OPTION, False):
         return True
     statement = state.statement
     if isinstance(statement, TextClause):

@@ -39,7 +39,12 @@ def insert_on_conflict(session: AsyncSession, entity: type[Base]) -> PostgresIns
     Each dialect's module is imported when first used: a worker on SQLite never loads
     PostgreSQL's dialect (~2 MB). (SQLite's is loaded in every process: the models'
     `sqlite_autoincrement` option needs it, app/models/base.py.)"""
-    if session.get_bind().dialect.name == "postgresql":
+    return dialect_insert(session.get_bind().dialect.name, entity)
+
+
+def dialect_insert(dialect: str, entity: type[Base]) -> PostgresInsert | SqliteInsert:
+    """`insert_on_conflict` for a dialect named ahead of any session (a statement built once)."""
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as postgres_insert
 
         return postgres_insert(entity)

@@ -3,11 +3,25 @@ then the balance changes with a conditional UPDATE ... RETURNING."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+import functools
+from dataclasses import dataclass
+
+from sqlalchemy import BindParameter, Integer, Select, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import WRITES_OPTION
 from app.core.repository import Repository, insert_on_conflict
 from app.models import CreditLedgerEntry, User
+
+
+@dataclass(frozen=True, slots=True)
+class Charged:
+    """What `CreditLedgerRepository.charge` did: `key_used` when the business key already named
+    a row (then nothing moved, or what moved must be rolled back); else the new balance, or
+    None when it was too low (nothing moved)."""
+
+    key_used: bool
+    balance: int | None
 
 
 class CreditLedgerRepository(Repository[CreditLedgerEntry]):
@@ -110,6 +124,52 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
         recorded_balance: int | None = (await self.session.execute(recorded)).scalar_one_or_none()
         return recorded_balance
 
+    async def charge(
+        self,
+        *,
+        user_id: int,
+        amount: int,
+        reason: str,
+        business_key: str,
+        reference_type: str | None,
+        reference_id: str | None,
+    ) -> Charged:
+        """Take `amount` with its ledger row, once per business key: `claim` then
+        `change_balance`, as one statement on PostgreSQL.
+
+        There the balance update (which locks the user's row) runs first in a data-modifying
+        CTE, only if the key names no row yet, and the ledger row is inserted from what it
+        returned, `balance_after` included: one round trip instead of two, with the row lock
+        held for that statement and the commit. A key taken by a concurrent transaction
+        between the snapshot and the insert leaves the balance moved without its row:
+        `key_used` is then reported and the caller must raise (the transaction rolls back)."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            entry_id = await self.claim(
+                user_id=user_id,
+                delta=-amount,
+                reason=reason,
+                business_key=business_key,
+                reference_type=reference_type,
+                reference_id=reference_id,
+            )
+            if entry_id is None:
+                return Charged(key_used=True, balance=None)
+            balance = await self.change_balance(user_id, -amount, entry_id=entry_id)
+            return Charged(key_used=False, balance=balance)
+        params = {
+            "user_id": user_id,
+            "amount": amount,
+            "delta": -amount,
+            "reason": reason,
+            "business_key": business_key,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+        }
+        outcome = (await self.session.execute(_charge_in_one(), params)).one()
+        if outcome.used or (outcome.balance is not None and outcome.entry_id is None):
+            return Charged(key_used=True, balance=None)
+        return Charged(key_used=False, balance=outcome.balance)
+
     async def read_balance(self, user_id: int) -> int | None:
         """A plain read of the balance (no lock): only the CR-06 naive debit decides on it."""
         return await self.session.scalar(select(User.credits).where(User.id == user_id))
@@ -147,3 +207,37 @@ class CreditLedgerRepository(Repository[CreditLedgerEntry]):
             )
         )
         return int(total or 0)
+
+
+@functools.cache
+def _charge_in_one() -> Select[bool, int | None, int | None]:
+    """`CreditLedgerRepository.charge`'s PostgreSQL statement, built once per process (building
+    it per call cost more CPU than its round trip); the values are bound at execution."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    used = exists().where(CreditLedgerEntry.business_key == bindparam("business_key"))
+    amount: BindParameter[int] = bindparam("amount", type_=Integer)
+    moved = (
+        update(User)
+        .where(User.id == bindparam("user_id"), User.credits - amount >= 0, ~used)
+        .values(credits=User.credits - amount)
+        .returning(User.credits)
+        .cte("moved")
+    )
+    columns = ("user_id", "delta", "reason", "business_key", "reference_type", "reference_id")
+    row = select(
+        *(bindparam(name, type_=CreditLedgerEntry.__table__.c[name].type) for name in columns),
+        moved.c.credits,
+    )
+    entry = (
+        pg_insert(CreditLedgerEntry)
+        .from_select([*columns, "balance_after"], row)
+        .on_conflict_do_nothing(index_elements=["business_key"])
+        .returning(CreditLedgerEntry.id)
+        .cte("entry")
+    )
+    return select(
+        used.label("used"),
+        select(moved.c.credits).scalar_subquery().label("balance"),
+        select(entry.c.id).scalar_subquery().label("entry_id"),
+    ).execution_options(**{WRITES_OPTION: True})

@@ -75,15 +75,29 @@ class CreditsService:
         """Take payment for work about to start. Unlike `debit`, a business key that was
         already used raises: the work must not start on someone else's (or an earlier) charge
         — that is how a reused id once made generations free (CR-08)."""
+        if amount <= 0:
+            raise ValueError("charge a positive amount")
+        key = business_key(reason, reference)
         if self.ledger.unsafe_read_modify_write:
             change = await self._move_naively(
                 user_id, -amount, reason, reference, None, seen_balance
             )
-        else:
-            change = await self.debit(user_id, amount, reason, reference)
-        if not change.applied:
-            raise DebitNotApplied(business_key(reason, reference))
-        return change
+            if not change.applied:
+                raise DebitNotApplied(key)
+            return change
+        charged = await self.ledger.charge(
+            user_id=user_id,
+            amount=amount,
+            reason=reason.value,
+            business_key=key,
+            reference_type=reference.type,
+            reference_id=str(reference.id),
+        )
+        if charged.key_used:
+            raise DebitNotApplied(key)
+        if charged.balance is None:
+            raise InsufficientCredits()
+        return CreditChange(applied=True, balance=charged.balance)
 
     async def _move(
         self,

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 
 from app.core.repository import Repository
-from app.models import Image, Upload, UploadStatus, User
+from app.models import Image, PhotoCheck, Upload, UploadStatus, User
 
 
 class UploadRepository(Repository[Upload]):
@@ -16,6 +16,19 @@ class UploadRepository(Repository[Upload]):
         return await self.session.scalar(
             select(Upload).where(or_(Upload.key == key, Upload.presigned_key == key)).limit(1)
         )
+
+    async def get_by_key_with_check(self, key: str) -> tuple[Upload, PhotoCheck | None] | None:
+        """`get_by_key` with the upload's stored photo check, if any, in the same round trip:
+        a generation needs both, and the check is usually stored by then."""
+        row = (
+            await self.session.execute(
+                select(Upload, PhotoCheck)
+                .outerjoin(PhotoCheck, PhotoCheck.upload_id == Upload.id)
+                .where(or_(Upload.key == key, Upload.presigned_key == key))
+                .limit(1)
+            )
+        ).one_or_none()
+        return None if row is None else (row[0], row[1])
 
     async def mark_ready(
         self,

@@ -6,19 +6,24 @@ from typing import Annotated
 from fastapi import Depends
 
 from app.api.deps import ResourcesDep, SessionDep
-from app.auth.dependencies import CurrentUser
+from app.auth.dependencies import CurrentUserInUnit
 from app.core.db import after_commit
 from app.credits.repository import CreditLedgerRepository
 from app.credits.service import CreditsService
 from app.files.dependencies import FileServiceDep
 from app.files.repository import UploadRepository
 from app.generation.gallery import GalleryService
-from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
+from app.generation.repository import (
+    AcceptRepository,
+    IdempotencyRepository,
+    ImageRepository,
+    ImageViewRepository,
+    JobWrites,
+)
 from app.generation.result_keys import ResultKeys
 from app.generation.service import GenerationService
 from app.generation.status import StatusReader
 from app.photos.dependencies import PhotoCheckServiceDep
-from app.styles.repository import StyleRepository
 
 
 async def get_generation_service(
@@ -28,11 +33,14 @@ async def get_generation_service(
     photos: PhotoCheckServiceDep,
 ) -> GenerationService:
     settings = resources.settings
+    images = ImageRepository(session)
+    idempotency = IdempotencyRepository(session)
     return GenerationService(
-        images=ImageRepository(session),
+        images=images,
+        accepts=AcceptRepository(session),
+        job_writes=JobWrites(images, idempotency),
         views=ImageViewRepository(session),
-        idempotency=IdempotencyRepository(session),
-        styles=StyleRepository(session),
+        idempotency=idempotency,
         uploads=UploadRepository(session),
         files=files,
         credits=CreditsService(
@@ -71,7 +79,7 @@ async def get_status_reader(resources: ResourcesDep) -> StatusReader:
 StatusReaderDep = Annotated[StatusReader, Depends(get_status_reader)]
 
 
-async def generation_rate_limit(user: CurrentUser, resources: ResourcesDep) -> None:
+async def generation_rate_limit(user: CurrentUserInUnit, resources: ResourcesDep) -> None:
     """SPEC §8: generation requests per user (5/min by default)."""
     await resources.limiter.hit(
         resources.settings.RATE_LIMIT_GENERATION, "generation", f"user:{user.id}"

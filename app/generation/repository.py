@@ -4,18 +4,35 @@ backwards (JOB-05)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, delete, func, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from app.auth.repository import live_session
-from app.core.db import DriverStatement
-from app.core.repository import Repository, insert_on_conflict
+from app.core.db import WRITES_OPTION, DriverStatement
+from app.core.repository import Repository, dialect_insert
 from app.models import (
     AuthSession,
     DeadLetter,
@@ -23,6 +40,9 @@ from app.models import (
     Image,
     ImageStatus,
     ImageView,
+    PhotoCheck,
+    Style,
+    Upload,
     ViewsStatus,
 )
 
@@ -131,6 +151,18 @@ def _queue_lapsed(now: datetime) -> ColumnElement[bool]:
 
 class ImageRepository(Repository[Image]):
     model = Image
+
+    async def insert_job(self, **values: Any) -> int:
+        """A new job row from its column values; its id. A core INSERT ... RETURNING: the
+        accept needs only the id, not an object in the session's unit of work (a flush)."""
+        inserted = await self.session.execute(_INSERT_JOB, values)
+        return int(inserted.scalar_one())
+
+    async def discard(self, image_id: int) -> None:
+        """Drop a job row this transaction inserted and must not keep."""
+        await self.session.execute(
+            delete(Image).where(Image.id == image_id).execution_options(synchronize_session=False)
+        )
 
     async def get_owned(self, image_id: int, user_id: int) -> Image | None:
         return await self.session.scalar(
@@ -770,6 +802,184 @@ class DeadLetterRepository(Repository[DeadLetter]):
         return list(rows)
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptRead:
+    """What accepting a generation reads before it writes: the request's idempotency key, the
+    active style it names and the upload it names with that upload's stored photo check (each
+    None when there is none, or when the request names none)."""
+
+    known: IdempotencyKey | None
+    style: Style | None
+    upload: tuple[Upload, PhotoCheck | None] | None
+
+
+class AcceptRepository:
+    """The accept's reads as one statement: each is an outer join from a one-row select, on a
+    condition of its own, so a missing row leaves only its own columns NULL. One round trip
+    (and one ORM result) instead of three."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def read(
+        self,
+        user_id: int,
+        *,
+        idempotency_key: str | None,
+        style_id: int | None,
+        upload_key: str | None,
+    ) -> AcceptRead:
+        statement = _accept_read(
+            idempotency_key is not None, style_id is not None, bool(upload_key)
+        )
+        params = {
+            "user_id": user_id,
+            "idempotency_key": idempotency_key,
+            "style_id": style_id,
+            "upload_key": upload_key,
+        }
+        known, style, upload, check = (await self.session.execute(statement, params)).one()
+        return AcceptRead(known, style, None if upload is None else (upload, check))
+
+
+@functools.cache
+def _accept_read(
+    with_key: bool, with_style: bool, with_upload: bool
+) -> Select[IdempotencyKey, Style, Upload, PhotoCheck]:
+    """The read for the parts a request names, built once per process (a statement built per
+    request costs more CPU than its round trip: coercions and its cache key); the values are
+    bound at execution."""
+    one = select(literal(1).label("one")).subquery("one")
+    key_matches = (
+        and_(
+            IdempotencyKey.user_id == bindparam("user_id"),
+            IdempotencyKey.key == bindparam("idempotency_key"),
+        )
+        if with_key
+        else false()
+    )
+    style_matches = (
+        and_(Style.id == bindparam("style_id"), Style.is_active.is_(True))
+        if with_style
+        else false()
+    )
+    upload_key: BindParameter[str] = bindparam("upload_key")
+    upload_matches = (
+        or_(Upload.key == upload_key, Upload.presigned_key == upload_key)
+        if with_upload
+        else false()
+    )
+    return (
+        select(IdempotencyKey, Style, Upload, PhotoCheck)
+        .select_from(one)
+        .outerjoin(IdempotencyKey, key_matches)
+        .outerjoin(Style, style_matches)
+        .outerjoin(Upload, upload_matches)
+        .outerjoin(PhotoCheck, PhotoCheck.upload_id == Upload.id)
+        .limit(1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """An idempotency key to claim with the job row, and its answer: the text around the job's
+    id (`answer_prefix` + id + `answer_suffix`), since the id is drawn by the INSERT."""
+
+    user_id: int
+    key: str
+    request_hash: str
+    answer_prefix: str
+    answer_suffix: str
+
+    def answer(self, image_id: int) -> str:
+        return f"{self.answer_prefix}{image_id}{self.answer_suffix}"
+
+
+class JobWrites:
+    """The accept's job row and the key that answers with it, as one statement on PostgreSQL:
+    the key's INSERT takes the id from the job's (data-modifying CTEs), one round trip instead
+    of two. SQLite, which has no data-modifying CTEs, runs the two INSERTs."""
+
+    def __init__(self, images: ImageRepository, idempotency: IdempotencyRepository) -> None:
+        self.images = images
+        self.idempotency = idempotency
+
+    async def insert(self, values: dict[str, Any], claim: KeyClaim) -> tuple[int, bool]:
+        """The new job's id, and whether the key was claimed (False: a concurrent request
+        holds it; this job row must then be discarded)."""
+        session = self.images.session
+        if session.get_bind().dialect.name != "postgresql":
+            image_id = await self.images.insert_job(**values)
+            record = await self.idempotency.claim(
+                claim.user_id, claim.key, claim.request_hash, claim.answer(image_id)
+            )
+            return image_id, record is not None
+        params = {
+            **values,
+            "key_user_id": claim.user_id,
+            "key": claim.key,
+            "request_hash": claim.request_hash,
+            "answer_prefix": claim.answer_prefix,
+            "answer_suffix": claim.answer_suffix,
+        }
+        row = (await session.execute(_job_with_key(), params)).one()
+        return int(row.image_id), row.key_id is not None
+
+
+# What the accept writes into its job row, bound at execution.
+JOB_COLUMNS = (
+    "user_id",
+    "style_id",
+    "style_name",
+    "description",
+    "input_key",
+    "reference_key",
+    "hair_color",
+    "status",
+    "deadline_at",
+    "queued_until",
+)
+
+
+@functools.cache
+def _job_with_key() -> Select[int, int | None]:
+    """`JobWrites.insert`'s PostgreSQL statement, built once per process."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    table = Image.__table__
+    job = (
+        insert(Image)
+        .values({name: bindparam(name, type_=table.c[name].type) for name in JOB_COLUMNS})
+        .returning(Image.id)
+        .cte("job")
+    )
+    keys = IdempotencyKey.__table__
+    answer = func.concat(
+        bindparam("answer_prefix", type_=Text), job.c.id, bindparam("answer_suffix", type_=Text)
+    )
+    row = select(
+        bindparam("key_user_id", type_=keys.c.user_id.type),
+        bindparam("key", type_=keys.c.key.type),
+        bindparam("request_hash", type_=keys.c.request_hash.type),
+        answer,
+    ).select_from(job)
+    key = (
+        pg_insert(IdempotencyKey)
+        .from_select(["user_id", "key", "request_hash", "response_json"], row)
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(IdempotencyKey.id)
+        .cte("claimed")
+    )
+    return (
+        select(
+            job.c.id.label("image_id"),
+            select(key.c.id).scalar_subquery().label("key_id"),
+        )
+        .select_from(job)
+        .execution_options(**{WRITES_OPTION: True})
+    )
+
+
 class IdempotencyRepository(Repository[IdempotencyKey]):
     model = IdempotencyKey
 
@@ -780,17 +990,21 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
             )
         )
 
-    async def claim(self, user_id: int, key: str, request_hash: str) -> int | None:
-        """Insert the key with no answer yet; its id, or None when a concurrent request holds
-        it (on PostgreSQL the unique index makes us wait for that request's transaction). The
-        conflict is skipped rather than raised, so no savepoint is needed: one round trip."""
-        statement = (
-            insert_on_conflict(self.session, IdempotencyKey)
-            .values(user_id=user_id, key=key, request_hash=request_hash, response_json="{}")
-            .on_conflict_do_nothing(index_elements=["user_id", "key"])
-            .returning(IdempotencyKey.id)
-        )
-        found: int | None = (await self.session.execute(statement)).scalar_one_or_none()
+    async def claim(
+        self, user_id: int, key: str, request_hash: str, response_json: str
+    ) -> int | None:
+        """Insert the key with its answer, in the transaction of the work it answers for; its
+        id, or None when a concurrent request holds it (on PostgreSQL the unique index makes
+        us wait for that request's transaction). The conflict is skipped rather than raised,
+        so no savepoint is needed: one round trip."""
+        statement = _claim_key(self.session.get_bind().dialect.name)
+        params = {
+            "user_id": user_id,
+            "key": key,
+            "request_hash": request_hash,
+            "response_json": response_json,
+        }
+        found: int | None = (await self.session.execute(statement, params)).scalar_one_or_none()
         return found
 
     async def forget(self, record_id: int) -> None:
@@ -801,11 +1015,26 @@ class IdempotencyRepository(Repository[IdempotencyKey]):
             .execution_options(synchronize_session=False)
         )
 
-    async def answer(self, record_id: int, response_json: str) -> None:
-        """Store the answer of the claimed key, in the transaction that claimed it."""
-        await self.session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == record_id)
-            .values(response_json=response_json)
-            .execution_options(synchronize_session=False)
+
+@functools.cache
+def _claim_key(dialect: str) -> Executable:
+    """The key's INSERT ... ON CONFLICT DO NOTHING, built once per dialect; "raw": executed as
+    the statement it is with the values bound (with parameters the ORM would otherwise run
+    it as a bulk insert of mapped rows)."""
+    return (
+        dialect_insert(dialect, IdempotencyKey)
+        .values(
+            user_id=bindparam("user_id"),
+            key=bindparam("key"),
+            request_hash=bindparam("request_hash"),
+            response_json=bindparam("response_json"),
         )
+        .on_conflict_do_nothing(index_elements=["user_id", "key"])
+        .returning(IdempotencyKey.id)
+        .execution_options(dml_strategy="raw")
+    )
+
+
+# The accept's job row: the columns come with the values at execution ("raw": as a plain
+# INSERT, not the ORM's bulk insert of mapped rows).
+_INSERT_JOB = insert(Image).returning(Image.id).execution_options(dml_strategy="raw")

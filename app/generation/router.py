@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Response
 from fastapi.routing import APIRoute
 
 from app.api.deps import StatusRateLimit
-from app.auth.dependencies import CurrentSession, CurrentUser
+from app.auth.dependencies import CurrentSession, CurrentUser, CurrentUserInUnit
 from app.core.openapi import error_responses
 from app.core.types import Id, PageLimit, PageNumber, Text
 from app.generation.dependencies import (
@@ -77,7 +77,7 @@ GENERATE_EXAMPLES: dict[str, Any] = {
 )
 async def generate(
     body: Annotated[GenerateRequest, Body(openapi_examples=GENERATE_EXAMPLES)],
-    user: CurrentUser,
+    user: CurrentUserInUnit,
     generation: GenerationServiceDep,
     idempotency_key: Annotated[Text | None, Header(max_length=255)] = None,
 ) -> StartedRead:
@@ -115,7 +115,7 @@ async def generate(
     ),
 )
 async def view_generate(
-    body: ViewGenerateRequest, user: CurrentUser, generation: GenerationServiceDep
+    body: ViewGenerateRequest, user: CurrentUserInUnit, generation: GenerationServiceDep
 ) -> StartedRead:
     """The three views run concurrently; each failed view is refunded. While they run the
     image's `status` is `processing` and `views_status` tells their own state."""

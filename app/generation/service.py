@@ -24,24 +24,33 @@ from app.generation.exceptions import (
     ViewsExist,
 )
 from app.generation.inputs import key_from_reference
-from app.generation.repository import IdempotencyRepository, ImageRepository, ImageViewRepository
+from app.generation.repository import (
+    AcceptRepository,
+    IdempotencyRepository,
+    ImageRepository,
+    ImageViewRepository,
+    JobWrites,
+    KeyClaim,
+)
 from app.generation.tasks import GENERATE_IMAGE, GENERATE_VIEWS
 from app.jobs.port import JobQueue
 from app.models import (
     CreditReason,
     IdempotencyKey,
-    Image,
     ImageStatus,
     ImageView,
+    PhotoCheck,
     SideView,
+    Style,
     Upload,
     UploadStatus,
     User,
     ViewsStatus,
 )
+from app.photos.measurements import PhotoMeasurements
+from app.photos.repository import stored_measurements
 from app.photos.service import PhotoCheckService
 from app.styles.colors import KEEP, find_color
-from app.styles.repository import StyleRepository
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 VIEW_COST = len(SideView)
@@ -69,14 +78,29 @@ class StartedJob:
     message: str
 
 
+STARTED_MESSAGE = "Generation started; poll /image/status/{id}."
+
+
+def _around_id(message: str) -> tuple[str, str]:
+    """The stored answer's text before and after the job's id (the write draws the id): the
+    same text as `json.dumps(asdict(StartedJob(id, message)))`."""
+    marker = 9_007_199_254_740_993
+    prefix, suffix = json.dumps(asdict(StartedJob(marker, message))).split(str(marker))
+    return prefix, suffix
+
+
+_ANSWER_AROUND_ID = _around_id(STARTED_MESSAGE)
+
+
 class GenerationService:
     def __init__(
         self,
         *,
         images: ImageRepository,
+        accepts: AcceptRepository,
+        job_writes: JobWrites,
         views: ImageViewRepository,
         idempotency: IdempotencyRepository,
-        styles: StyleRepository,
         uploads: UploadRepository,
         files: FileService,
         credits: CreditsService,
@@ -86,9 +110,10 @@ class GenerationService:
         after_commit: Callable[[AfterCommit], None],
     ) -> None:
         self.images = images
+        self.accepts = accepts
+        self.job_writes = job_writes
         self.views = views
         self.idempotency = idempotency
-        self.styles = styles
         self.uploads = uploads
         self.files = files
         self.credits = credits
@@ -126,42 +151,55 @@ class GenerationService:
                 reference_image_url=reference_image_url,
             )
         )
-        known: IdempotencyKey | None = None
+        # The key, the style and the selfie with its stored checks in one round trip; each is
+        # used in the order below, as if read on its own.
+        read = await self.accepts.read(
+            user.id,
+            idempotency_key=idempotency_key,
+            style_id=style_id if reference_image_url is None else None,
+            upload_key=key_from_reference(image_input_url, self.settings),
+        )
+        known = read.known
         if idempotency_key is not None:
-            known = await self.idempotency.get_for_user(user.id, idempotency_key)
             replay = _replay(known, request_hash)
             if replay is not None:
                 return replay
         if hair_color is not None and find_color(hair_color) is None:
             raise ColorNotFound()
-        look = await self._look(user, style_id, reference_image_url)
-        upload = await self._own_upload(user, image_input_url)
-        await self.photos.require(upload, needs_face=True)
-        record: int | None = None
-        if idempotency_key is not None:
-            replay, record = await self._claim_key(user.id, idempotency_key, request_hash, known)
-            if replay is not None:
-                return replay
+        look = await self._look(user, read.style, reference_image_url)
+        upload, stored = await self._checked_upload(user, read.upload)
+        await self.photos.require(upload, needs_face=True, stored=stored)
         now = datetime.now(UTC)
-        image = await self.images.add(
-            Image(
-                user_id=user.id,
-                style_id=look.style_id,
-                style_name=look.name,
-                description=look.description,
-                input_key=upload.key,
-                reference_key=look.reference_key,
-                # NULL: "keep" with a style, the reference's colour with a reference.
-                hair_color=None if hair_color == KEEP and look.style_id else hair_color,
-                status=ImageStatus.PENDING,
-                deadline_at=now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
-                # The message queued after commit: the sweeper queues another only past this.
-                queued_until=now + timedelta(seconds=self.settings.job_queue_lease_s),
-            )
-        )
-        started = StartedJob(image.id, "Generation started; poll /image/status/{id}.")
-        if record is not None:
-            await self.idempotency.answer(record, json.dumps(asdict(started)))
+        job = {
+            "user_id": user.id,
+            "style_id": look.style_id,
+            "style_name": look.name,
+            "description": look.description,
+            "input_key": upload.key,
+            "reference_key": look.reference_key,
+            # NULL: "keep" with a style, the reference's colour with a reference.
+            "hair_color": None if hair_color == KEEP and look.style_id else hair_color,
+            "status": ImageStatus.PENDING,
+            "deadline_at": now + timedelta(seconds=self.settings.GENERATION_TIMEOUT_S),
+            # The message queued after commit: the sweeper queues another only past this.
+            "queued_until": now + timedelta(seconds=self.settings.job_queue_lease_s),
+        }
+        if idempotency_key is None:
+            image_id = await self.images.insert_job(**job)
+        else:
+            # The job row and the key with its answer (which names the job) in one write. A
+            # request that lost the key to a concurrent one drops its own row (never seen by
+            # anyone: it is uncommitted) and answers as the winner did: one job, one debit.
+            if known is not None:
+                # Stale, or left by a refused request before CR-09: give the key to this one.
+                await self.idempotency.forget(known.id)
+            prefix, suffix = _ANSWER_AROUND_ID
+            claim = KeyClaim(user.id, idempotency_key, request_hash, prefix, suffix)
+            image_id, claimed = await self.job_writes.insert(job, claim)
+            if not claimed:
+                await self.images.discard(image_id)
+                return await self._holder_answer(user.id, idempotency_key, request_hash)
+        started = StartedJob(image_id, STARTED_MESSAGE)
         # The debit last, with nothing but COMMIT after it: on PostgreSQL its balance update
         # locks the user's row, and every other request of this user (a burst of generates)
         # waits on that lock. Taken earlier, the lock was held across the idempotency write's
@@ -170,11 +208,11 @@ class GenerationService:
             user.id,
             1,
             CreditReason.GENERATION,
-            Reference("image", image.id),
+            Reference("image", image_id),
             # Only the CR-06 naive debit looks at it: the balance loaded before any lock.
             seen_balance=user.credits,
         )
-        self._queue_after_commit(GENERATE_IMAGE, image.id)
+        self._queue_after_commit(GENERATE_IMAGE, image_id)
         return started
 
     async def start_views(self, user: User, image_id: int) -> StartedJob:
@@ -199,53 +237,54 @@ class GenerationService:
         return StartedJob(image_id, "Views started; poll /image/status/{id}.")
 
     async def _look(
-        self, user: User, style_id: int | None, reference_image_url: str | None
+        self, user: User, style: Style | None, reference_image_url: str | None
     ) -> _Look:
+        """`style`: the active catalogue style the request names, as read (None: none such)."""
         if reference_image_url is not None:
             # Ownership and intake as for the selfie; light and sharpness but no face check: a
             # haircut photo may show only hair.
-            reference = await self._own_upload(user, reference_image_url)
-            await self.photos.require(reference, needs_face=False)
+            reference, stored = await self._own_upload(user, reference_image_url)
+            await self.photos.require(reference, needs_face=False, stored=stored)
             return _Look(None, REFERENCE_NAME, REFERENCE_DESCRIPTION, reference.key)
-        style = await self.styles.get_active(style_id) if style_id is not None else None
         if style is None:
             raise StyleNotFound()
         return _Look(style.id, style.name, style.description, None)
 
-    async def _own_upload(self, user: User, reference: str) -> Upload:
-        """The caller's own upload named by URL or key, checked by image intake. Anything else
-        (someone else's upload, an arbitrary URL, an internal address) is refused unfetched."""
+    async def _own_upload(
+        self, user: User, reference: str
+    ) -> tuple[Upload, PhotoMeasurements | None]:
+        """The caller's own upload named by URL or key, checked by image intake, with its
+        stored photo measurements when they were read along (None: the checks read or make
+        them). Anything else (someone else's upload, an arbitrary URL, an internal address) is
+        refused unfetched."""
         key = key_from_reference(reference, self.settings)
-        upload = await self.uploads.get_by_key(key) if key else None
-        if upload is None or upload.user_id != user.id:
+        found = await self.uploads.get_by_key_with_check(key) if key else None
+        return await self._checked_upload(user, found)
+
+    async def _checked_upload(
+        self, user: User, found: tuple[Upload, PhotoCheck | None] | None
+    ) -> tuple[Upload, PhotoMeasurements | None]:
+        """`_own_upload` of an upload already read with its stored check (None: no upload has
+        the key the request names)."""
+        if found is None or found[0].user_id != user.id:
             raise ForeignImage()
+        upload, check = found
         if upload.status == UploadStatus.READY:
-            return upload
+            return upload, stored_measurements(check)
         # Intake downloads, decodes and re-encodes: hold no connection meanwhile, and keep its
         # result even if this request is refused later.
         await release(self.uploads.session)
         checked = await self.files.ensure_checked(user.id, upload.key)
         await checkpoint(self.uploads.session)
-        return checked
+        return checked, None
 
-    async def _claim_key(
-        self, user_id: int, key: str, request_hash: str, known: IdempotencyKey | None
-    ) -> tuple[StartedJob | None, int | None]:
-        """The key claimed for this request (its id), or the answer of the request that holds
-        it. `known` is what the lookup at the start found (no live answer): the lookup is not
-        repeated, since a request that took the key meanwhile makes the claim conflict."""
-        if known is not None:
-            # Stale, or left by a refused request before CR-09: give the key to this request.
-            await self.idempotency.forget(known.id)
-        record = await self.idempotency.claim(user_id, key, request_hash)
-        if record is not None:
-            return None, record
-        # A concurrent request with this key committed first: answer as it did.
+    async def _holder_answer(self, user_id: int, key: str, request_hash: str) -> StartedJob:
+        """The answer of the concurrent request with this key that committed first."""
         existing = await self.idempotency.get_for_user(user_id, key)
         assert existing is not None
         if existing.request_hash != request_hash:
             raise IdempotencyKeyReused()
-        return StartedJob(**json.loads(existing.response_json)), None
+        return StartedJob(**json.loads(existing.response_json))
 
     def _queue_after_commit(self, task: str, image_id: int) -> None:
         async def enqueue() -> None:

@@ -13,18 +13,8 @@ class PhotoCheckRepository(Repository[PhotoCheck]):
 
     async def current(self, upload_id: int) -> PhotoMeasurements | None:
         """The stored measurements of an upload, if they were made by this code's version."""
-        row = await self.session.get(PhotoCheck, upload_id, populate_existing=True)
-        if row is None or row.version != MEASURE_VERSION:
-            return None
-        # Only the legacy rows (version 0) lack them.
-        assert row.brightness is not None, "set by every current version"
-        assert row.sharpness is not None, "set by every current version"
-        return PhotoMeasurements(
-            brightness=row.brightness,
-            sharpness=row.sharpness,
-            face_count=row.face_count,
-            face_share=row.face_share,
-            face_sharpness=row.face_sharpness,
+        return stored_measurements(
+            await self.session.get(PhotoCheck, upload_id, populate_existing=True)
         )
 
     async def store(self, upload_id: int, found: PhotoMeasurements) -> None:
@@ -51,3 +41,19 @@ class PhotoCheckRepository(Repository[PhotoCheck]):
                 await self.session.flush()
         except IntegrityError:
             pass
+
+
+def stored_measurements(row: PhotoCheck | None) -> PhotoMeasurements | None:
+    """The measurements of a stored row, if it was made by this code's version."""
+    if row is None or row.version != MEASURE_VERSION:
+        return None
+    # Only the legacy rows (version 0) lack them.
+    assert row.brightness is not None, "set by every current version"
+    assert row.sharpness is not None, "set by every current version"
+    return PhotoMeasurements(
+        brightness=row.brightness,
+        sharpness=row.sharpness,
+        face_count=row.face_count,
+        face_share=row.face_share,
+        face_sharpness=row.face_sharpness,
+    )

@@ -32,18 +32,27 @@ class PhotoCheckService:
         self.meter = meter
         self.settings = settings
 
-    async def require(self, upload: Upload, *, needs_face: bool = True) -> None:
+    async def require(
+        self,
+        upload: Upload,
+        *,
+        needs_face: bool = True,
+        stored: PhotoMeasurements | None = None,
+    ) -> None:
         """Raises the first check the photo fails (a 422 `PhotoRejected`), before any credit
         is taken. `needs_face=False` for a photo that is not of the person (a haircut
-        reference): then only light and sharpness are checked."""
-        problem = await self.problem(upload, needs_face=needs_face)
+        reference): then only light and sharpness are checked. `stored`: the upload's current
+        measurements when the caller read them with the upload; None reads (or makes) them."""
+        problem = await self.problem(upload, needs_face=needs_face, stored=stored)
         if problem is not None:
             raise problem
 
-    async def problem(self, upload: Upload, *, needs_face: bool) -> PhotoRejected | None:
+    async def problem(
+        self, upload: Upload, *, needs_face: bool, stored: PhotoMeasurements | None = None
+    ) -> PhotoRejected | None:
         if not self.settings.FACE_CHECK:
             return None
-        found = await self.measurements(upload)
+        found = stored if stored is not None else await self.measurements(upload)
         return first_problem(
             found, PhotoThresholds.from_settings(self.settings), needs_face=needs_face
         )

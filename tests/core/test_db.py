@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import Database
+from app.core.db import WRITES_OPTION, Database, UnitSession
 from app.models import User
 from tests.factories import create_user
 
@@ -126,6 +126,22 @@ async def test_db02_orm_flush_after_reads_takes_the_write_lock_freshly(tmp_path:
         async with database.unit_of_work(write=False) as session:
             count = (await session.execute(text("SELECT count(*) FROM users"))).scalar_one()
         assert count == 2
+    finally:
+        await database.dispose()
+
+
+async def test_a_select_marked_as_writing_takes_the_write_lock(tmp_path: Path) -> None:
+    """A SELECT over data-modifying CTEs (PostgreSQL) writes: marked, it takes the write lock
+    like an INSERT would; an unmarked read does not."""
+    database = await _counter_database(tmp_path / "marked.db")
+    try:
+        async with database.unit_of_work(write=False) as session:
+            assert isinstance(session, UnitSession)
+            await session.execute(text("SELECT n FROM counter"))
+            assert not session.is_writing
+            marked = text("SELECT n FROM counter").execution_options(**{WRITES_OPTION: True})
+            await session.execute(marked)
+            assert session.is_writing
     finally:
         await database.dispose()
 
