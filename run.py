@@ -10,6 +10,14 @@ import os
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":
+    # First, before anything else is imported or started: this process and the workers it
+    # spawns ask glibc for huge pages on the large buffers of password checks and uploads
+    # (app/core/memory.py; measured there). The re-executed run skips this (already set).
+    from app.core.memory import restart_with_huge_page_malloc
+
+    restart_with_huge_page_malloc()
+
 if __name__ == "__mp_main__":
     # A uvicorn worker (or --reload's server process) re-imports this module as
     # multiprocessing's __mp_main__, and uvicorn's package imports its reloader, and with it

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from app.core.config import Settings
-from bench import jobs_bench, profile, report, upload_bench, webhook
+from bench import bytecode, goals, jobs_bench, profile, report, upload_bench, webhook
 from bench.options import Options
 from bench.pg import fresh_database
 from bench.seed import PASSWORD, Seeded, asyncpg_dsn, seed
@@ -286,6 +286,7 @@ async def main(names: list[str], options: Options) -> Results:
             "images": options.images,
         }
     }
+    await bytecode.compile_installed_packages()
     async with stack(options) as s:
         for name in names:
             started = time.perf_counter()
@@ -295,8 +296,11 @@ async def main(names: list[str], options: Options) -> Results:
                 results.setdefault("failed", {})[name] = repr(exc)
                 print(f"[{name} FAILED: {exc!r}]")
             print(f"[{name} done in {time.perf_counter() - started:.0f} s]")
+    judged = goals.verdicts(results)
+    results["verdicts"] = goals.as_json(judged)
     RESULTS.mkdir(exist_ok=True)
     await asyncio.to_thread((RESULTS / "latest.json").write_text, json.dumps(results, indent=2))
     report.print_table(results)
+    goals.print_verdicts(judged)
     report.plot(results, RESULTS / "summary.png")
     return results

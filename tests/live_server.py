@@ -29,6 +29,15 @@ def server_env(database_url: str, workdir: Path, **settings: str) -> dict[str, s
     }
 
 
+def environment_variable_of(pid: int, name: str) -> str | None:
+    """`name` in the environment process `pid` runs with (as it exec'd last), from /proc."""
+    prefix = f"{name}=".encode()
+    for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode()
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -22,4 +22,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # Before anything allocates: huge pages for decoded images' buffers (app/core/memory.py).
+    from app.core.memory import restart_with_huge_page_malloc
+
+    restart_with_huge_page_malloc()
     sys.exit(main())

@@ -17,6 +17,9 @@ manager restarts a worker that exits at start-up forever. Here:
   Their messages were never acknowledged, so another worker runs them again after
   `JOB_REDELIVER_AFTER_S` (a cancelled job gives its lease back, so that one can claim it at
   once). A repeated signal (the duplicate from `uv run`) changes nothing.
+- SIGUSR1 writes every asyncio task's chain of awaits to the log (`kill -USR1 <pid>`): what a
+  worker that does not stop, or does not take jobs, is waiting on. Thread stacks alone show
+  only an idle event loop in `select()`.
 - Without `JOB_BROKER_URL` it prints one line and exits 2 (a supervisor sees a configuration
   error, not a crash to retry).
 - Restarts belong to the supervisor (compose `restart:`, systemd): a crash is a crash.
@@ -30,13 +33,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
+import inspect
 import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 from taskiq.receiver import Receiver
@@ -159,9 +165,12 @@ async def run_worker(broker: AsyncBroker, *, max_async_tasks: int, stop_grace_s:
             stop_grace_s,
         )
         stopping.set()
+        if isinstance(broker, JobStreamBroker):
+            broker.stop_listening()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGUSR1, _log_task_awaits)
     broker.is_worker_process = True
     with ThreadPoolExecutor(max_workers=1) as pool:
         try:
@@ -181,8 +190,42 @@ async def run_worker(broker: AsyncBroker, *, max_async_tasks: int, stop_grace_s:
             with contextlib.suppress(TimeoutError):
                 # Closing connections is quick; a hung Redis must not keep the process alive.
                 await asyncio.wait_for(broker.shutdown(), timeout=max(stop_grace_s, 5.0))
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 loop.remove_signal_handler(signum)
+
+
+def _log_task_awaits() -> None:
+    tasks = asyncio.all_tasks()
+    logger.warning("job worker: SIGUSR1; %d asyncio tasks, each outermost await first", len(tasks))
+    for task in tasks:
+        logger.warning(
+            "job worker: task %s (cancel requests %d): %s",
+            task.get_name(),
+            task.cancelling(),
+            _await_chain(task),
+        )
+
+
+def _await_chain(task: asyncio.Task[Any]) -> str:
+    """Each coroutine or async generator the task is suspended in, outermost first, down to
+    what it waits for. (`Task.print_stack` shows only the outermost frame.)"""
+    steps = []
+    awaited: object = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            steps.append(f"{Path(code.co_filename).name}:{frame.f_lineno} in {code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+            continue
+        # What `anext()` returns hides its generator from Python; the collector still sees it.
+        generators = [g for g in gc.get_referents(awaited) if inspect.isasyncgen(g)]
+        if generators:
+            awaited = generators[0]
+            continue
+        steps.append(f"waiting for {type(awaited).__name__}")
+        break
+    return " > ".join(steps)
 
 
 async def _cancel_leftover_jobs(broker: AsyncBroker) -> None:

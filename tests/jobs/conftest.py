@@ -48,7 +48,8 @@ class Worker:
 
     async def stop(self) -> None:
         """SIGTERM, as a supervisor stops it. A worker still running after STOP_BOUND_S is a
-        bug: the test fails with the worker's log and the stack of every thread (SIGABRT makes
+        bug: the test fails with the worker's log, where the worker wrote what each of its
+        asyncio tasks awaits (SIGUSR1) and the stack of every thread (SIGABRT makes
         faulthandler, on in every worker, write them there)."""
         if self.process.returncode is not None:
             return
@@ -56,6 +57,9 @@ class Worker:
         try:
             await asyncio.wait_for(self.process.wait(), timeout=STOP_BOUND_S)
         except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(1.0)  # time to write the tasks; not a measurement
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGABRT)
             with contextlib.suppress(TimeoutError):

@@ -17,9 +17,11 @@ import pytest
 from redis.asyncio import Redis
 
 from app.core.config import PROJECT_ROOT
+from app.core.memory import HUGE_PAGE_TUNABLE, huge_pages_available
 from app.jobs.broker import CONSUMER_GROUP, QUEUE_NAME, TaskiqJobQueue, build_broker
 from tests.jobs import worker_app
 from tests.jobs.conftest import StartWorker, wait_until
+from tests.live_server import environment_variable_of
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +73,78 @@ async def test_a_worker_process_runs_each_enqueued_job_exactly_once(
     # Acknowledged entries are deleted: the stream holds only queued and running jobs.
     assert await pending_count(redis) == 0
     assert await redis.xlen(QUEUE_NAME) == 0
+
+
+@pytest.mark.skipif(not huge_pages_available(), reason="no transparent huge pages to ask for")
+async def test_a_worker_process_runs_with_the_huge_page_tunable(
+    queue: TaskiqJobQueue, redis: Redis, start_worker: StartWorker
+) -> None:
+    """`python -m app.jobs` re-executes itself with it before working (app/core/memory.py)."""
+    worker = await start_worker(worker_app.HANDLERS)
+    try:
+        await queue.enqueue("record", 1)
+        await wait_until(lambda: redis.exists("runs:1"), "the queued job", worker)
+        tunables = environment_variable_of(worker.process.pid, "GLIBC_TUNABLES")
+    finally:
+        await worker.stop()
+    assert tunables == f"{HUGE_PAGE_TUNABLE}=1"
+
+
+async def test_a_stopping_worker_ends_its_queue_read_without_a_cancellation(
+    redis: Redis, redis_url: str
+) -> None:
+    """taskiq's receiver ends `listen()` by cancelling the read and waiting without a bound; a
+    lost cancellation kept a worker from ever exiting. `stop_listening()` ends the read loop
+    itself, within one blocking read, with nothing cancelled."""
+    from app.jobs.redis_stream import JobStreamBroker
+
+    broker = build_broker(redis_url, redeliver_after_s=1.0)
+    assert isinstance(broker, JobStreamBroker)
+    broker.is_worker_process = True
+    await broker.startup()
+    messages = broker.listen()
+    try:
+        read = asyncio.create_task(anext(messages))
+        # The read is under way: Redis lists a client blocked in it.
+        await wait_until(lambda: _reading(redis), "the first blocking read")
+        broker.stop_listening()
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.wait_for(read, timeout=30)  # a bound on waiting, not a measurement
+    finally:
+        await messages.aclose()
+        await broker.shutdown()
+
+
+async def _reading(redis: Redis) -> bool:
+    return any(client["cmd"] == "xreadgroup" for client in await redis.client_list())
+
+
+async def test_sigusr1_makes_a_worker_log_what_each_of_its_tasks_awaits(
+    queue: TaskiqJobQueue, redis: Redis, start_worker: StartWorker
+) -> None:
+    """An operator's (and a failing test's) view into a worker that will not stop."""
+    worker = await start_worker(worker_app.HANDLERS)
+    try:
+        await queue.enqueue("hang", 9)
+        await wait_until(lambda: redis.exists("starts:9"), "the hanging job", worker)
+        worker.process.send_signal(signal.SIGUSR1)
+
+        async def dumped() -> bool:
+            return "SIGUSR1;" in worker.log() and "in hang" in worker.log()
+
+        await wait_until(dumped, "the tasks' awaits in the log", worker)
+        assert worker.process.returncode is None  # still working
+    finally:
+        await worker.stop()
+    lines = worker.log().splitlines()
+    # One line per task: the hanging job's awaits down to its sleep, the queue's read down to
+    # Redis's socket.
+    job = next(line for line in lines if "worker_app.py" in line)
+    assert "in hang > " in job
+    assert "tasks.py" in job.split("in hang > ")[1]  # asyncio.sleep
+    read = next(line for line in lines if "in _next_entries" in line)
+    assert "redis_stream.py" in read
+    assert "waiting for" in read
 
 
 async def test_a_job_whose_worker_is_killed_runs_again_on_a_new_worker(
