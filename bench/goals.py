@@ -18,7 +18,7 @@ README = "bench/README.md"
 PROFILES = {
     "status_p99": "The status read on asyncpg, prepared JWT keys (branch h-status)",
     "status_ratio": "The status read on asyncpg, prepared JWT keys (branch h-status)",
-    "login": "Login interference (branch h-login)",
+    "login": "Logins that yield to the loops (session 8)",
     "generate": "The accept in 6 round trips (h-accept2)",
     "pipeline": "Accept, pipeline, upload and webhook (h-accept14)",
     "upload": "Upload: the background check at a lower priority (session 5)",

@@ -12,13 +12,25 @@ login clients). So the worker thread also holds a machine-wide slot (`MachineSlo
 per slot; PASSWORD_HASH_CONCURRENCY slots, by default half the cores) while it hashes. The wait
 for a slot happens in that thread, so the event loop never waits on it.
 
-The cap is one hashing thread per process fed first come, first served (`HASHING_QUEUE`), not a
+The cap is one hash at a time per process, fed first come, first served (`HASHING_QUEUE`), not a
 limiter in front of a thread pool: with a limiter, the next queued hash could start only after
 the event loop had taken back the previous result and woken the next waiter, two turns of a
 loop that a status load keeps busy, while the hashing capacity sat idle (bench/README.md,
 "Login interference"). The thread runs the queue back to back, and the machine-wide slot is
 handed over in arrival order (`MachineSlots`' turnstile), so the other process's waiting hash
 goes first.
+
+A slot still lets hashing take a whole core of two while status polls saturate both, and two
+clients looping on login then cost the polls a third of their rate. So a hash that starts with
+at most HASHING_BACKLOG others waiting in its process runs at nice +HASHING_NICE: it takes the
+CPU the loops leave idle (all of it on a quiet machine) and yields while they are busy; such a
+hash takes no slot, since it cannot starve the loops, and holding one while it crawls would
+keep the other process's hash waiting. A hash that starts behind a longer queue runs at the
+process's priority, in a slot, so a burst of logins is not served at the crawl. Measured with
+`python -m bench login` (bench/README.md, "Logins that yield to the loops"): beside 2 looping
+clients the polls kept 0.80-0.85x of their solo rate (0.64-0.66x at one priority), beside 8
+0.60-0.70x (0.62-0.72x), the slowest login with 8 as before (0.9-1.1 s against 1.1-1.3 s),
+and with 2 the logins took up to 0.53 s instead of 0.31 s.
 """
 
 from __future__ import annotations
@@ -38,9 +50,14 @@ OWASP_MIN_MEMORY_COST_KIB = 19_456
 OWASP_MIN_TIME_COST = 2
 OWASP_MIN_PARALLELISM = 1
 
+# A hash that starts while at most this many wait in its process runs a little below the event
+# loops' priority and takes no machine-wide slot; one that starts behind more runs at the
+# process's own priority, in a slot (app/core/serial_thread.py; the module docstring says why).
+HASHING_NICE = 5
+HASHING_BACKLOG = 1
 # Shared by every PasswordHasher in the process: the point is to cap how many hashes compete
 # with the event loop for the CPU, whichever service asked for them.
-HASHING_QUEUE = SerialThread("password-hashing")
+HASHING_QUEUE = SerialThread("password-hashing", nice=HASHING_NICE, escalate_beyond=HASHING_BACKLOG)
 
 
 class PasswordHasher:
@@ -54,6 +71,7 @@ class PasswordHasher:
         parallelism: int = OWASP_MIN_PARALLELISM,
         allow_below_minimum: bool = False,
         slots: MachineSlots | None = None,
+        queue: SerialThread = HASHING_QUEUE,
     ) -> None:
         # Weaker parameters are only for tests that want speed, and must be asked for by name so
         # a typo in production settings cannot silently weaken every stored hash.
@@ -80,14 +98,16 @@ class PasswordHasher:
         self._dummy_hash: str | None = None
         # None: the process-wide limiter is the only cap (tests, the admin CLI).
         self._slots = slots
+        # Tests hand a queue of their own to pin the priority a hash runs at.
+        self._queue = queue
 
     async def warm_up(self) -> None:
         """Build the dummy hash now (e.g. in the lifespan), so the first unknown-email login
         does not pay for an extra hash."""
-        await HASHING_QUEUE.run(self._warm_up_sync)
+        await self._queue.run(self._warm_up_sync)
 
     async def hash(self, password: str) -> str:
-        return await HASHING_QUEUE.run(self._hash_sync, _encode(password))
+        return await self._queue.run(self._hash_sync, _encode(password))
 
     async def verify(self, hashed: str | None, password: str) -> bool:
         """True only when `password` matches `hashed`.
@@ -95,7 +115,7 @@ class PasswordHasher:
         `hashed is None` (unknown email, Google-only account) still pays for a full verify
         against a dummy hash with the same parameters, then answers False.
         """
-        return await HASHING_QUEUE.run(self._verify_sync, hashed, password)
+        return await self._queue.run(self._verify_sync, hashed, password)
 
     def needs_rehash(self, hashed: str) -> bool:
         """True when `hashed` was made with other parameters than ours (upgrade it on login).
@@ -123,7 +143,12 @@ class PasswordHasher:
     def _machine_slot(self) -> contextlib.AbstractContextManager[int | None]:
         # Runs in the hashing thread: waiting here for another process's hash to finish
         # blocks only this thread (and so this process's queued hashes), never the loop.
-        return self._slots.hold() if self._slots is not None else contextlib.nullcontext()
+        # A hash running below the loops' priority takes no slot: it yields the CPU to them
+        # anyway, and holding a slot while it crawls would make the other process's hash,
+        # raised because logins queue there, wait for it.
+        if self._slots is None or self._queue.lowered_here():
+            return contextlib.nullcontext()
+        return self._slots.hold()
 
     def _verify_in_slot(self, hashed: str | None, password: str) -> bool:
         if hashed is None:

@@ -15,6 +15,7 @@ import pytest
 
 from app.auth.passwords import PasswordHasher
 from app.core.config import PROJECT_ROOT, Settings
+from app.core.serial_thread import SerialThread
 from app.core.slots import MachineSlots
 from tests.loop_probe import LoopProbe
 
@@ -65,10 +66,8 @@ def test_the_overlap_count_sees_unlimited_holders() -> None:
     assert _most_at_once([(0, 10), (10, 20)]) == 1
 
 
-async def test_a_hash_waits_for_another_process_slot_while_the_loop_keeps_serving(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    directory = tmp_path / "slots"
+async def _slot_holder(directory: Path) -> asyncio.subprocess.Process:
+    """Another process holding the only slot of `directory` until told "release"."""
     holder = await asyncio.create_subprocess_exec(
         *_SLOT_PROCESS,
         "hold",
@@ -78,13 +77,22 @@ async def test_a_hash_waits_for_another_process_slot_while_the_loop_keeps_servin
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
+    assert holder.stdout is not None
+    assert await asyncio.wait_for(holder.stdout.readline(), timeout=60) == b"held\n"
+    return holder
+
+
+async def test_a_hash_waits_for_another_process_slot_while_the_loop_keeps_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At the process's priority (a hash that started behind a backlog) a hash takes a slot."""
+    directory = tmp_path / "slots"
+    holder = await _slot_holder(directory)
     try:
-        assert holder.stdout is not None
         assert holder.stdin is not None
-        assert await asyncio.wait_for(holder.stdout.readline(), timeout=60) == b"held\n"
         probe = LoopProbe(monkeypatch, asyncio.get_running_loop())
         probe.wrap(argon2.PasswordHasher, "hash")
-        hasher = PasswordHasher(slots=MachineSlots(directory, 1))
+        hasher = PasswordHasher(slots=MachineSlots(directory, 1), queue=SerialThread("slot-test"))
 
         hashing = asyncio.create_task(hasher.hash("correct horse battery staple"))
         ticks = 0
@@ -107,6 +115,24 @@ async def test_a_hash_waits_for_another_process_slot_while_the_loop_keeps_servin
 
     assert hashed.startswith("$argon2id$")
     assert probe.served("hash") == [True]  # and once it ran, it ran in a worker thread
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="per-thread nice is Linux's")
+async def test_a_hash_below_the_loops_priority_takes_no_slot(tmp_path: Path) -> None:
+    """A lowered hash yields the CPU to the loops by itself: it neither needs a slot nor waits
+    for one, so it never keeps a raised hash of another process waiting while it crawls."""
+    directory = tmp_path / "slots"
+    holder = await _slot_holder(directory)
+    try:
+        lowered = SerialThread("lowered-hash-test", nice=5, escalate_beyond=1)
+        hasher = PasswordHasher(slots=MachineSlots(directory, 1), queue=lowered)
+
+        hashed = await asyncio.wait_for(hasher.hash("correct horse battery staple"), timeout=60)
+    finally:
+        holder.kill()
+        await holder.wait()
+
+    assert hashed.startswith("$argon2id$")
 
 
 def _blocked_on_a_lock(pid: int) -> bool:
