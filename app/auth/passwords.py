@@ -22,11 +22,13 @@ goes first.
 
 A slot still lets hashing take a whole core of two while status polls saturate both, and two
 clients looping on login then cost the polls a third of their rate. So a hash that starts with
-at most HASHING_BACKLOG others waiting in its process runs at nice +HASHING_NICE: it takes the
-CPU the loops leave idle (all of it on a quiet machine) and yields while they are busy; such a
+no other waiting in its process (HASHING_BACKLOG = 1: at most one waiting, itself) runs at nice
++HASHING_NICE: it takes the CPU the loops leave idle (all of it on a quiet machine), and while
+they are busy it gets about a quarter of a core they want (CFS weight 335 against 1024); such a
 hash takes no slot, since it cannot starve the loops, and holding one while it crawls would
-keep the other process's hash waiting. A hash that starts behind a longer queue runs at the
-process's priority, in a slot, so a burst of logins is not served at the crawl. Measured with
+keep the other process's hash waiting. So with several API processes their lowered hashes may
+run at once, on CPU the loops leave. A hash that starts with others waiting behind it runs at
+the process's priority, in a slot, so a burst of logins is not served at the crawl. Measured with
 `python -m bench login` (bench/README.md, "Logins that yield to the loops"): beside 2 looping
 clients the polls kept 0.80-0.85x of their solo rate (0.64-0.66x at one priority), beside 8
 0.60-0.70x (0.62-0.72x), the slowest login with 8 as before (0.9-1.1 s against 1.1-1.3 s),
@@ -50,9 +52,10 @@ OWASP_MIN_MEMORY_COST_KIB = 19_456
 OWASP_MIN_TIME_COST = 2
 OWASP_MIN_PARALLELISM = 1
 
-# A hash that starts while at most this many wait in its process runs a little below the event
-# loops' priority and takes no machine-wide slot; one that starts behind more runs at the
-# process's own priority, in a slot (app/core/serial_thread.py; the module docstring says why).
+# A hash that starts while at most this many wait in its process (itself included) runs a
+# little below the event loops' priority and takes no machine-wide slot; one that starts with
+# more waiting runs at the process's own priority, in a slot (app/core/serial_thread.py;
+# the module docstring says why).
 HASHING_NICE = 5
 HASHING_BACKLOG = 1
 # Shared by every PasswordHasher in the process: the point is to cap how many hashes compete

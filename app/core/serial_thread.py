@@ -1,5 +1,5 @@
-"""A worker thread per process running CPU jobs one at a time, first come, first served,
-optionally at a lower CPU priority than the event loop.
+"""A worker thread per process (two with `escalate_beyond`) running CPU jobs one at a time,
+first come, first served, optionally at a lower CPU priority than the event loop.
 
 Why a thread of its own rather than `anyio.to_thread` behind a limiter: with a limiter, the
 next queued job starts only after the event loop has taken back the previous result and woken
@@ -52,7 +52,7 @@ class _Job:
 class SerialThread:
     """Jobs run one at a time, in the order they were queued, off the event loop.
 
-    The thread starts on the first job; a forked child starts its own (the parent's thread
+    The thread (or two) starts on the first job; a forked child starts its own (the parent's thread
     does not exist there). `nice` is added to the thread's priority when it starts (0: the
     process's own); where the system refuses, the thread runs at the process's priority.
     With `escalate_beyond` (and a `nice`), a job that starts while more than that many jobs
@@ -101,6 +101,9 @@ class SerialThread:
         with self._ready:
             if job in self._jobs:
                 self._jobs.remove(job)
+                # Which thread takes the next job depends on how many wait: both may have
+                # looked at the longer queue and gone back to sleep.
+                self._ready.notify_all()
 
     def _start_threads(self) -> None:
         """In this process, once: a forked child has none of its parent's threads, and its
@@ -111,14 +114,17 @@ class SerialThread:
             self._ready = threading.Condition()
             self._jobs = deque()
             self._running = False
-            self._pid = os.getpid()
-        threading.Thread(
-            target=self._serve, args=(self.nice > 0,), name=self.name, daemon=True
-        ).start()
-        if self.escalate_beyond is not None:
+            self._lowered_thread = None
+            # Daemon threads: at exit nobody awaits their jobs any more.
             threading.Thread(
-                target=self._serve, args=(False,), name=f"{self.name}-backlog", daemon=True
+                target=self._serve, args=(self.nice > 0,), name=self.name, daemon=True
             ).start()
+            if self.escalate_beyond is not None:
+                threading.Thread(
+                    target=self._serve, args=(False,), name=f"{self.name}-backlog", daemon=True
+                ).start()
+            # Only once both run: a failed start is tried again by the next job.
+            self._pid = os.getpid()
 
     def _takes_next(self, lowered: bool) -> bool:
         if not self._jobs or self._running:
@@ -128,8 +134,7 @@ class SerialThread:
         return (len(self._jobs) > self.escalate_beyond) != lowered
 
     def _serve(self, lowered: bool) -> None:
-        if lowered:
-            self._lower_priority()
+        if lowered and self._lower_priority():
             self._lowered_thread = threading.get_ident()
         while True:
             with self._ready:
@@ -146,15 +151,20 @@ class SerialThread:
                     else:
                         job.future.set_result(result)
             finally:
+                # Not kept until the next job: its arguments (a password, a photo's bytes).
+                job = result = None  # type: ignore[assignment]
                 with self._ready:
                     self._running = False
                     self._ready.notify_all()
 
-    def _lower_priority(self) -> None:
+    def _lower_priority(self) -> bool:
+        """Whether this thread now runs below the priority it started with."""
         thread_id = threading.get_native_id()
         try:
             current = os.getpriority(os.PRIO_PROCESS, thread_id)
             os.setpriority(os.PRIO_PROCESS, thread_id, min(current + self.nice, 19))
+            return os.getpriority(os.PRIO_PROCESS, thread_id) > current
         except (OSError, AttributeError):
             # Not Linux, or not allowed: the work still runs, at the normal priority.
             logger.warning("could not lower the priority of the %s thread", self.name)
+            return False

@@ -135,6 +135,32 @@ async def test_a_hash_below_the_loops_priority_takes_no_slot(tmp_path: Path) -> 
     assert hashed.startswith("$argon2id$")
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="per-thread nice is Linux's")
+async def test_a_hash_raised_by_a_backlog_takes_a_slot(tmp_path: Path) -> None:
+    """Two hashes queued together on a lowered lane: the first starts with another waiting, so
+    it runs at the process's priority and must wait for the other process's slot (and the
+    second, one at a time, waits behind it)."""
+    directory = tmp_path / "slots"
+    holder = await _slot_holder(directory)
+    try:
+        assert holder.stdin is not None
+        lane = SerialThread("raised-hash-test", nice=5, escalate_beyond=1)
+        hasher = PasswordHasher(slots=MachineSlots(directory, 1), queue=lane)
+        hashes = [asyncio.create_task(hasher.hash(f"password {n}")) for n in range(2)]
+        await asyncio.sleep(0.5)  # a hash that took no slot would be done long before
+
+        assert not any(task.done() for task in hashes)
+        holder.stdin.write(b"release\n")
+        await holder.stdin.drain()
+        hashed = await asyncio.wait_for(asyncio.gather(*hashes), timeout=60)
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+        await holder.wait()
+
+    assert all(h.startswith("$argon2id$") for h in hashed)
+
+
 def _blocked_on_a_lock(pid: int) -> bool:
     """Whether `pid` waits for an flock right now: the kernel lists each blocked request in
     /proc/locks with "->" before it."""
