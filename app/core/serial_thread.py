@@ -65,8 +65,6 @@ class SerialThread:
         self.name = name
         self.nice = nice
         self.escalate_beyond = escalate_beyond if nice > 0 else None
-        # Jobs running at once: always one.
-        self.concurrency = 1
         self._ready = threading.Condition()
         self._jobs: deque[_Job] = deque()
         self._running = False
