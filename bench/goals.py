@@ -16,12 +16,12 @@ README = "bench/README.md"
 
 # The README section that profiles each goal when it is missed.
 PROFILES = {
-    "status_p99": "The status read on asyncpg, prepared JWT keys (branch h-status)",
+    "status_p99": "What the missed goals need (session 9)",
     "status_ratio": "The status read on asyncpg, prepared JWT keys (branch h-status)",
     "login": "Logins that yield to the loops (session 8)",
-    "generate": "The accept in 6 round trips (h-accept2)",
+    "generate": "What the missed goals need (session 9)",
     "pipeline": "Accept, pipeline, upload and webhook (h-accept14)",
-    "upload": "Upload: the background check at a lower priority (session 5)",
+    "upload": "What the missed goals need (session 9)",
     "webhook": "Accept, pipeline, upload and webhook (h-accept14)",
     "memory": "Memory per worker, second pass: optional imports libraries try (h-mem2)",
 }

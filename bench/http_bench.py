@@ -252,7 +252,12 @@ async def scenario_webhook(s: Stack, options: Options) -> Results:
 
 async def scenario_generate(s: Stack, options: Options) -> Results:
     return await jobs_bench.scenario_generate(
-        s.ours, s.status_paths, s.seeded.tokens, s.database_url, options
+        s.ours,
+        s.status_paths,
+        s.seeded.tokens,
+        s.database_url,
+        options,
+        redis_pid=s.redis.process.pid,
     )
 
 

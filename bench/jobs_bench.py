@@ -24,6 +24,7 @@ import httpx
 
 from app.core.config import PROJECT_ROOT
 from bench import profile
+from bench.backing_cpu import backing_services
 from bench.options import Options
 from bench.seed import CREDITS, asyncpg_dsn
 from bench.servers import Server, start_ours
@@ -91,13 +92,17 @@ async def scenario_generate(
     tokens: dict[int, str],
     database_url: str,
     options: Options,
+    *,
+    redis_pid: int | None = None,
 ) -> dict[str, Any]:
     dsn = asyncpg_dsn(database_url)
+    backing = await backing_services(dsn, redis_pid)
     token = tokens[GENERATE_USER]
     body = await _generate_body(ours, token, dsn)
     before = await ledger_counts(dsn, GENERATE_USER)
     runs: dict[str, list[WrkResult]] = {"generate_c1": [], "generate_c16": [], "status_c16": []}
     cpu_ms: dict[str, list[float]] = {name: [] for name in runs}
+    backing_ms: dict[str, dict[str, list[float]]] = {}
     salt = 0
     for round_no in range(options.rounds):
         for name in runs:
@@ -107,7 +112,7 @@ async def scenario_generate(
                 profiling = await profile.start_profile(
                     ours.worker_pids()[0], "generate-ours", options.duration_s - 1
                 )
-            cpu_before = ours.cpu_s()
+            cpu_before, backing_before = ours.cpu_s(), backing.cpu_s()
             if name == "status_c16":
                 result = await run_wrk(
                     ours.base_url,
@@ -131,7 +136,11 @@ async def scenario_generate(
             if profiling is not None:
                 await profiling.wait()
             # Requests still in flight at wrk's deadline are not counted: a slight overestimate.
-            cpu_ms[name].append(1000 * (ours.cpu_s() - cpu_before) / max(1, result.requests))
+            requests = max(1, result.requests)
+            cpu_ms[name].append(1000 * (ours.cpu_s() - cpu_before) / requests)
+            for service, seconds in backing.cpu_s().items():
+                spent = 1000 * (seconds - backing_before[service]) / requests
+                backing_ms.setdefault(service, {}).setdefault(name, []).append(spent)
             runs[name].append(result)
     after = await ledger_counts(dsn, GENERATE_USER)
     answered = sum(r.requests - r.errors for n, rs in runs.items() if n != "status_c16" for r in rs)
@@ -163,6 +172,12 @@ async def scenario_generate(
         # rates, steadier than req/s on a shared machine.
         "cpu_ms_per_request": {
             name: round(statistics.median(values), 2) for name, values in cpu_ms.items()
+        },
+        # The same for PostgreSQL and Redis (their whole servers, bench/backing_cpu.py): what
+        # one request costs the machine besides our workers.
+        "backing_cpu_ms_per_request": {
+            service: {name: round(statistics.median(values), 2) for name, values in by.items()}
+            for service, by in backing_ms.items()
         },
         "cr01": cr01,
         "goals": {"ratio_status_min": 0.5, "cr01_holds": True},

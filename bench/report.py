@@ -75,6 +75,12 @@ def _print_generate(generate: dict[str, Any]) -> None:
             f" accept c16 {cpu['generate_c16']} ms, status c16 {cpu['status_c16']} ms"
             f" (status/accept {cpu['status_c16'] / max(cpu['generate_c16'], 1e-9):.2f}x)"
         )
+    names = {"postgres": "PostgreSQL", "redis": "Redis"}
+    for service, by in generate.get("backing_cpu_ms_per_request", {}).items():
+        print(
+            f"  {names.get(service, service)} CPU per request: accept c1 {by['generate_c1']} ms,"
+            f" accept c16 {by['generate_c16']} ms, status c16 {by['status_c16']} ms"
+        )
 
 
 def _print_pipeline(pipeline: dict[str, Any]) -> None:

@@ -17,6 +17,11 @@ from app.wiring import build_token_service
 
 PASSWORD = "bench-password-123"
 USERS = 100
+# Accounts that own nothing and never sign in during the run: a service with 100k images has
+# thousands of users, and with only 100 the users table is 3 pages, so the planner reads it
+# whole for every lookup by id (the accept's user read and its balance UPDATE) and walks every
+# dead version the run's updates leave there (see _history on autovacuum).
+DORMANT_USERS = 10_000
 STATUS_IDS = 200  # the images the status clients poll (all owned by user 1)
 
 
@@ -25,6 +30,7 @@ STATUS_IDS = 200  # the images the status clients poll (all owned by user 1)
 # ledger (balance == SUM(ledger), as CR-01 checks afterwards).
 SESSION_USERS = (1, 2, 3, 4)
 CREDITS = 1_000_000
+HISTORYLESS = (2, 3)  # the generating users: no seeded ledger rows or keys (see _history)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,14 @@ async def seed(url: str, settings: Settings, *, images: int) -> Seeded:
             " VALUES ($1, $2, $3, $4, true, 'user', 0)",
             [(i, email, f"Bench {i}", hashed) for i, email in enumerate(emails, start=1)],
         )
-        await connection.execute(f"SELECT setval('users_id_seq', {USERS})")
+        await connection.execute(
+            "INSERT INTO users (id, email, name, verified, role, credits)"
+            " SELECT g, 'dormant' || g || '@example.com', 'Dormant ' || g, true, 'user', 0"
+            " FROM generate_series($1::bigint, $2::bigint) AS g",
+            USERS + 1,
+            USERS + DORMANT_USERS,
+        )
+        await connection.execute(f"SELECT setval('users_id_seq', {USERS + DORMANT_USERS})")
         sessions = {user: secrets.token_urlsafe(24) for user in SESSION_USERS}
         await connection.executemany(
             "INSERT INTO auth_sessions (id, user_id, current_jti, expires_at)"
@@ -95,6 +108,9 @@ async def seed(url: str, settings: Settings, *, images: int) -> Seeded:
         ids = await connection.fetch(
             "SELECT id FROM images WHERE user_id = 1 AND status = 'processing' ORDER BY id"
         )
+        await _history(connection)
+        # Statistics of tables at their production size: the planner picks its plans from
+        # them, and nothing re-analyzes later where autovacuum is off (this machine's server).
         await connection.execute("ANALYZE")
     finally:
         await connection.close()
@@ -104,3 +120,46 @@ async def seed(url: str, settings: Settings, *, images: int) -> Seeded:
         for user, sid in sessions.items()
     }
     return Seeded(issued, [row["id"] for row in ids], emails[len(SESSION_USERS) :])
+
+
+async def _history(connection: asyncpg.Connection) -> None:
+    """The ledger and idempotency keys a service with those images would hold: each seeded
+    image paid for by a debit (after a grant of as many credits, so every balance still equals
+    the sum of its ledger) and answered under an `Idempotency-Key` in the last 24 hours.
+
+    Left empty, the accept's lookups by business key and by idempotency key ran on tables
+    analyzed at 2 and 0 rows: the planner chose sequential scans, and nothing re-planned them
+    as the run grew the tables to ~10k rows (autovacuum is off on this machine's PostgreSQL),
+    so PostgreSQL's CPU per accept was inflated by scans production would never make. The
+    bench's own generating users (2 and 3) get no history: CR-01's counts start from zero."""
+    await connection.execute(
+        """
+        INSERT INTO credit_ledger (user_id, delta, reason, business_key, reference_type,
+                                   reference_id, balance_after)
+        SELECT user_id, count(*), 'admin_adjustment', 'admin_adjustment:user:' || user_id,
+               'user', user_id::text, count(*)
+        FROM images WHERE user_id NOT IN ($1, $2) GROUP BY user_id
+        """,
+        *HISTORYLESS,
+    )
+    await connection.execute(
+        """
+        INSERT INTO credit_ledger (user_id, delta, reason, business_key, reference_type,
+                                   reference_id, balance_after)
+        SELECT user_id, -1, 'generation', 'generation:image:' || id, 'image', id::text,
+               count(*) OVER (PARTITION BY user_id)
+                 - row_number() OVER (PARTITION BY user_id ORDER BY id)
+        FROM images WHERE user_id NOT IN ($1, $2)
+        """,
+        *HISTORYLESS,
+    )
+    await connection.execute(
+        """
+        INSERT INTO idempotency_keys (user_id, key, request_hash, response_json, created_at)
+        SELECT user_id, md5('key' || id), md5('request' || id),
+               '{"image_id": ' || id || ', "message": "Generation started"}',
+               now() - (id % 86000) * interval '1 second'
+        FROM images WHERE user_id NOT IN ($1, $2)
+        """,
+        *HISTORYLESS,
+    )
